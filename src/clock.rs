@@ -1,0 +1,89 @@
+//! Time as a dependency: every time check can be given its clock, so tests
+//! never sleep.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of the current time.
+///
+/// ```
+/// use jwe_session::{Clock, SystemClock};
+/// let now = SystemClock.now();
+/// assert!(now > std::time::UNIX_EPOCH);
+/// ```
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session::{Clock, ManualClock};
+///
+/// let clock = ManualClock::at_unix(1_700_000_000);
+/// clock.advance(Duration::from_secs(90));
+/// assert_eq!(jwe_session::clock::unix_seconds(clock.now()), 1_700_000_090);
+/// ```
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    unix_seconds: AtomicU64,
+}
+
+impl ManualClock {
+    /// A clock standing at `seconds` after the Unix epoch.
+    pub fn at_unix(seconds: u64) -> Self {
+        ManualClock {
+            unix_seconds: AtomicU64::new(seconds),
+        }
+    }
+
+    /// Moves the clock forward by `by` (whole seconds).
+    pub fn advance(&self, by: Duration) {
+        self.unix_seconds.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `seconds` after the Unix epoch.
+    pub fn set_unix(&self, seconds: u64) {
+        self.unix_seconds.store(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.unix_seconds.load(Ordering::SeqCst))
+    }
+}
+
+/// Whole seconds since the Unix epoch; times before the epoch count as 0.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// assert_eq!(jwe_session::clock::unix_seconds(UNIX_EPOCH + Duration::from_millis(2500)), 2);
+/// ```
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The time `seconds` after the Unix epoch.
+///
+/// ```
+/// use jwe_session::clock::{from_unix_seconds, unix_seconds};
+/// assert_eq!(unix_seconds(from_unix_seconds(42)), 42);
+/// ```
+pub fn from_unix_seconds(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(seconds)
+}

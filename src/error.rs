@@ -1,0 +1,307 @@
+//! Errors. One public [`Error`] wraps small domain errors; none of them ever
+//! holds or prints key material or token contents.
+
+use std::fmt;
+
+/// Everything this crate can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key is invalid or could not be made.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A keyring operation or keyring source failed.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// A token was refused.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// A token could not be sealed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// What is wrong with a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The JWK has no `kid`, or it is empty.
+    MissingKid,
+    /// The JWK has no `alg`.
+    MissingAlg,
+    /// The `alg` is not on the allowlist (the name, cut to 32 characters).
+    UnsupportedAlg(String),
+    /// The key type (`kty`) is missing, unknown, or does not fit the `alg`.
+    WrongKeyType(String),
+    /// A required JWK member is missing.
+    MissingMember(&'static str),
+    /// A JWK member has the wrong type or is not canonical base64url.
+    InvalidMember(&'static str),
+    /// `use` or `key_ops` say the key is not for encryption.
+    WrongUse,
+    /// A symmetric key of the wrong length for its algorithm.
+    WrongLength {
+        /// The algorithm the key is bound to.
+        alg: String,
+        /// The lengths in bytes the algorithm accepts.
+        expected: &'static str,
+        /// The length in bytes the key has.
+        actual: usize,
+    },
+    /// A symmetric key whose bytes are all zero.
+    AllZero,
+    /// An RSA key shorter than 2048 bits.
+    RsaTooSmall {
+        /// The key's modulus length in bits.
+        bits: u32,
+    },
+    /// The RSA components do not form a valid private key.
+    InvalidRsaKey,
+    /// RSA keys need the `rsa` feature.
+    RsaFeatureDisabled,
+    /// Two keys share one `kid`.
+    DuplicateKid,
+    /// The operating system's random number generator failed.
+    Random,
+    /// The text is not a JSON object.
+    NotJson,
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProblem::MissingKid => f.write_str("missing \"kid\""),
+            KeyProblem::MissingAlg => f.write_str("missing \"alg\""),
+            KeyProblem::UnsupportedAlg(alg) => write!(f, "unsupported \"alg\" {alg:?}"),
+            KeyProblem::WrongKeyType(kty) => {
+                write!(f, "key type {kty:?} does not fit the algorithm")
+            }
+            KeyProblem::MissingMember(name) => write!(f, "missing member \"{name}\""),
+            KeyProblem::InvalidMember(name) => write!(f, "member \"{name}\" is not valid"),
+            KeyProblem::WrongUse => f.write_str("\"use\" or \"key_ops\" do not allow encryption"),
+            KeyProblem::WrongLength {
+                alg,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{alg} needs a key of {expected} bytes, this one has {actual}"
+            ),
+            KeyProblem::AllZero => f.write_str("the key is all zero bytes"),
+            KeyProblem::RsaTooSmall { bits } => {
+                write!(f, "RSA key of {bits} bits; at least 2048 are required")
+            }
+            KeyProblem::InvalidRsaKey => f.write_str("the RSA components do not form a valid key"),
+            KeyProblem::RsaFeatureDisabled => {
+                f.write_str("RSA keys need jwe-session's \"rsa\" feature")
+            }
+            KeyProblem::DuplicateKid => f.write_str("another key has the same kid"),
+            KeyProblem::Random => {
+                f.write_str("the operating system's random number generator failed")
+            }
+            KeyProblem::NotJson => f.write_str("not a JSON object"),
+        }
+    }
+}
+
+/// A key that was refused, named by its `kid` (or its position in a set)
+/// but never by its material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    kid: Option<String>,
+    position: Option<usize>,
+    problem: KeyProblem,
+}
+
+impl KeyError {
+    pub(crate) fn new(kid: Option<&str>, problem: KeyProblem) -> Self {
+        KeyError {
+            kid: kid.map(|k| k.chars().take(128).collect()),
+            position: None,
+            problem,
+        }
+    }
+
+    pub(crate) fn at_position(mut self, position: usize) -> Self {
+        self.position = Some(position);
+        self
+    }
+
+    /// The `kid` of the refused key, when it has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The 1-based position of the key in the set or list it came from.
+    pub fn position(&self) -> Option<usize> {
+        self.position
+    }
+
+    /// What is wrong.
+    pub fn problem(&self) -> &KeyProblem {
+        &self.problem
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("key")?;
+        if let Some(position) = self.position {
+            write!(f, " #{position}")?;
+        }
+        if let Some(kid) = &self.kid {
+            write!(f, " {kid:?}")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A keyring operation or source that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No key has this `kid`.
+    #[error("no key with kid {0:?} in the keyring")]
+    UnknownKid(String),
+    /// The primary key cannot be removed or retired; rotate first.
+    #[error("key {0:?} is the primary; rotate or promote another key first")]
+    PrimaryKey(String),
+    /// A key with this `kid` is already in the keyring.
+    #[error("a key with kid {0:?} is already in the keyring")]
+    DuplicateKid(String),
+    /// A JWK Set with no keys.
+    #[error("the key set holds no keys")]
+    Empty,
+    /// The key set is not a JSON object with a `keys` array.
+    #[error("not a JWK Set: {0}")]
+    NotJwkSet(&'static str),
+    /// A key of the set was refused.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An environment variable is unset, empty, or malformed.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable's name.
+        var: String,
+        /// What is wrong, naming the entry's position where there is one.
+        reason: String,
+    },
+    /// A key file could not be read or parsed.
+    #[error("key file {path}: {reason}")]
+    File {
+        /// The file's path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a token was refused, coarsely: safe to count in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// Not a well-formed compact JWE under this crate's strict rules: too
+    /// long, wrong number of parts, non-canonical base64url, a bad header, or
+    /// an algorithm outside the allowlist.
+    Malformed,
+    /// The header's `kid` names no key in the keyring.
+    UnknownKey,
+    /// Everything after the header: wrong algorithm for the key, bad sizes,
+    /// key unwrap or authentication failure. Deliberately one kind.
+    DecryptFailed,
+}
+
+impl RejectionKind {
+    /// A short stable name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::Malformed => "malformed",
+            RejectionKind::UnknownKey => "unknown_key",
+            RejectionKind::DecryptFailed => "decrypt_failed",
+        }
+    }
+}
+
+impl fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused token.
+///
+/// Its `Display` gives only the coarse [`RejectionKind`]; the precise reason
+/// ([`Rejection::reason`]) is for logs and never for the client. Neither ever
+/// contains the token or key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    kind: RejectionKind,
+    reason: &'static str,
+    kid: Option<String>,
+}
+
+impl Rejection {
+    pub(crate) fn new(kind: RejectionKind, reason: &'static str) -> Self {
+        Rejection {
+            kind,
+            reason,
+            kid: None,
+        }
+    }
+
+    pub(crate) fn malformed(reason: &'static str) -> Self {
+        Rejection::new(RejectionKind::Malformed, reason)
+    }
+
+    pub(crate) fn decrypt(reason: &'static str) -> Self {
+        Rejection::new(RejectionKind::DecryptFailed, reason)
+    }
+
+    pub(crate) fn with_kid(mut self, kid: &str) -> Self {
+        self.kid = Some(kid.chars().take(128).collect());
+        self
+    }
+
+    /// The coarse kind.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The precise reason, for logs only.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The `kid` the token's header named, when it parsed that far.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token rejected ({})", self.kind)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// A token that could not be sealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Random,
+    /// The cipher failed (for example, a plaintext too long for AES-GCM).
+    #[error("encryption failed")]
+    Cipher,
+    /// A `dir` key reached its limit of 2^32 seals (NIST SP 800-38D); rotate.
+    #[error("key {0:?} has sealed 2^32 tokens, the AES-GCM limit for one key; rotate the keyring")]
+    KeyExhausted(String),
+    /// The `typ` or `cty` given for the header is not acceptable.
+    #[error("invalid header parameter {0}")]
+    InvalidHeader(&'static str),
+}

@@ -1,0 +1,869 @@
+//! The key set: one primary key that seals, staged and retired keys that
+//! only open, found by `kid`.
+//!
+//! Readers are lock-free: every change builds a whole new immutable
+//! [`KeySet`] and publishes it through [`arc_swap::ArcSwap`], so a reader sees
+//! the old set or the new one, never a mix. Changes are serialized among
+//! themselves by a mutex that readers never touch.
+//!
+//! # Rotation
+//!
+//! * One process: [`Keyring::rotate`] makes a fresh primary of the same
+//!   algorithm and retires the old one, which still opens.
+//! * A fleet: [`Keyring::stage`] a new key everywhere first (it opens but
+//!   never seals), then [`Keyring::promote`] it once every process has it.
+//! * [`Keyring::prune`] drops retired keys once every token they sealed is
+//!   past its deadline; dropped keys are zeroized.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::alg::KeyAlgorithm;
+use crate::b64;
+use crate::clock::{from_unix_seconds, unix_seconds, Clock, SystemClock};
+use crate::error::{
+    Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
+};
+use crate::jwe::{self, OpenOptions, Opened, SealOptions};
+use crate::key::Key;
+
+/// Seals under one `dir` key after which the keyring starts warning.
+pub const DIR_SEAL_WARNING: u64 = 1 << 30;
+/// Seals under one `dir` key after which sealing refuses (NIST SP 800-38D).
+pub const DIR_SEAL_LIMIT: u64 = 1 << 32;
+
+/// What a key in the ring may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Seals new tokens and opens. Exactly one key is primary.
+    Primary,
+    /// Distributed ahead of promotion: opens, never seals.
+    Staged,
+    /// A former primary: opens until pruned, never seals.
+    Retired,
+}
+
+impl KeyState {
+    /// `"primary"`, `"staged"` or `"retired"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Primary => "primary",
+            KeyState::Staged => "staged",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<KeyState> {
+        match name {
+            "primary" => Some(KeyState::Primary),
+            "staged" => Some(KeyState::Staged),
+            "retired" => Some(KeyState::Retired),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One key of a [`KeySet`], with its state and times.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    key: Arc<Key>,
+    state: KeyState,
+    created: u64,
+    retired_at: Option<u64>,
+    seals: Arc<AtomicU64>,
+}
+
+impl KeyEntry {
+    fn new(key: Arc<Key>, state: KeyState, created: u64) -> Self {
+        KeyEntry {
+            key,
+            state,
+            created,
+            retired_at: None,
+            seals: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// Shortcut for `key().kid()`.
+    pub fn kid(&self) -> &str {
+        self.key.kid()
+    }
+
+    /// The key's state in this set.
+    pub fn state(&self) -> KeyState {
+        self.state
+    }
+
+    /// When the key entered the keyring.
+    pub fn created(&self) -> SystemTime {
+        from_unix_seconds(self.created)
+    }
+
+    /// When the key stopped being primary, for retired keys.
+    pub fn retired_at(&self) -> Option<SystemTime> {
+        self.retired_at.map(from_unix_seconds)
+    }
+
+    /// How many tokens this process has sealed under the key.
+    pub fn seal_count(&self) -> u64 {
+        self.seals.load(Ordering::Relaxed)
+    }
+}
+
+/// An immutable snapshot of the keyring: the primary first, then the
+/// open-only keys in the order they were added.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    entries: Vec<KeyEntry>,
+    index: HashMap<String, usize>,
+}
+
+impl KeySet {
+    fn build(entries: Vec<KeyEntry>) -> Result<KeySet, KeyringError> {
+        let mut index = HashMap::with_capacity(entries.len());
+        for (position, entry) in entries.iter().enumerate() {
+            if index.insert(entry.kid().to_owned(), position).is_some() {
+                return Err(KeyringError::Key(
+                    KeyError::new(Some(entry.kid()), KeyProblem::DuplicateKid)
+                        .at_position(position + 1),
+                ));
+            }
+        }
+        if entries.is_empty() {
+            return Err(KeyringError::Empty);
+        }
+        Ok(KeySet { entries, index })
+    }
+
+    /// The primary key.
+    pub fn primary(&self) -> &KeyEntry {
+        // `build` refuses an empty set and keeps the primary first.
+        &self.entries[0]
+    }
+
+    /// The key with this `kid`: a map lookup, nothing more.
+    pub fn get(&self, kid: &str) -> Option<&KeyEntry> {
+        self.index.get(kid).map(|&i| &self.entries[i])
+    }
+
+    /// Every key, the primary first.
+    pub fn iter(&self) -> impl Iterator<Item = &KeyEntry> {
+        self.entries.iter()
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Always false: a key set holds at least its primary.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Exports the set as a JWK Set: the primary first, all others only
+    /// open. Each key carries its state and times in the private members
+    /// `x-state`, `x-created` and `x-retired` (Unix seconds). The text holds
+    /// every secret and is wiped on drop.
+    pub fn to_jwk_set(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::from("{\"keys\":["));
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("\n  ");
+            let mut extra = vec![
+                ("x-state", format!("\"{}\"", entry.state)),
+                ("x-created", entry.created.to_string()),
+            ];
+            if let Some(retired) = entry.retired_at {
+                extra.push(("x-retired", retired.to_string()));
+            }
+            entry.key.write_jwk(&mut out, &extra);
+        }
+        out.push_str("\n]}\n");
+        out
+    }
+
+    /// Reads a JWK Set: the first key is the primary, the others open only
+    /// (`x-state` may say `staged`; anything else is retired).
+    pub fn from_jwk_set(json: &str, now: SystemTime) -> Result<KeySet, KeyringError> {
+        let value: Value =
+            serde_json::from_str(json).map_err(|_| KeyringError::NotJwkSet("not valid JSON"))?;
+        let keys = value
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(KeyringError::NotJwkSet("no \"keys\" array"))?;
+        let now = unix_seconds(now);
+        let mut entries = Vec::with_capacity(keys.len());
+        for (i, jwk) in keys.iter().enumerate() {
+            let object = jwk
+                .as_object()
+                .ok_or_else(|| KeyError::new(None, KeyProblem::NotJson).at_position(i + 1))?;
+            let key = Key::from_jwk_object(object).map_err(|e| e.at_position(i + 1))?;
+            let state = if i == 0 {
+                KeyState::Primary
+            } else {
+                match object
+                    .get("x-state")
+                    .and_then(Value::as_str)
+                    .and_then(KeyState::from_name)
+                {
+                    Some(KeyState::Staged) => KeyState::Staged,
+                    _ => KeyState::Retired,
+                }
+            };
+            let mut entry = KeyEntry::new(
+                Arc::new(key),
+                state,
+                object
+                    .get("x-created")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(now),
+            );
+            if state == KeyState::Retired {
+                entry.retired_at = Some(
+                    object
+                        .get("x-retired")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(now),
+                );
+            }
+            entries.push(entry);
+        }
+        KeySet::build(entries)
+    }
+}
+
+/// The keyring: a lock-free, atomically swapped [`KeySet`].
+///
+/// Cheap to share: wrap it in an [`Arc`] and hand clones of the `Arc` to
+/// every task. `rotate()` anywhere takes effect for the next `seal`.
+///
+/// ```
+/// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
+///
+/// # fn main() -> Result<(), jwe_session::Error> {
+/// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?.with_kid("k1")?);
+/// let old = keyring.seal(b"payload")?;
+///
+/// let new_kid = keyring.rotate()?;
+/// let new = keyring.seal(b"payload")?;
+/// assert_eq!(keyring.open(&new)?.kid(), new_kid);
+/// assert_eq!(keyring.open(&old)?.key_state(), KeyState::Retired);
+///
+/// keyring.remove("k1")?;
+/// assert!(keyring.open(&old).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Keyring {
+    current: ArcSwap<KeySet>,
+    writer: Mutex<()>,
+    clock: Arc<dyn Clock>,
+    open_options: OpenOptions,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = self.snapshot();
+        f.debug_struct("Keyring")
+            .field("primary", &set.primary().kid())
+            .field("keys", &set.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// A keyring with one primary key.
+    pub fn new(primary: Key) -> Keyring {
+        Keyring::with_clock(primary, Arc::new(SystemClock))
+    }
+
+    /// A keyring with one primary key, reading times from `clock`.
+    pub fn with_clock(primary: Key, clock: Arc<dyn Clock>) -> Keyring {
+        let created = unix_seconds(clock.now());
+        let set = KeySet {
+            index: HashMap::from([(primary.kid().to_owned(), 0)]),
+            entries: vec![KeyEntry::new(Arc::new(primary), KeyState::Primary, created)],
+        };
+        Keyring::from_set(set, clock)
+    }
+
+    fn from_set(set: KeySet, clock: Arc<dyn Clock>) -> Keyring {
+        Keyring {
+            current: ArcSwap::from_pointee(set),
+            writer: Mutex::new(()),
+            clock,
+            open_options: OpenOptions::default(),
+        }
+    }
+
+    /// Sets the options every [`Keyring::open`] uses (default: tokens up to
+    /// 8 KiB).
+    pub fn with_open_options(mut self, options: OpenOptions) -> Keyring {
+        self.open_options = options;
+        self
+    }
+
+    /// Replaces the clock used for key times.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// A keyring from a JWK Set (JSON text): the first key is the primary.
+    ///
+    /// ```
+    /// use jwe_session::Keyring;
+    /// let keyring = Keyring::from_jwk_set(r#"{"keys":[
+    ///   {"kty":"oct","kid":"new","alg":"A128KW","k":"GawgguFyGrWKav7AX4VKUg"},
+    ///   {"kty":"oct","kid":"old","alg":"dir","k":"XctOhJAkA-pD9Lh7ZgW_2A"}]}"#).unwrap();
+    /// assert_eq!(keyring.primary_kid(), "new");
+    /// ```
+    pub fn from_jwk_set(json: &str) -> Result<Keyring, KeyringError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let set = KeySet::from_jwk_set(json, clock.now())?;
+        Ok(Keyring::from_set(set, clock))
+    }
+
+    /// A keyring from a JWK Set file. Errors name the file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Keyring, KeyringError> {
+        let path = path.as_ref();
+        let text = read_key_file(path)?;
+        Keyring::from_jwk_set(&text).map_err(|e| KeyringError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A keyring from the environment variable `name`.
+    ///
+    /// The variable holds either a JWK Set (JSON) or a comma-separated list
+    /// of `kid:base64url-secret` entries (algorithm `A256KW`, 32-byte
+    /// secrets, unpadded base64url), the first being the primary and the
+    /// rest retired. An unset or empty variable is an error: no key is ever
+    /// generated silently. Errors name the variable and the entry's
+    /// position, never the secret.
+    ///
+    /// ```
+    /// use jwe_session::Keyring;
+    /// std::env::set_var("DOC_SESSION_KEYS",
+    ///     "2026-11:q4GGeh6EvfSJS5k0N1Y_6Wv0Gp1eCY8HlZ3ktTrUa6U,2026-10:RO3xWPKcmRd-KZZpIrGOs5VNXdtfwKlkJCBfS3hOL8A");
+    /// let keyring = Keyring::from_env("DOC_SESSION_KEYS").unwrap();
+    /// assert_eq!(keyring.primary_kid(), "2026-11");
+    /// assert!(Keyring::from_env("DOC_SESSION_KEYS_UNSET").is_err());
+    /// ```
+    pub fn from_env(name: &str) -> Result<Keyring, KeyringError> {
+        let env_error = |reason: String| KeyringError::Env {
+            var: name.to_owned(),
+            reason,
+        };
+        let value = match std::env::var(name) {
+            Ok(value) => Zeroizing::new(value),
+            Err(std::env::VarError::NotPresent) => return Err(env_error("is not set".to_owned())),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(env_error("is not valid UTF-8".to_owned()))
+            }
+        };
+        Keyring::from_env_value(&value).map_err(env_error)
+    }
+
+    fn from_env_value(value: &str) -> Result<Keyring, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("is empty".to_owned());
+        }
+        if value.starts_with('{') {
+            return Keyring::from_jwk_set(value).map_err(|e| e.to_string());
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let now = unix_seconds(clock.now());
+        let mut entries = Vec::new();
+        for (i, entry) in value.split(',').enumerate() {
+            let position = i + 1;
+            let entry = entry.trim();
+            let Some((kid, secret)) = entry.split_once(':') else {
+                return Err(format!(
+                    "entry #{position} is not of the form kid:base64url-secret"
+                ));
+            };
+            let kid = kid.trim();
+            if kid.is_empty() {
+                return Err(format!("entry #{position} has an empty kid"));
+            }
+            let secret = Zeroizing::new(b64::decode(secret.trim()).map_err(|_| {
+                format!("entry #{position} ({kid:?}): the secret is not unpadded base64url")
+            })?);
+            let key = Key::symmetric(kid, KeyAlgorithm::A256Kw, &secret)
+                .map_err(|e| format!("entry #{position}: {}", e.at_position(position).problem()))?;
+            let mut entry = KeyEntry::new(
+                Arc::new(key),
+                if i == 0 {
+                    KeyState::Primary
+                } else {
+                    KeyState::Retired
+                },
+                now,
+            );
+            if i > 0 {
+                entry.retired_at = Some(now);
+            }
+            entries.push(entry);
+        }
+        let set = KeySet::build(entries).map_err(|e| match e {
+            KeyringError::Key(key) => format!("entry #{}: {}", key.position().unwrap_or(0), key),
+            other => other.to_string(),
+        })?;
+        Ok(Keyring::from_set(set, clock))
+    }
+
+    /// The current key set. Lock-free; hold it as long as you like, it never
+    /// changes under you.
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        self.current.load_full()
+    }
+
+    /// The primary key's `kid`.
+    pub fn primary_kid(&self) -> String {
+        self.current.load().primary().kid().to_owned()
+    }
+
+    /// Seals `plaintext` under the primary key, with no `typ`.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String, Error> {
+        self.seal_with(plaintext, &SealOptions::default())
+    }
+
+    /// Seals `plaintext` under the primary key.
+    pub fn seal_with(&self, plaintext: &[u8], options: &SealOptions) -> Result<String, Error> {
+        let set = self.current.load();
+        let primary = set.primary();
+        if primary.key.alg() == KeyAlgorithm::Dir {
+            let count = primary.seals.fetch_add(1, Ordering::Relaxed) + 1;
+            if count > DIR_SEAL_LIMIT {
+                primary.seals.fetch_sub(1, Ordering::Relaxed);
+                return Err(SealError::KeyExhausted(primary.kid().to_owned()).into());
+            }
+            if count >= DIR_SEAL_WARNING && count.is_power_of_two() {
+                tracing::warn!(
+                    kid = primary.kid(),
+                    seals = count,
+                    "dir key nearing the AES-GCM limit of 2^32 seals; rotate the keyring"
+                );
+            }
+        } else {
+            primary.seals.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(jwe::seal(&primary.key, plaintext, options)?)
+    }
+
+    /// Opens a token under whichever key its `kid` names.
+    ///
+    /// Check [`Opened::key_state`]: a token opened under a key that is not
+    /// the primary should be sealed again.
+    pub fn open(&self, token: &str) -> Result<Opened, Rejection> {
+        let result = self.open_inner(token);
+        if let Err(rejection) = &result {
+            tracing::debug!(
+                kind = rejection.kind().as_str(),
+                reason = rejection.reason(),
+                kid = rejection.kid().unwrap_or("-"),
+                "token rejected"
+            );
+        }
+        result
+    }
+
+    fn open_inner(&self, token: &str) -> Result<Opened, Rejection> {
+        let parsed = jwe::parse(token, &self.open_options)?;
+        let Some(kid) = parsed.header().kid() else {
+            return Err(Rejection::malformed("header has no kid"));
+        };
+        let set = self.current.load();
+        let Some(entry) = set.get(kid) else {
+            return Err(
+                Rejection::new(RejectionKind::UnknownKey, "no key with this kid").with_kid(kid),
+            );
+        };
+        let plaintext = jwe::decrypt(&parsed, &entry.key)?;
+        let state = entry.state;
+        let header = parsed.header().clone();
+        Ok(Opened::new(header, plaintext, state))
+    }
+
+    fn change<T>(
+        &self,
+        f: impl FnOnce(&KeySet, u64) -> Result<(Vec<KeyEntry>, T), KeyringError>,
+    ) -> Result<T, KeyringError> {
+        let _guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = unix_seconds(self.clock.now());
+        let current = self.current.load_full();
+        let (entries, out) = f(&current, now)?;
+        self.current.store(Arc::new(KeySet::build(entries)?));
+        Ok(out)
+    }
+
+    /// Makes a fresh key of the primary's algorithm the primary; the old
+    /// primary is retired and still opens. Returns the new `kid`.
+    pub fn rotate(&self) -> Result<String, Error> {
+        let next = self.current.load().primary().key.generate_like()?;
+        let kid = next.kid().to_owned();
+        self.rotate_to(next)?;
+        Ok(kid)
+    }
+
+    /// Makes `key` the primary; the old primary is retired. `key` may be
+    /// new or already staged (then it keeps its creation time).
+    pub fn rotate_to(&self, key: Key) -> Result<(), KeyringError> {
+        self.change(|set, now| {
+            let mut entries = Vec::with_capacity(set.len() + 1);
+            let created = match set.get(key.kid()) {
+                Some(existing) if existing.state == KeyState::Staged && *existing.key == key => {
+                    existing.created
+                }
+                Some(_) => return Err(KeyringError::DuplicateKid(key.kid().to_owned())),
+                None => now,
+            };
+            let kid = key.kid().to_owned();
+            entries.push(KeyEntry::new(Arc::new(key), KeyState::Primary, created));
+            retire_rest(set, now, &kid, &mut entries);
+            Ok((entries, ()))
+        })
+    }
+
+    /// Adds `key` as staged: it opens but never seals, until promoted.
+    pub fn stage(&self, key: Key) -> Result<(), KeyringError> {
+        self.change(|set, now| {
+            if set.get(key.kid()).is_some() {
+                return Err(KeyringError::DuplicateKid(key.kid().to_owned()));
+            }
+            let mut entries = set.entries.clone();
+            entries.push(KeyEntry::new(Arc::new(key), KeyState::Staged, now));
+            Ok((entries, ()))
+        })
+    }
+
+    /// Makes the key `kid` (staged or retired) the primary; the old primary
+    /// is retired.
+    pub fn promote(&self, kid: &str) -> Result<(), KeyringError> {
+        self.change(|set, now| {
+            let entry = set
+                .get(kid)
+                .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
+            let mut entries = Vec::with_capacity(set.len());
+            let mut primary = entry.clone();
+            primary.state = KeyState::Primary;
+            primary.retired_at = None;
+            entries.push(primary);
+            retire_rest(set, now, kid, &mut entries);
+            Ok((entries, ()))
+        })
+    }
+
+    /// Marks the staged key `kid` retired. The primary cannot be retired:
+    /// rotate or promote first.
+    pub fn retire(&self, kid: &str) -> Result<(), KeyringError> {
+        self.change(|set, now| {
+            let entry = set
+                .get(kid)
+                .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
+            if entry.state == KeyState::Primary {
+                return Err(KeyringError::PrimaryKey(kid.to_owned()));
+            }
+            let mut entries = set.entries.clone();
+            for e in entries.iter_mut().filter(|e| e.kid() == kid) {
+                if e.state != KeyState::Retired {
+                    e.state = KeyState::Retired;
+                    e.retired_at = Some(now);
+                }
+            }
+            Ok((entries, ()))
+        })
+    }
+
+    /// Removes the key `kid`: tokens it sealed stop opening. Refuses the
+    /// primary. The key is zeroized once the last snapshot holding it is
+    /// dropped.
+    pub fn remove(&self, kid: &str) -> Result<(), KeyringError> {
+        self.change(|set, _| {
+            let entry = set
+                .get(kid)
+                .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
+            if entry.state == KeyState::Primary {
+                return Err(KeyringError::PrimaryKey(kid.to_owned()));
+            }
+            let entries = set
+                .entries
+                .iter()
+                .filter(|e| e.kid() != kid)
+                .cloned()
+                .collect();
+            Ok((entries, ()))
+        })
+    }
+
+    /// Drops every retired key retired more than `max_age` before `now`
+    /// (choose at least the sessions' absolute lifetime). Returns the
+    /// removed kids. Dropped keys are zeroized once no snapshot holds them.
+    pub fn prune(&self, now: SystemTime, max_age: Duration) -> Vec<String> {
+        let cutoff = unix_seconds(now).saturating_sub(max_age.as_secs());
+        self.change(|set, _| {
+            let (gone, kept): (Vec<_>, Vec<_>) = set.entries.iter().cloned().partition(|e| {
+                e.state == KeyState::Retired && e.retired_at.is_some_and(|at| at < cutoff)
+            });
+            Ok((kept, gone.iter().map(|e| e.kid().to_owned()).collect()))
+        })
+        .unwrap_or_default()
+    }
+
+    /// Replaces the whole key set with `other`'s (a reload from a file or the
+    /// environment), atomically. Seal counters of keys kept are carried over.
+    pub fn replace_with(&self, other: &Keyring) {
+        let _guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.current.load_full();
+        let mut next = (*other.snapshot()).clone();
+        for entry in &mut next.entries {
+            if let Some(old) = current.get(entry.kid()) {
+                if *old.key == *entry.key {
+                    entry.seals = Arc::clone(&old.seals);
+                }
+            }
+        }
+        self.current.store(Arc::new(next));
+    }
+
+    /// Reloads the key set from a JWK Set file, atomically, without a
+    /// restart. On error the keyring is left as it was.
+    pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), KeyringError> {
+        let other = Keyring::from_file(path)?;
+        self.replace_with(&other);
+        Ok(())
+    }
+
+    /// Exports the keyring as a JWK Set (see [`KeySet::to_jwk_set`]).
+    pub fn to_jwk_set(&self) -> Zeroizing<String> {
+        self.snapshot().to_jwk_set()
+    }
+}
+
+fn retire_rest(set: &KeySet, now: u64, new_primary: &str, entries: &mut Vec<KeyEntry>) {
+    for entry in set.iter().filter(|e| e.kid() != new_primary) {
+        let mut entry = entry.clone();
+        if entry.state == KeyState::Primary {
+            entry.state = KeyState::Retired;
+            entry.retired_at = Some(now);
+        }
+        entries.push(entry);
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyringError> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| KeyringError::File {
+            path: path.display().to_string(),
+            reason: e.kind().to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn ring() -> Keyring {
+        Keyring::new(
+            Key::generate(KeyAlgorithm::A256Kw)
+                .unwrap()
+                .with_kid("k1")
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn staged_keys_open_but_never_seal() {
+        let keyring = ring();
+        let staged = Key::generate(KeyAlgorithm::A128GcmKw)
+            .unwrap()
+            .with_kid("k2")
+            .unwrap();
+        let copy = Key::from_jwk(&staged.to_jwk()).unwrap();
+        keyring.stage(staged).unwrap();
+        let token = keyring.seal(b"x").unwrap();
+        assert_eq!(keyring.open(&token).unwrap().kid(), "k1");
+        let from_elsewhere = jwe::seal(&copy, b"y", &SealOptions::new()).unwrap();
+        let opened = keyring.open(&from_elsewhere).unwrap();
+        assert_eq!(opened.key_state(), KeyState::Staged);
+        keyring.promote("k2").unwrap();
+        assert_eq!(keyring.primary_kid(), "k2");
+        assert_eq!(
+            keyring.snapshot().get("k1").unwrap().state(),
+            KeyState::Retired
+        );
+        assert_eq!(keyring.open(&token).unwrap().key_state(), KeyState::Retired);
+    }
+
+    #[test]
+    fn primary_cannot_be_removed_or_retired() {
+        let keyring = ring();
+        assert!(matches!(
+            keyring.remove("k1"),
+            Err(KeyringError::PrimaryKey(_))
+        ));
+        assert!(matches!(
+            keyring.retire("k1"),
+            Err(KeyringError::PrimaryKey(_))
+        ));
+        assert!(matches!(
+            keyring.remove("nope"),
+            Err(KeyringError::UnknownKid(_))
+        ));
+        let dup = Key::generate(KeyAlgorithm::A256Kw)
+            .unwrap()
+            .with_kid("k1")
+            .unwrap();
+        assert!(matches!(
+            keyring.stage(dup),
+            Err(KeyringError::DuplicateKid(_))
+        ));
+    }
+
+    #[test]
+    fn prune_drops_only_old_retired_keys() {
+        let clock = Arc::new(ManualClock::at_unix(1_000_000));
+        let keyring = Keyring::with_clock(
+            Key::generate(KeyAlgorithm::A256Kw)
+                .unwrap()
+                .with_kid("a")
+                .unwrap(),
+            clock.clone(),
+        );
+        let token = keyring.seal(b"x").unwrap();
+        keyring.rotate().unwrap(); // "a" retired at 1_000_000
+        clock.advance(Duration::from_secs(3600));
+        keyring.rotate().unwrap(); // the second key retired at 1_003_600
+        let day = Duration::from_secs(86_400);
+        assert!(keyring
+            .prune(from_unix_seconds(1_000_000 + 86_400), day)
+            .is_empty());
+        assert!(keyring.open(&token).is_ok());
+        let gone = keyring.prune(from_unix_seconds(1_000_001 + 86_400), day);
+        assert_eq!(gone, vec!["a".to_owned()]);
+        assert_eq!(keyring.snapshot().len(), 2);
+        assert_eq!(
+            keyring.open(&token).unwrap_err().kind(),
+            RejectionKind::UnknownKey
+        );
+    }
+
+    #[test]
+    fn jwk_set_round_trip_keeps_states_and_times() {
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let keyring = Keyring::with_clock(Key::generate(KeyAlgorithm::Dir).unwrap(), clock.clone());
+        clock.advance(Duration::from_secs(10));
+        keyring.rotate().unwrap();
+        keyring
+            .stage(Key::generate(KeyAlgorithm::A192Kw).unwrap())
+            .unwrap();
+        let exported = keyring.to_jwk_set();
+        let again = Keyring::from_jwk_set(&exported).unwrap();
+        let (a, b) = (keyring.snapshot(), again.snapshot());
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert_eq!(x.key(), y.key());
+            assert_eq!(x.state(), y.state());
+            assert_eq!(x.created(), y.created());
+            assert_eq!(x.retired_at(), y.retired_at());
+        }
+        assert_eq!(
+            b.iter().nth(1).unwrap().retired_at(),
+            Some(from_unix_seconds(1_700_000_010))
+        );
+    }
+
+    #[test]
+    fn env_value_formats_and_errors() {
+        let a = b64::encode(&[1u8; 32]);
+        let b = b64::encode(&[2u8; 32]);
+        let keyring = Keyring::from_env_value(&format!(" one:{a} , two:{b} ")).unwrap();
+        assert_eq!(keyring.primary_kid(), "one");
+        assert_eq!(
+            keyring.snapshot().get("two").unwrap().state(),
+            KeyState::Retired
+        );
+
+        let cases = [
+            (String::new(), "is empty".to_owned()),
+            ("   ".to_owned(), "is empty".to_owned()),
+            (
+                format!("one:{a},{b}"),
+                "entry #2 is not of the form".to_owned(),
+            ),
+            (
+                format!("one:{a},:{b}"),
+                "entry #2 has an empty kid".to_owned(),
+            ),
+            (
+                format!("one:{a}=,two:{b}"),
+                "entry #1 (\"one\"): the secret is not unpadded base64url".to_owned(),
+            ),
+            (
+                format!("one:{a},two:{}", b64::encode(&[3u8; 16])),
+                "entry #2: A256KW needs a key of 32 bytes".to_owned(),
+            ),
+            (format!("one:{a},one:{b}"), "entry #2".to_owned()),
+            (
+                format!("z:{}", b64::encode(&[0u8; 32])),
+                "entry #1: the key is all zero".to_owned(),
+            ),
+        ];
+        for (value, expected) in cases {
+            let err = Keyring::from_env_value(&value).err().unwrap();
+            assert!(err.contains(&expected), "{value:?}: {err}");
+            assert!(!err.contains(&a) && !err.contains(&b), "{err}");
+        }
+    }
+
+    #[test]
+    fn dir_keys_count_their_seals() {
+        let keyring = Keyring::new(Key::generate(KeyAlgorithm::Dir).unwrap());
+        for _ in 0..3 {
+            keyring.seal(b"x").unwrap();
+        }
+        assert_eq!(keyring.snapshot().primary().seal_count(), 3);
+        keyring
+            .snapshot()
+            .primary()
+            .seals
+            .store(DIR_SEAL_LIMIT, Ordering::Relaxed);
+        let err = keyring.seal(b"x").unwrap_err();
+        assert!(
+            matches!(err, Error::Seal(SealError::KeyExhausted(_))),
+            "{err}"
+        );
+    }
+}

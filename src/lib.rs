@@ -1,0 +1,58 @@
+//! Web sessions kept in browser cookies, sealed as JWE (RFC 7516 compact
+//! serialization) under a keyring that rotates at runtime.
+//!
+//! The crate is built in layers, each its own module:
+//!
+//! * [`key`]: one key — its `kid`, the one algorithm it is bound to, and its
+//!   secret material (zeroized on drop, redacted in `Debug`, compared in
+//!   constant time), with JWK import and export.
+//! * [`keyring`]: the set of keys — one primary that seals, staged and retired
+//!   keys that only open — swapped atomically and lock-free, rotated in one
+//!   call, loaded from environment variables, JWK Sets or files.
+//! * [`jwe`]: strict compact JWE sealing and opening for a small allowlist of
+//!   algorithms, with one opaque error for everything after the header parses.
+//!
+//! # Quick start
+//!
+//! ```
+//! use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
+//!
+//! # fn main() -> Result<(), jwe_session::Error> {
+//! // A keyring with one fresh A256KW key (the default algorithm).
+//! let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+//!
+//! let token = keyring.seal(br#"{"sub":"alice"}"#)?;
+//! let opened = keyring.open(&token)?;
+//! assert_eq!(opened.plaintext(), br#"{"sub":"alice"}"#);
+//! assert_eq!(opened.key_state(), KeyState::Primary);
+//!
+//! // Rotate: a new primary seals, the old one still opens.
+//! keyring.rotate()?;
+//! let opened = keyring.open(&token)?;
+//! assert_eq!(opened.key_state(), KeyState::Retired);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! * `rsa`: `RSA-OAEP` and `RSA-OAEP-256` keys, through OpenSSL. The pure-Rust
+//!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod alg;
+mod b64;
+pub mod clock;
+mod error;
+pub mod jwe;
+pub mod key;
+pub mod keyring;
+
+pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError};
+pub use jwe::{Header, OpenOptions, Opened, SealOptions};
+pub use key::Key;
+pub use keyring::{KeyEntry, KeySet, KeyState, Keyring};
