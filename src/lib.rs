@@ -56,3 +56,13 @@ pub use error::{Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionK
 pub use jwe::{Header, OpenOptions, Opened, SealOptions};
 pub use key::Key;
 pub use keyring::{KeyEntry, KeySet, KeyState, Keyring};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The key guide's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/keys.md")]
+pub struct KeysGuideDoctests;
