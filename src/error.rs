@@ -19,6 +19,28 @@ pub enum Error {
     /// A token could not be sealed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The revocation store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Session data could not be encoded or decoded as JSON.
+    #[error("session data: {0}")]
+    Data(#[source] serde_json::Error),
+    /// A session's configuration was refused.
+    #[error("session configuration: {0}")]
+    Config(String),
+}
+
+/// A revocation store that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("revocation store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store is full of live entries and refused a new one, rather than
+    /// forget a revocation.
+    #[error("revocation store full ({0} live entries)")]
+    Full(usize),
 }
 
 /// What is wrong with a key.
@@ -211,6 +233,20 @@ pub enum RejectionKind {
     /// Everything after the header: wrong algorithm for the key, bad sizes,
     /// key unwrap or authentication failure. Deliberately one kind.
     DecryptFailed,
+    /// The session's idle deadline (`exp`) has passed.
+    ExpiredIdle,
+    /// The session's absolute deadline has passed.
+    ExpiredAbsolute,
+    /// The token was sealed in the future (beyond the leeway).
+    NotYetValid,
+    /// The token was sealed by this keyring for another purpose (its `typ`
+    /// or audience differ), or in a session format this version cannot read.
+    WrongPurpose,
+    /// The session, or every session of its subject, was revoked.
+    Revoked,
+    /// The revocation store could not be asked, and the configuration fails
+    /// closed. Integrations answer 503 rather than "no session".
+    StoreUnavailable,
 }
 
 impl RejectionKind {
@@ -220,6 +256,12 @@ impl RejectionKind {
             RejectionKind::Malformed => "malformed",
             RejectionKind::UnknownKey => "unknown_key",
             RejectionKind::DecryptFailed => "decrypt_failed",
+            RejectionKind::ExpiredIdle => "expired_idle",
+            RejectionKind::ExpiredAbsolute => "expired_absolute",
+            RejectionKind::NotYetValid => "not_yet_valid",
+            RejectionKind::WrongPurpose => "wrong_purpose",
+            RejectionKind::Revoked => "revoked",
+            RejectionKind::StoreUnavailable => "store_unavailable",
         }
     }
 }

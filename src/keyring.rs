@@ -480,7 +480,12 @@ impl Keyring {
     /// Check [`Opened::key_state`]: a token opened under a key that is not
     /// the primary should be sealed again.
     pub fn open(&self, token: &str) -> Result<Opened, Rejection> {
-        let result = self.open_inner(token);
+        self.open_with(token, &self.open_options)
+    }
+
+    /// Opens a token with these options instead of the keyring's own.
+    pub fn open_with(&self, token: &str, options: &OpenOptions) -> Result<Opened, Rejection> {
+        let result = self.open_inner(token, options);
         if let Err(rejection) = &result {
             tracing::debug!(
                 kind = rejection.kind().as_str(),
@@ -492,8 +497,8 @@ impl Keyring {
         result
     }
 
-    fn open_inner(&self, token: &str) -> Result<Opened, Rejection> {
-        let parsed = jwe::parse(token, &self.open_options)?;
+    fn open_inner(&self, token: &str, options: &OpenOptions) -> Result<Opened, Rejection> {
+        let parsed = jwe::parse(token, options)?;
         let Some(kid) = parsed.header().kid() else {
             return Err(Rejection::malformed("header has no kid"));
         };

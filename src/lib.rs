@@ -49,13 +49,18 @@ mod error;
 pub mod jwe;
 pub mod key;
 pub mod keyring;
+pub mod revocation;
+pub mod session;
 
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError};
+pub use error::{
+    Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError, StoreError,
+};
 pub use jwe::{Header, OpenOptions, Opened, SealOptions};
 pub use key::Key;
 pub use keyring::{KeyEntry, KeySet, KeyState, Keyring};
+pub use session::{Session, SessionConfig, SessionManager, SessionMap};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,0 +1,881 @@
+//! Sessions: claims, idle and absolute lifetimes, sliding renewal,
+//! re-issue under the current key, and revocation.
+//!
+//! A [`SessionManager`] turns tokens into [`Session`]s and back. It is
+//! framework-agnostic: the axum and actix integrations only move its tokens
+//! in and out of cookies.
+//!
+//! # What a token holds
+//!
+//! The payload is a JSON object:
+//!
+//! | member | meaning |
+//! |---|---|
+//! | `v` | format version (1) |
+//! | `aud` | the purpose (by default `"session"`; integrations use the cookie name) |
+//! | `sid` | the session id: 128 random bits, base64url |
+//! | `sub` | the subject (the user), when signed in |
+//! | `created_ms` | when the session started, Unix milliseconds |
+//! | `iat` | when this token was sealed, Unix seconds |
+//! | `exp` | the idle deadline: never later than `abs_exp` |
+//! | `abs_exp` | the absolute deadline: creation + absolute timeout |
+//! | `data` | the application's data |
+//!
+//! The protected header's `typ` is [`SESSION_TYP`]. Both `typ` and `aud` are
+//! checked on open, so a token the same keyring sealed for another purpose is
+//! refused.
+//!
+//! # Lifetimes
+//!
+//! Both deadlines are checked by the server on every open, with a leeway
+//! (default 60 s) for clock skew across a fleet. A token is sealed again only
+//! when its data changed, when it was opened under a key that is not the
+//! primary, when more than half of its idle window has passed, or after
+//! [`Session::renew`]. A re-sealed token keeps its `sid`, its creation time
+//! and its absolute deadline: **re-issue never extends a session**.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand_core::{OsRng, RngCore};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::b64;
+use crate::clock::{unix_seconds, Clock, SystemClock};
+use crate::error::{Error, Rejection, RejectionKind, StoreError};
+use crate::jwe::{OpenOptions, SealOptions};
+use crate::keyring::{KeyState, Keyring};
+use crate::revocation::{unix_millis, RevocationStatus, RevocationStore};
+
+/// The payload format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The protected header `typ` of session tokens.
+pub const SESSION_TYP: &str = "jwe-session";
+
+/// What to do when the revocation store cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreFailurePolicy {
+    /// Refuse the session ([`RejectionKind::StoreUnavailable`]; integrations
+    /// answer 503). The default.
+    #[default]
+    FailClosed,
+    /// Accept the session as not revoked, logging a warning each time.
+    /// A revoked session may then be used while the store is down.
+    FailOpen,
+}
+
+/// Lifetimes and rules for sessions.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session::session::SessionConfig;
+///
+/// let config = SessionConfig::new()
+///     .with_idle_timeout(Duration::from_secs(15 * 60))
+///     .with_absolute_timeout(Duration::from_secs(8 * 3600));
+/// assert_eq!(config.leeway(), Duration::from_secs(60));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    idle_timeout: Duration,
+    absolute_timeout: Duration,
+    leeway: Duration,
+    purpose: String,
+    store_failure: StoreFailurePolicy,
+    max_token_len: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            leeway: Duration::from_secs(60),
+            purpose: "session".to_owned(),
+            store_failure: StoreFailurePolicy::FailClosed,
+            max_token_len: 16 * 1024,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The defaults: 30 minutes idle, 12 hours absolute (OWASP), 60 s
+    /// leeway, purpose `"session"`, fail closed, tokens up to 16 KiB.
+    pub fn new() -> Self {
+        SessionConfig::default()
+    }
+
+    /// How long a session lives without being used (default 30 minutes).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a session lives at most, used or not (default 12 hours).
+    pub fn with_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.absolute_timeout = timeout;
+        self
+    }
+
+    /// Tolerance for clock skew on every time check (default 60 s).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The purpose bound into every token as its audience (default
+    /// `"session"`). Tokens sealed for another purpose are refused.
+    pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = purpose.into();
+        self
+    }
+
+    /// What to do when the revocation store is down (default: fail closed).
+    pub fn with_store_failure(mut self, policy: StoreFailurePolicy) -> Self {
+        self.store_failure = policy;
+        self
+    }
+
+    /// The longest token accepted (default 16 KiB, enough for four cookie
+    /// chunks).
+    pub fn with_max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The absolute timeout.
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute_timeout
+    }
+
+    /// The leeway.
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The purpose.
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    /// The store failure policy.
+    pub fn store_failure(&self) -> StoreFailurePolicy {
+        self.store_failure
+    }
+
+    /// The longest token accepted.
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// Checks the configuration: timeouts of at least one second, an idle
+    /// timeout no longer than the absolute one, a leeway shorter than the
+    /// idle timeout, a non-empty purpose.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.idle_timeout.as_secs() == 0 || self.absolute_timeout.as_secs() == 0 {
+            return fail("timeouts must be at least one second");
+        }
+        if self.idle_timeout > self.absolute_timeout {
+            return fail("the idle timeout must not exceed the absolute timeout");
+        }
+        if self.leeway >= self.idle_timeout {
+            return fail("the leeway must be shorter than the idle timeout");
+        }
+        if self.purpose.is_empty() {
+            return fail("the purpose must not be empty");
+        }
+        Ok(())
+    }
+}
+
+/// Why a session is sealed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResealReason {
+    /// A new session with data.
+    New,
+    /// The data or the subject changed.
+    Changed,
+    /// [`Session::renew`] was called.
+    Renewed,
+    /// The token was opened under a key that is not the primary.
+    KeyNotPrimary,
+    /// More than half of the idle window has passed.
+    IdleHalfLife,
+}
+
+/// What to send back after [`SessionManager::save`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveOutcome {
+    /// Nothing: the client's token stays as it is (or there is none).
+    Unchanged,
+    /// Send this new token.
+    Seal {
+        /// The compact JWE.
+        token: String,
+        /// Its idle deadline (for a persistent cookie's `Max-Age`).
+        expires: SystemTime,
+        /// Why it was sealed.
+        reason: ResealReason,
+    },
+    /// Remove the client's token (the session was destroyed).
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lifecycle {
+    Active,
+    Renewed {
+        old_sid: Option<String>,
+        old_deadline: u64,
+    },
+    Destroyed,
+}
+
+/// A session with typed data `T`.
+///
+/// Read data with [`data`](Session::data); change it through
+/// [`data_mut`](Session::data_mut) or [`set`](Session::set), which mark the
+/// session changed so it is sealed again.
+pub struct Session<T> {
+    sid: String,
+    sub: Option<String>,
+    created_ms: u64,
+    iat: u64,
+    exp: u64,
+    abs_exp: u64,
+    data: T,
+    changed: bool,
+    lifecycle: Lifecycle,
+    opened: Option<(String, KeyState)>,
+}
+
+impl<T> fmt::Debug for Session<T> {
+    /// Shows ids and times, never the data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("sub", &self.sub)
+            .field("created_ms", &self.created_ms)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("abs_exp", &self.abs_exp)
+            .field("changed", &self.changed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Session<T> {
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.sid
+    }
+
+    /// The subject (user), when signed in.
+    pub fn subject(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+
+    /// Sets the subject. Call [`renew`](Session::renew) too when this is a
+    /// login or any change of privilege.
+    pub fn set_subject(&mut self, sub: impl Into<String>) {
+        self.sub = Some(sub.into());
+        self.changed = true;
+    }
+
+    /// Clears the subject.
+    pub fn clear_subject(&mut self) {
+        self.sub = None;
+        self.changed = true;
+    }
+
+    /// When the session started (millisecond precision).
+    pub fn created(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.created_ms)
+    }
+
+    /// When the current token was sealed.
+    pub fn issued_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.iat)
+    }
+
+    /// The idle deadline of the current token.
+    pub fn expires(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.exp)
+    }
+
+    /// The absolute deadline: no token of this session lives past it.
+    pub fn absolute_deadline(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.abs_exp)
+    }
+
+    /// The data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The data, for changing; marks the session changed.
+    pub fn data_mut(&mut self) -> &mut T {
+        self.changed = true;
+        &mut self.data
+    }
+
+    /// Replaces the data; marks the session changed.
+    pub fn set(&mut self, data: T) {
+        self.data = data;
+        self.changed = true;
+    }
+
+    /// Takes the data out.
+    pub fn into_data(self) -> T {
+        self.data
+    }
+
+    /// Whether the session came from no token (it is sealed only if it
+    /// gets data or a subject).
+    pub fn is_new(&self) -> bool {
+        self.opened.is_none()
+    }
+
+    /// Whether the data or subject changed in this request.
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
+    /// The `kid` of the key that sealed the token this session was opened
+    /// from.
+    pub fn kid(&self) -> Option<&str> {
+        self.opened.as_ref().map(|(kid, _)| kid.as_str())
+    }
+
+    /// The state of that key when the token was opened.
+    pub fn key_state(&self) -> Option<KeyState> {
+        self.opened.as_ref().map(|(_, state)| *state)
+    }
+
+    /// Starts the session over under a new id, keeping its data, and
+    /// revokes the old id when saved. Call it after login and after any
+    /// change of privilege (session fixation). The new session gets a new
+    /// creation time and absolute deadline.
+    pub fn renew(&mut self) -> Result<(), Error> {
+        let old_sid = (!self.is_new()).then(|| self.sid.clone());
+        let old_deadline = self.abs_exp;
+        if let Lifecycle::Renewed { .. } = self.lifecycle {
+            // Renewed twice in one request: the first new id was never sent.
+        } else {
+            self.lifecycle = Lifecycle::Renewed {
+                old_sid,
+                old_deadline,
+            };
+        }
+        self.sid = new_sid()?;
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Ends the session: its id is revoked when saved and the client's
+    /// token removed (logout).
+    pub fn destroy(&mut self) {
+        self.lifecycle = Lifecycle::Destroyed;
+    }
+
+    /// Whether [`destroy`](Session::destroy) was called.
+    pub fn is_destroyed(&self) -> bool {
+        self.lifecycle == Lifecycle::Destroyed
+    }
+
+    /// Whether [`renew`](Session::renew) was called.
+    pub fn is_renewed(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Renewed { .. })
+    }
+
+    /// Why the session would be sealed again at `now`, if at all.
+    pub fn reseal_reason_at(
+        &self,
+        now: SystemTime,
+        config: &SessionConfig,
+    ) -> Option<ResealReason> {
+        if self.is_destroyed() {
+            return None;
+        }
+        if self.is_renewed() {
+            return Some(ResealReason::Renewed);
+        }
+        if self.is_new() {
+            return self.changed.then_some(ResealReason::New);
+        }
+        if self.changed {
+            return Some(ResealReason::Changed);
+        }
+        if self.key_state() != Some(KeyState::Primary) {
+            return Some(ResealReason::KeyNotPrimary);
+        }
+        let half_idle = config.idle_timeout.as_secs() / 2;
+        if unix_seconds(now).saturating_sub(self.iat) > half_idle {
+            return Some(ResealReason::IdleHalfLife);
+        }
+        None
+    }
+}
+
+/// A ready-made session data type: a map from names to JSON values, for
+/// people coming from actix-session or tower-sessions.
+///
+/// ```
+/// use jwe_session::session::SessionMap;
+/// let mut map = SessionMap::default();
+/// map.insert("count", 3)?;
+/// assert_eq!(map.get::<u32>("count")?, Some(3));
+/// assert_eq!(map.remove("count"), Some(serde_json::json!(3)));
+/// assert!(map.is_empty());
+/// # Ok::<(), jwe_session::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionMap(Map<String, Value>);
+
+impl SessionMap {
+    /// The value under `key`, decoded as `V`; `Ok(None)` when absent.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
+        self.0
+            .get(key)
+            .map(|value| V::deserialize(value).map_err(Error::Data))
+            .transpose()
+    }
+
+    /// Stores `value` under `key`.
+    pub fn insert<V: Serialize>(&mut self, key: impl Into<String>, value: V) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(Error::Data)?;
+        self.0.insert(key.into(), value);
+        Ok(())
+    }
+
+    /// Removes and returns the value under `key`.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key)
+    }
+
+    /// Removes every value.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The map as JSON.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl Session<SessionMap> {
+    /// The value under `key`, decoded as `V`.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
+        self.data.get(key)
+    }
+
+    /// Stores `value` under `key`; marks the session changed.
+    pub fn insert<V: Serialize>(&mut self, key: impl Into<String>, value: V) -> Result<(), Error> {
+        self.data_mut().insert(key, value)
+    }
+
+    /// Removes the value under `key`; marks the session changed when there
+    /// was one.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let removed = self.data.remove(key);
+        if removed.is_some() {
+            self.changed = true;
+        }
+        removed
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<D> {
+    v: u32,
+    aud: String,
+    sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    created_ms: u64,
+    iat: u64,
+    exp: u64,
+    abs_exp: u64,
+    data: D,
+}
+
+/// Loads, checks and saves sessions; shared by every request.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwe_session::{Key, KeyAlgorithm, Keyring};
+/// use jwe_session::revocation::MemoryStore;
+/// use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jwe_session::Error> {
+/// let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+/// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+///
+/// // Login: a new session, renewed, with a subject.
+/// let mut session = manager.start(SessionMap::default())?;
+/// session.renew()?;
+/// session.set_subject("alice");
+/// session.insert("theme", "dark")?;
+/// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+///
+/// // A later request.
+/// let session = manager.load::<SessionMap>(&token).await?;
+/// assert_eq!(session.subject(), Some("alice"));
+/// assert_eq!(session.get::<String>("theme")?.as_deref(), Some("dark"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct SessionManager {
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    config: SessionConfig,
+    clock: Arc<dyn Clock>,
+    seal_options: SealOptions,
+    open_options: OpenOptions,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("keyring", &self.keyring)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    /// A manager over `keyring`, keeping revocations in `store`.
+    pub fn new(
+        keyring: Arc<Keyring>,
+        store: Arc<dyn RevocationStore>,
+        config: SessionConfig,
+    ) -> Result<SessionManager, Error> {
+        config.validate()?;
+        Ok(SessionManager {
+            keyring,
+            store,
+            open_options: OpenOptions::new().with_max_len(config.max_token_len),
+            config,
+            clock: Arc::new(SystemClock),
+            seal_options: SealOptions::new().with_typ(SESSION_TYP),
+        })
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SessionManager {
+        self.clock = clock;
+        self
+    }
+
+    /// The keyring (rotate it anywhere; the next request sees it).
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// The revocation store.
+    pub fn store(&self) -> &Arc<dyn RevocationStore> {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The current time by this manager's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// A new, empty session starting now. It is sealed only once it has
+    /// data or a subject.
+    pub fn start<T>(&self, data: T) -> Result<Session<T>, Error> {
+        self.start_at(data, self.clock.now())
+    }
+
+    /// A new session starting at `now`.
+    pub fn start_at<T>(&self, data: T, now: SystemTime) -> Result<Session<T>, Error> {
+        let created_ms = unix_millis(now);
+        let (iat, exp, abs_exp) = self.deadlines(now);
+        Ok(Session {
+            sid: new_sid()?,
+            sub: None,
+            created_ms,
+            iat,
+            exp,
+            abs_exp,
+            data,
+            changed: false,
+            lifecycle: Lifecycle::Active,
+            opened: None,
+        })
+    }
+
+    fn deadlines(&self, now: SystemTime) -> (u64, u64, u64) {
+        let now = unix_seconds(now);
+        let abs_exp = now.saturating_add(self.config.absolute_timeout.as_secs());
+        let exp = now
+            .saturating_add(self.config.idle_timeout.as_secs())
+            .min(abs_exp);
+        (now, exp, abs_exp)
+    }
+
+    /// Opens and checks a session token now.
+    pub async fn load<T: DeserializeOwned>(&self, token: &str) -> Result<Session<T>, Rejection> {
+        self.load_at(token, self.clock.now()).await
+    }
+
+    /// Opens and checks a session token as of `now`: decryption, purpose,
+    /// format, deadlines, data type, then revocation (one store round trip).
+    pub async fn load_at<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Session<T>, Rejection> {
+        let result = self.load_inner(token, now).await;
+        if let Err(rejection) = &result {
+            tracing::info!(
+                kind = rejection.kind().as_str(),
+                reason = rejection.reason(),
+                kid = rejection.kid().unwrap_or("-"),
+                "session rejected"
+            );
+        }
+        result
+    }
+
+    async fn load_inner<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Session<T>, Rejection> {
+        let opened = self.keyring.open_with(token, &self.open_options)?;
+        let kid = opened.kid().to_owned();
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&kid);
+        if opened.header().typ() != Some(SESSION_TYP) {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "header typ is not a session's",
+            ));
+        }
+        let wire: Wire<Value> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
+            reject(
+                RejectionKind::WrongPurpose,
+                "payload is not a session of a known format",
+            )
+        })?;
+        if wire.v != FORMAT_VERSION {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "unsupported session format version",
+            ));
+        }
+        if wire.aud != self.config.purpose {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "audience is another purpose",
+            ));
+        }
+        let now_s = unix_seconds(now);
+        let leeway = self.config.leeway.as_secs();
+        let created_s = wire.created_ms / 1000;
+        if created_s > now_s.saturating_add(leeway) || wire.iat > now_s.saturating_add(leeway) {
+            return Err(reject(RejectionKind::NotYetValid, "sealed in the future"));
+        }
+        // Deadlines as sealed, never later than what the configuration
+        // allows now (a shortened timeout applies to live sessions too).
+        let absolute = wire
+            .abs_exp
+            .min(created_s.saturating_add(self.config.absolute_timeout.as_secs()));
+        if now_s > absolute.saturating_add(leeway) {
+            return Err(reject(
+                RejectionKind::ExpiredAbsolute,
+                "absolute deadline passed",
+            ));
+        }
+        let idle = wire
+            .exp
+            .min(wire.iat.saturating_add(self.config.idle_timeout.as_secs()));
+        if now_s > idle.saturating_add(leeway) {
+            return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
+        }
+        let data = T::deserialize(wire.data).map_err(|_| {
+            reject(
+                RejectionKind::Malformed,
+                "session data does not fit the expected type",
+            )
+        })?;
+        let created = UNIX_EPOCH + Duration::from_millis(wire.created_ms);
+        match self
+            .store
+            .check(&wire.sid, wire.sub.as_deref(), created)
+            .await
+        {
+            Ok(RevocationStatus::Valid) => {}
+            Ok(RevocationStatus::SessionRevoked) => {
+                return Err(reject(RejectionKind::Revoked, "session id revoked"))
+            }
+            Ok(RevocationStatus::SubjectRevoked) => {
+                return Err(reject(RejectionKind::Revoked, "subject's sessions revoked"))
+            }
+            Err(error) => match self.config.store_failure {
+                StoreFailurePolicy::FailClosed => {
+                    tracing::warn!(error = %error, "revocation store unavailable; failing closed");
+                    return Err(reject(
+                        RejectionKind::StoreUnavailable,
+                        "revocation store unavailable",
+                    ));
+                }
+                StoreFailurePolicy::FailOpen => {
+                    tracing::warn!(
+                        error = %error,
+                        "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
+                    );
+                }
+            },
+        }
+        Ok(Session {
+            sid: wire.sid,
+            sub: wire.sub,
+            created_ms: wire.created_ms,
+            iat: wire.iat,
+            exp: wire.exp.min(absolute),
+            abs_exp: absolute,
+            data,
+            changed: false,
+            lifecycle: Lifecycle::Active,
+            opened: Some((kid, opened.key_state())),
+        })
+    }
+
+    /// Decides what the client needs after a request, seals when needed,
+    /// and records revocations ([`Session::renew`], [`Session::destroy`]).
+    pub async fn save<T: Serialize>(&self, session: &mut Session<T>) -> Result<SaveOutcome, Error> {
+        self.save_at(session, self.clock.now()).await
+    }
+
+    /// [`save`](SessionManager::save) as of `now`.
+    pub async fn save_at<T: Serialize>(
+        &self,
+        session: &mut Session<T>,
+        now: SystemTime,
+    ) -> Result<SaveOutcome, Error> {
+        match &session.lifecycle {
+            Lifecycle::Destroyed => {
+                if !session.is_new() {
+                    self.store
+                        .revoke_session(
+                            &session.sid,
+                            UNIX_EPOCH + Duration::from_secs(session.abs_exp),
+                        )
+                        .await?;
+                }
+                return Ok(SaveOutcome::Remove);
+            }
+            Lifecycle::Renewed {
+                old_sid,
+                old_deadline,
+            } => {
+                if let Some(old_sid) = old_sid {
+                    self.store
+                        .revoke_session(old_sid, UNIX_EPOCH + Duration::from_secs(*old_deadline))
+                        .await?;
+                }
+                let (iat, exp, abs_exp) = self.deadlines(now);
+                session.created_ms = unix_millis(now);
+                (session.iat, session.exp, session.abs_exp) = (iat, exp, abs_exp);
+            }
+            Lifecycle::Active => {}
+        }
+        let Some(reason) = session.reseal_reason_at(now, &self.config) else {
+            return Ok(SaveOutcome::Unchanged);
+        };
+        if reason != ResealReason::Renewed {
+            // Slide the idle window; never past the absolute deadline.
+            let now_s = unix_seconds(now);
+            session.iat = now_s;
+            session.exp = now_s
+                .saturating_add(self.config.idle_timeout.as_secs())
+                .min(session.abs_exp);
+        }
+        let token = self.seal(session)?;
+        session.changed = false;
+        session.lifecycle = Lifecycle::Active;
+        let primary = self.keyring.primary_kid();
+        session.opened = Some((primary, KeyState::Primary));
+        Ok(SaveOutcome::Seal {
+            token,
+            expires: session.expires(),
+            reason,
+        })
+    }
+
+    fn seal<T: Serialize>(&self, session: &Session<T>) -> Result<String, Error> {
+        let wire = Wire {
+            v: FORMAT_VERSION,
+            aud: self.config.purpose.clone(),
+            sid: session.sid.clone(),
+            sub: session.sub.clone(),
+            created_ms: session.created_ms,
+            iat: session.iat,
+            exp: session.exp,
+            abs_exp: session.abs_exp,
+            data: &session.data,
+        };
+        let payload = zeroize::Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::Data)?);
+        self.keyring.seal_with(&payload, &self.seal_options)
+    }
+
+    /// Revokes every session of `sub` created before now (log out
+    /// everywhere, password change). Sessions created afterwards are valid.
+    pub async fn revoke_subject(&self, sub: &str) -> Result<(), StoreError> {
+        self.revoke_subject_at(sub, self.clock.now()).await
+    }
+
+    /// [`revoke_subject`](SessionManager::revoke_subject) as of `now`.
+    pub async fn revoke_subject_at(&self, sub: &str, now: SystemTime) -> Result<(), StoreError> {
+        let until = now + self.config.absolute_timeout + self.config.leeway;
+        self.store.revoke_subject(sub, now, until).await
+    }
+
+    /// Revokes one session by id until `deadline` (its absolute deadline),
+    /// for example from an administration page.
+    pub async fn revoke_session(&self, sid: &str, deadline: SystemTime) -> Result<(), StoreError> {
+        self.store.revoke_session(sid, deadline).await
+    }
+}
+
+/// A fresh session id: 128 random bits, base64url.
+fn new_sid() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| Error::Seal(crate::error::SealError::Random))?;
+    Ok(b64::encode(&bytes))
+}
