@@ -1,0 +1,416 @@
+//! One acceptance suite for every revocation store: the in-memory store and
+//! Redis (a real `redis-server` started on a free loopback port).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwe_session::revocation::{MemoryStore, RevocationStatus, RevocationStore};
+use jwe_session::session::{
+    SaveOutcome, SessionConfig, SessionManager, SessionMap, StoreFailurePolicy,
+};
+use jwe_session::{Clock, Key, KeyAlgorithm, Keyring, ManualClock, RejectionKind};
+use support::RedisServer;
+
+const T0: u64 = 1_800_000_000;
+
+type MakeStore<'a> = &'a dyn Fn(Arc<ManualClock>) -> Arc<dyn RevocationStore>;
+
+fn memory(clock: Arc<ManualClock>) -> Arc<dyn RevocationStore> {
+    Arc::new(MemoryStore::new().with_clock(clock))
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(url: &str, prefix: &str, clock: Arc<ManualClock>) -> Arc<dyn RevocationStore> {
+    Arc::new(
+        jwe_session::revocation::RedisStore::builder(url)
+            .key_prefix(prefix)
+            .timeout(Duration::from_millis(500))
+            .clock(clock)
+            .build()
+            .expect("redis store"),
+    )
+}
+
+struct Node {
+    manager: SessionManager,
+}
+
+struct World {
+    clock: Arc<ManualClock>,
+    keyring: Arc<Keyring>,
+}
+
+impl World {
+    fn new() -> World {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let keyring = Arc::new(Keyring::with_clock(
+            Key::generate(KeyAlgorithm::A256Kw).unwrap(),
+            clock.clone(),
+        ));
+        World { clock, keyring }
+    }
+
+    fn node(&self, store: Arc<dyn RevocationStore>) -> Node {
+        self.node_with(store, SessionConfig::new())
+    }
+
+    fn node_with(&self, store: Arc<dyn RevocationStore>, config: SessionConfig) -> Node {
+        Node {
+            manager: SessionManager::new(self.keyring.clone(), store, config)
+                .unwrap()
+                .with_clock(self.clock.clone()),
+        }
+    }
+
+    fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+}
+
+impl Node {
+    async fn login(&self, user: &str) -> String {
+        let mut session = self.manager.start(SessionMap::default()).unwrap();
+        session.renew().unwrap();
+        session.set_subject(user);
+        match self.manager.save(&mut session).await.unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            other => panic!("login did not seal: {other:?}"),
+        }
+    }
+
+    async fn touch(&self, token: &str, value: u32) -> String {
+        let mut session = self.manager.load::<SessionMap>(token).await.unwrap();
+        session.insert("n", value).unwrap();
+        match self.manager.save(&mut session).await.unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            other => panic!("change did not seal: {other:?}"),
+        }
+    }
+
+    async fn logout(&self, token: &str) {
+        let mut session = self.manager.load::<SessionMap>(token).await.unwrap();
+        session.destroy();
+        assert_eq!(
+            self.manager.save(&mut session).await.unwrap(),
+            SaveOutcome::Remove
+        );
+    }
+
+    async fn kind(&self, token: &str) -> Option<RejectionKind> {
+        self.manager
+            .load::<SessionMap>(token)
+            .await
+            .err()
+            .map(|r| r.kind())
+    }
+}
+
+// ---- the suite -------------------------------------------------------------
+
+async fn logout_revokes_every_sibling_token(make: MakeStore<'_>) {
+    let world = World::new();
+    let node = world.node(make(world.clock.clone()));
+    let older = node.login("alice").await;
+    world.advance(5);
+    let newer = node.touch(&older, 1).await;
+    world.advance(5);
+    let newest = node.touch(&newer, 2).await;
+    let other = node.login("alice").await; // another session of the same user
+    node.logout(&newer).await;
+    for token in [&older, &newer, &newest] {
+        assert_eq!(node.kind(token).await, Some(RejectionKind::Revoked));
+    }
+    assert_eq!(
+        node.kind(&other).await,
+        None,
+        "another session of the user stays valid"
+    );
+}
+
+async fn renew_revokes_the_old_id(make: MakeStore<'_>) {
+    let world = World::new();
+    let node = world.node(make(world.clock.clone()));
+    let before = node.login("alice").await;
+    let mut session = node.manager.load::<SessionMap>(&before).await.unwrap();
+    session.renew().unwrap();
+    let SaveOutcome::Seal { token: after, .. } = node.manager.save(&mut session).await.unwrap()
+    else {
+        panic!("renew did not seal");
+    };
+    assert_eq!(node.kind(&before).await, Some(RejectionKind::Revoked));
+    assert_eq!(node.kind(&after).await, None);
+}
+
+async fn revoking_a_subject_ends_its_older_sessions_only(make: MakeStore<'_>) {
+    let world = World::new();
+    let node = world.node(make(world.clock.clone()));
+    let alice_1 = node.login("alice").await;
+    let alice_2 = node.login("alice").await;
+    let bob = node.login("bob").await;
+    world.advance(1);
+    node.manager.revoke_subject("alice").await.unwrap();
+    assert_eq!(node.kind(&alice_1).await, Some(RejectionKind::Revoked));
+    assert_eq!(node.kind(&alice_2).await, Some(RejectionKind::Revoked));
+    assert_eq!(node.kind(&bob).await, None);
+    let alice_3 = node.login("alice").await; // logs in again afterwards
+    assert_eq!(node.kind(&alice_3).await, None);
+    // A later revocation never moves the epoch back.
+    let store = node.manager.store();
+    let created = world.clock.now() - Duration::from_secs(1);
+    store
+        .revoke_subject(
+            "alice",
+            created - Duration::from_secs(100),
+            world.clock.now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.check("sid-x", Some("alice"), created).await.unwrap(),
+        RevocationStatus::SubjectRevoked
+    );
+}
+
+async fn entries_end_when_nothing_they_match_is_alive(make: MakeStore<'_>) {
+    let world = World::new();
+    let store = make(world.clock.clone());
+    let now = world.clock.now();
+    store
+        .revoke_session("s1", now + Duration::from_secs(100))
+        .await
+        .unwrap();
+    store
+        .revoke_subject("u1", now, now + Duration::from_secs(200))
+        .await
+        .unwrap();
+    let created = now - Duration::from_secs(10);
+    assert_eq!(
+        store.check("s1", None, created).await.unwrap(),
+        RevocationStatus::SessionRevoked
+    );
+    assert_eq!(
+        store.check("s2", Some("u1"), created).await.unwrap(),
+        RevocationStatus::SubjectRevoked
+    );
+    // An entry already past its time is not even written.
+    store
+        .revoke_session("s-dead", now - Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.check("s-dead", None, created).await.unwrap(),
+        RevocationStatus::Valid
+    );
+}
+
+// ---- in memory ---------------------------------------------------------------
+
+#[tokio::test]
+async fn memory_logout_revokes_every_sibling_token() {
+    logout_revokes_every_sibling_token(&memory).await;
+}
+
+#[tokio::test]
+async fn memory_renew_revokes_the_old_id() {
+    renew_revokes_the_old_id(&memory).await;
+}
+
+#[tokio::test]
+async fn memory_revoking_a_subject_ends_its_older_sessions_only() {
+    revoking_a_subject_ends_its_older_sessions_only(&memory).await;
+}
+
+#[tokio::test]
+async fn memory_entries_end_when_nothing_they_match_is_alive() {
+    entries_end_when_nothing_they_match_is_alive(&memory).await;
+}
+
+#[tokio::test]
+async fn memory_store_purges_expired_entries_and_stays_bounded() {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let store = MemoryStore::new()
+        .with_clock(clock.clone())
+        .with_max_entries(3);
+    let now = clock.now();
+    for sid in ["a", "b", "c"] {
+        store
+            .revoke_session(sid, now + Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    // Full of live entries: refuses rather than forget a revocation.
+    let full = store
+        .revoke_session("d", now + Duration::from_secs(10))
+        .await;
+    assert!(
+        matches!(full, Err(jwe_session::StoreError::Full(3))),
+        "{full:?}"
+    );
+    assert_eq!(
+        store.check("a", None, now).await.unwrap(),
+        RevocationStatus::SessionRevoked
+    );
+    // Once they expire they are purged and room is made.
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        store.check("a", None, now).await.unwrap(),
+        RevocationStatus::Valid
+    );
+    store
+        .revoke_session("d", clock.now() + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(store.len(), 1);
+}
+
+// ---- Redis -------------------------------------------------------------------
+
+#[cfg(feature = "redis")]
+mod redis_store {
+    use super::*;
+
+    fn with_server() -> Option<RedisServer> {
+        RedisServer::start()
+    }
+
+    #[tokio::test]
+    async fn redis_logout_revokes_every_sibling_token() {
+        let Some(server) = with_server() else { return };
+        logout_revokes_every_sibling_token(&|clock| redis_store(&server.url(), "t1:", clock)).await;
+    }
+
+    #[tokio::test]
+    async fn redis_renew_revokes_the_old_id() {
+        let Some(server) = with_server() else { return };
+        renew_revokes_the_old_id(&|clock| redis_store(&server.url(), "t2:", clock)).await;
+    }
+
+    #[tokio::test]
+    async fn redis_revoking_a_subject_ends_its_older_sessions_only() {
+        let Some(server) = with_server() else { return };
+        revoking_a_subject_ends_its_older_sessions_only(&|clock| {
+            redis_store(&server.url(), "t3:", clock)
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn redis_entries_end_when_nothing_they_match_is_alive() {
+        let Some(server) = with_server() else { return };
+        entries_end_when_nothing_they_match_is_alive(&|clock| {
+            redis_store(&server.url(), "t4:", clock)
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn revocation_is_seen_by_a_second_server_sharing_redis() {
+        let Some(server) = with_server() else { return };
+        let world = World::new();
+        // Two processes: their own keyrings (same keys) and their own store clients.
+        let keys = world.keyring.to_jwk_set();
+        let second_keyring = Arc::new(Keyring::from_jwk_set(&keys).unwrap());
+        let a = world.node(redis_store(&server.url(), "app:", world.clock.clone()));
+        let b = Node {
+            manager: SessionManager::new(
+                second_keyring,
+                redis_store(&server.url(), "app:", world.clock.clone()),
+                SessionConfig::new(),
+            )
+            .unwrap()
+            .with_clock(world.clock.clone()),
+        };
+        let token = a.login("alice").await;
+        let other = a.login("alice").await;
+        assert_eq!(b.kind(&token).await, None);
+        b.logout(&token).await;
+        assert_eq!(a.kind(&token).await, Some(RejectionKind::Revoked));
+        world.advance(1);
+        a.manager.revoke_subject("alice").await.unwrap();
+        assert_eq!(b.kind(&other).await, Some(RejectionKind::Revoked));
+    }
+
+    #[tokio::test]
+    async fn ttls_are_set_on_every_key() {
+        let Some(server) = with_server() else { return };
+        let world = World::new();
+        let node = world.node(redis_store(&server.url(), "ttl:", world.clock.clone()));
+        let token = node.login("alice").await;
+        let sid = node
+            .manager
+            .load::<SessionMap>(&token)
+            .await
+            .unwrap()
+            .id()
+            .to_owned();
+        node.logout(&token).await;
+        // The sid entry lives until the session's absolute deadline: 12 h.
+        let pttl: i64 = server
+            .command(&["PTTL", &format!("ttl:sid:{sid}")])
+            .trim_start_matches(':')
+            .parse()
+            .unwrap();
+        let twelve_hours = 12 * 3600 * 1000;
+        assert!(
+            pttl > twelve_hours - 5_000 && pttl <= twelve_hours,
+            "PTTL {pttl}"
+        );
+        // The subject entry lives for the absolute timeout plus the leeway.
+        world.advance(1);
+        node.manager.revoke_subject("alice").await.unwrap();
+        let pttl: i64 = server
+            .command(&["PTTL", "ttl:sub:alice"])
+            .trim_start_matches(':')
+            .parse()
+            .unwrap();
+        let expected = (12 * 3600 + 60) * 1000;
+        assert!(pttl > expected - 5_000 && pttl <= expected, "PTTL {pttl}");
+        // The epoch is the revocation time in milliseconds.
+        let epoch = server.command(&["GET", "ttl:sub:alice"]);
+        assert_eq!(epoch, "$13", "bulk string of a 13-digit millisecond time");
+    }
+
+    #[tokio::test]
+    async fn redis_down_fails_closed_then_recovers_after_restart() {
+        let Some(mut server) = with_server() else {
+            return;
+        };
+        let world = World::new();
+        let node = world.node(redis_store(&server.url(), "down:", world.clock.clone()));
+        let lenient = world.node_with(
+            redis_store(&server.url(), "down:", world.clock.clone()),
+            SessionConfig::new().with_store_failure(StoreFailurePolicy::FailOpen),
+        );
+        let token = node.login("alice").await;
+        assert_eq!(node.kind(&token).await, None);
+
+        server.stop();
+        assert_eq!(
+            node.kind(&token).await,
+            Some(RejectionKind::StoreUnavailable)
+        );
+        assert_eq!(
+            lenient.kind(&token).await,
+            None,
+            "fail-open accepts while the store is down"
+        );
+        assert!(node.manager.revoke_subject("alice").await.is_err());
+
+        server.restart();
+        // The connection is remade on its own; allow a few attempts while
+        // the client notices the new server.
+        let mut recovered = false;
+        for _ in 0..50 {
+            if node.kind(&token).await.is_none() {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(recovered, "the store did not recover after Redis restarted");
+        node.logout(&token).await;
+        assert_eq!(node.kind(&token).await, Some(RejectionKind::Revoked));
+    }
+}
