@@ -11,6 +11,11 @@
 //!   call, loaded from environment variables, JWK Sets or files.
 //! * [`jwe`]: strict compact JWE sealing and opening for a small allowlist of
 //!   algorithms, with one opaque error for everything after the header parses.
+//! * [`session`]: sessions on top — claims, idle and absolute lifetimes,
+//!   sliding renewal, re-issue under the primary key without extending the
+//!   session, typed data ([`Session<T>`]) or a map ([`SessionMap`]).
+//! * [`revocation`]: logging out one session or all of a user's, in memory
+//!   ([`revocation::MemoryStore`]) or in Redis (feature `redis`).
 //!
 //! # Quick start
 //!
@@ -38,6 +43,7 @@
 //!
 //! * `rsa`: `RSA-OAEP` and `RSA-OAEP-256` keys, through OpenSSL. The pure-Rust
 //!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).
+//! * `redis`: [`revocation::RedisStore`], revocations shared by a fleet.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -71,3 +77,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/keys.md")]
 pub struct KeysGuideDoctests;
+
+/// The session guide's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/sessions.md")]
+pub struct SessionsGuideDoctests;
