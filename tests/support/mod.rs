@@ -32,7 +32,8 @@ impl RedisServer {
             return None;
         }
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("jwe-session-redis-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("jwe-session-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut server = RedisServer {
             port,
@@ -89,7 +90,11 @@ impl RedisServer {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
