@@ -66,15 +66,16 @@ impl SealOptions {
         SealOptions::default()
     }
 
-    /// Sets the protected header's `typ` (default: none). Printable ASCII,
-    /// 1 to 64 characters.
+    /// Sets the protected header's `typ` (default: none). Printable ASCII
+    /// without `"` or `\`, 1 to 64 characters; anything else makes sealing
+    /// fail.
     pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
         self
     }
 
-    /// Sets the protected header's `cty` (default: none). Printable ASCII,
-    /// 1 to 64 characters.
+    /// Sets the protected header's `cty` (default: none). Same rules as
+    /// `typ`.
     pub fn with_cty(mut self, cty: impl Into<String>) -> Self {
         self.cty = Some(cty.into());
         self
@@ -539,8 +540,8 @@ fn unwrap_cek(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, &'st
 pub fn seal(key: &Key, plaintext: &[u8], options: &SealOptions) -> Result<String, SealError> {
     for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
         if let Some(value) = value {
-            if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic())
-            {
+            let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
+            if value.is_empty() || value.len() > 64 || !value.bytes().all(allowed) {
                 return Err(SealError::InvalidHeader(name));
             }
         }
@@ -753,4 +754,36 @@ fn rsa_oaep_encrypt(
         Ok(out)
     };
     run().map_err(|_| SealError::Cipher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::KeyAlgorithm;
+
+    #[test]
+    fn header_values_cannot_inject_members() {
+        let key = Key::generate(KeyAlgorithm::A128Kw).unwrap();
+        for bad in [
+            "x\",\"cty\":\"injected",
+            "back\\slash",
+            "",
+            "sp ace",
+            &"t".repeat(65),
+        ] {
+            let typ = seal(&key, b"p", &SealOptions::new().with_typ(bad));
+            assert_eq!(typ, Err(SealError::InvalidHeader("typ")), "{bad:?}");
+            let cty = seal(&key, b"p", &SealOptions::new().with_cty(bad));
+            assert_eq!(cty, Err(SealError::InvalidHeader("cty")), "{bad:?}");
+        }
+        let token = seal(
+            &key,
+            b"p",
+            &SealOptions::new().with_typ("a+b/c").with_cty("JWT"),
+        )
+        .unwrap();
+        let parsed = parse(&token, &OpenOptions::new()).unwrap();
+        assert_eq!(parsed.header().typ(), Some("a+b/c"));
+        assert_eq!(parsed.header().cty(), Some("JWT"));
+    }
 }

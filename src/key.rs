@@ -63,14 +63,13 @@ impl Key {
     /// generator, with a random `kid`. A `dir` key gets `A256GCM`; RSA keys
     /// (feature `rsa`) have 2048 bits.
     pub fn generate(alg: KeyAlgorithm) -> Result<Key, KeyError> {
-        let kid = random_kid()?;
         match alg {
             KeyAlgorithm::Dir => Key::generate_dir(ContentEncryption::A256Gcm),
-            KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256 => generate_rsa(kid, alg),
+            KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256 => generate_rsa(random_kid()?, alg),
             _ => {
                 let len = alg.symmetric_key_len().unwrap_or(32);
                 let secret = random_secret(len)?;
-                Key::symmetric(&kid, alg, &secret)
+                Key::symmetric(&random_kid()?, alg, &secret)
             }
         }
     }

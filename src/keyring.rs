@@ -686,13 +686,27 @@ fn retire_rest(set: &KeySet, now: u64, new_primary: &str, entries: &mut Vec<KeyE
     }
 }
 
+/// The largest key file read, in bytes.
+pub const MAX_KEY_FILE_LEN: u64 = 4 * 1024 * 1024;
+
 fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyringError> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| KeyringError::File {
-            path: path.display().to_string(),
-            reason: e.kind().to_string(),
-        })
+    use std::io::Read as _;
+    let file_error = |reason: String| KeyringError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(4096));
+    file.take(MAX_KEY_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| file_error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(file_error(format!("larger than {MAX_KEY_FILE_LEN} bytes")));
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err(file_error("not UTF-8 text".to_owned())),
+    }
 }
 
 #[cfg(test)]
@@ -870,5 +884,26 @@ mod tests {
             matches!(err, Error::Seal(SealError::KeyExhausted(_))),
             "{err}"
         );
+    }
+
+    #[test]
+    fn key_files_are_read_with_a_cap_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("jwe-session-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.json");
+        let err = Keyring::from_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("missing.json"), "{err}");
+        let good = dir.join("keys.json");
+        let keyring = ring();
+        std::fs::write(&good, keyring.to_jwk_set().as_bytes()).unwrap();
+        assert_eq!(Keyring::from_file(&good).unwrap().primary_kid(), "k1");
+        let big = dir.join("big.json");
+        std::fs::write(&big, vec![b' '; MAX_KEY_FILE_LEN as usize + 1]).unwrap();
+        let err = Keyring::from_file(&big).unwrap_err().to_string();
+        assert!(
+            err.contains("big.json") && err.contains("larger than"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
