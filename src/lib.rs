@@ -51,7 +51,10 @@
 mod alg;
 mod b64;
 pub mod clock;
+pub mod cookie;
+pub mod csrf;
 mod error;
+pub mod integration;
 pub mod jwe;
 pub mod key;
 pub mod keyring;

@@ -1,0 +1,128 @@
+//! The jwe-session demo on axum: `cargo run --example axum --features axum`.
+//!
+//! Listens on `127.0.0.1:$PORT` (default 3000). Keys come from `SESSION_KEYS`
+//! (a JWK Set, or `kid:base64url-secret,...`); without it a key is generated
+//! and sessions do not survive a restart. `REDIS_URL` keeps revocations in
+//! Redis instead of memory. The `/admin` routes are for the demo only: a real
+//! application never exposes key management over HTTP.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jwe_session::integration::axum::SessionLayer;
+use jwe_session::integration::{SessionHandle, SessionService};
+use jwe_session::revocation::RevocationStore;
+use jwe_session::{Clock, Error, Keyring, SessionMap};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[path = "demo/common.rs"]
+mod common;
+
+/// The application's shared state.
+#[derive(Clone)]
+struct Demo {
+    keyring: Arc<Keyring>,
+}
+
+/// The demo's router, with the session layer on every route.
+pub fn router(
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    clock: Option<Arc<dyn Clock>>,
+) -> Result<Router, Error> {
+    let mut builder = SessionService::builder(keyring.clone(), store);
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    let layer = SessionLayer::from(builder.build::<SessionMap>()?);
+    Ok(Router::new()
+        .route("/", get(index))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/counter", post(counter))
+        .route("/note", post(note))
+        .route("/logout", post(logout))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .route("/admin/rotate", post(rotate))
+        .route("/admin/keys", get(keys))
+        .with_state(Demo { keyring })
+        .layer(layer))
+}
+
+type Session = SessionHandle<SessionMap>;
+
+fn reply(result: common::Reply) -> Response {
+    let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match result.body {
+        common::Body::Json(value) => (status, Json(value)).into_response(),
+        common::Body::Html(html) => (status, Html(html)).into_response(),
+        common::Body::SeeOther(location) => Redirect::to(location).into_response(),
+    }
+}
+
+async fn index(session: Session) -> Response {
+    reply(common::index(&session))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+}
+
+async fn login(session: Session, Form(form): Form<LoginForm>) -> Response {
+    reply(common::login(&session, &form.username))
+}
+
+async fn me(session: Session) -> Response {
+    reply(common::me(&session))
+}
+
+async fn counter(session: Session) -> Response {
+    reply(common::counter(&session))
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    text: String,
+}
+
+async fn note(session: Session, Form(form): Form<NoteForm>) -> Response {
+    reply(common::note(&session, &form.text))
+}
+
+async fn logout(session: Session) -> Response {
+    reply(common::logout(&session))
+}
+
+async fn logout_everywhere(session: Session) -> Response {
+    reply(common::logout_everywhere(&session).await)
+}
+
+async fn rotate(State(demo): State<Demo>) -> Response {
+    reply(common::rotate(&demo.keyring))
+}
+
+async fn keys(State(demo): State<Demo>) -> Json<Value> {
+    Json(json!(common::keys(&demo.keyring)))
+}
+
+#[allow(dead_code)] // tests include this file for `router` only
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_tracing();
+    let setup = common::setup().await?;
+    let app = router(setup.keyring, setup.store, None)?;
+    let listener = tokio::net::TcpListener::bind(setup.address).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

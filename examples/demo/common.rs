@@ -1,0 +1,231 @@
+//! What the axum and actix demos share: configuration from the environment,
+//! and the routes' behaviour, independent of the framework.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jwe_session::clock::unix_seconds;
+use jwe_session::integration::SessionHandle;
+use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
+use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+use serde_json::{json, Value};
+
+/// The longest note, in characters.
+pub const MAX_NOTE_CHARS: usize = 9_000;
+
+/// What the demo needs to start.
+pub struct Setup {
+    pub keyring: Arc<Keyring>,
+    pub store: Arc<dyn RevocationStore>,
+    pub address: SocketAddr,
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reads `PORT`, `SESSION_KEYS` and `REDIS_URL`.
+pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| format!("PORT={port:?} is not a port number"))?,
+        Err(_) => 3000,
+    };
+    let keyring = match std::env::var_os("SESSION_KEYS") {
+        Some(_) => Keyring::from_env("SESSION_KEYS")?,
+        None => {
+            tracing::warn!(
+                "SESSION_KEYS is not set: generated a key; sessions will not survive a restart"
+            );
+            Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?)
+        }
+    };
+    let store: Arc<dyn RevocationStore> = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            tracing::info!("revocations in Redis");
+            Arc::new(RedisStore::new(url)?)
+        }
+        Err(_) => {
+            tracing::info!("revocations in memory (set REDIS_URL for Redis)");
+            Arc::new(MemoryStore::new())
+        }
+    };
+    Ok(Setup {
+        keyring: Arc::new(keyring),
+        store,
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+    })
+}
+
+/// A framework-independent response.
+pub struct Reply {
+    pub status: u16,
+    pub body: Body,
+}
+
+/// A response body.
+pub enum Body {
+    Json(Value),
+    Html(String),
+    SeeOther(&'static str),
+}
+
+fn json(status: u16, value: Value) -> Reply {
+    Reply {
+        status,
+        body: Body::Json(value),
+    }
+}
+
+fn see_other(location: &'static str) -> Reply {
+    Reply {
+        status: 303,
+        body: Body::SeeOther(location),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// `GET /`
+pub fn index(session: &SessionHandle<SessionMap>) -> Reply {
+    let body = match session.subject() {
+        Some(name) => format!(
+            "<p>Signed in as {}</p>\n\
+             <form method=\"post\" action=\"/logout\"><button>Log out</button></form>\n\
+             <form method=\"post\" action=\"/logout-everywhere\"><button>Log out everywhere</button></form>",
+            escape(&name)
+        ),
+        None => "<form method=\"post\" action=\"/login\">\n\
+                 <label>Username <input name=\"username\" required maxlength=\"64\"></label>\n\
+                 <button>Log in</button></form>"
+            .to_owned(),
+    };
+    Reply {
+        status: 200,
+        body: Body::Html(format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>jwe-session demo</title></head>\n<body>\n<h1>jwe-session demo</h1>\n{body}\n</body></html>\n"
+        )),
+    }
+}
+
+/// `POST /login`
+pub fn login(session: &SessionHandle<SessionMap>, username: &str) -> Reply {
+    let username = username.trim();
+    if username.is_empty()
+        || username.chars().count() > 64
+        || username.chars().any(char::is_control)
+    {
+        return json(
+            400,
+            json!({"error": "username must be 1 to 64 printable characters"}),
+        );
+    }
+    if let Err(error) = session.renew() {
+        tracing::error!(error = %error, "could not renew the session");
+        return json(500, json!({"error": "could not start a session"}));
+    }
+    session.set_subject(username);
+    see_other("/")
+}
+
+/// `GET /me`
+pub fn me(session: &SessionHandle<SessionMap>) -> Reply {
+    if session.is_new() {
+        return json(401, json!({"error": "no session"}));
+    }
+    session.with(|s| {
+        json(
+            200,
+            json!({
+                "sid": s.id(),
+                "sub": s.subject(),
+                "data": s.data().as_map(),
+                "kid": s.kid(),
+                "created": unix_seconds(s.created()),
+                "expires": unix_seconds(s.expires()),
+            }),
+        )
+    })
+}
+
+/// `POST /counter`
+pub fn counter(session: &SessionHandle<SessionMap>) -> Reply {
+    let count = session
+        .get::<u64>("count")
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+        .saturating_add(1);
+    match session.insert("count", count) {
+        Ok(()) => json(200, json!({ "count": count })),
+        Err(_) => json(500, json!({"error": "could not store the counter"})),
+    }
+}
+
+/// `POST /note`
+pub fn note(session: &SessionHandle<SessionMap>, text: &str) -> Reply {
+    let length = text.chars().count();
+    if length > MAX_NOTE_CHARS {
+        return json(413, json!({"error": "note longer than 9000 characters"}));
+    }
+    match session.insert("note", text) {
+        Ok(()) => json(200, json!({ "length": length })),
+        Err(_) => json(500, json!({"error": "could not store the note"})),
+    }
+}
+
+/// `POST /logout`
+pub fn logout(session: &SessionHandle<SessionMap>) -> Reply {
+    session.destroy();
+    see_other("/")
+}
+
+/// `POST /logout-everywhere`
+pub async fn logout_everywhere(session: &SessionHandle<SessionMap>) -> Reply {
+    match session.revoke_subject().await {
+        Ok(()) => see_other("/"),
+        Err(error) => {
+            tracing::error!(error = %error, "could not revoke the subject's sessions");
+            json(503, json!({"error": "revocation store unavailable"}))
+        }
+    }
+}
+
+/// `POST /admin/rotate` (demo only)
+pub fn rotate(keyring: &Keyring) -> Reply {
+    match keyring.rotate() {
+        Ok(kid) => json(200, json!({ "primary": kid })),
+        Err(error) => {
+            tracing::error!(error = %error, "rotation failed");
+            json(500, json!({"error": "rotation failed"}))
+        }
+    }
+}
+
+/// `GET /admin/keys` (demo only): no secrets.
+pub fn keys(keyring: &Keyring) -> Vec<Value> {
+    keyring
+        .snapshot()
+        .iter()
+        .map(|entry| json!({"kid": entry.kid(), "alg": entry.key().alg().name(), "state": entry.state().as_str()}))
+        .collect()
+}

@@ -1,0 +1,539 @@
+//! Session cookies: secure defaults, removal, and chunking of tokens larger
+//! than one cookie. Framework-agnostic: it reads `Cookie` header values and
+//! writes `Set-Cookie` header values.
+//!
+//! A token that fits in one cookie is sent as `NAME=token`. A larger one is
+//! split into `NAME.0`, `NAME.1`, … (at most [`CookieConfig::max_chunks`]),
+//! joined again on read. When a session shrinks, the chunks it no longer
+//! needs are removed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent only with same-site requests.
+    Strict,
+    /// Sent with same-site requests and top-level navigations: the default.
+    Lax,
+    /// Sent with every request; needs `Secure`.
+    None,
+}
+
+/// A cookie configuration refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cookie configuration: {0}")]
+pub struct CookieConfigError(String);
+
+/// A token too large for the configured number of chunk cookies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("session token of {len} bytes needs {needed} cookies; at most {max} are configured")]
+pub struct TooLarge {
+    /// The token's length.
+    pub len: usize,
+    /// The cookies it would need.
+    pub needed: usize,
+    /// The configured maximum.
+    pub max: usize,
+}
+
+/// How the session cookie is written.
+///
+/// The defaults are the strictest that work for a session: name
+/// `__Host-session`, `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`, no
+/// `Domain`, no `Max-Age` (the cookie ends with the browser session), at most
+/// 4 chunks of about 4,000 bytes.
+///
+/// ```
+/// use jwe_session::cookie::{CookieConfig, SameSite};
+/// let config = CookieConfig::new().with_same_site(SameSite::Strict).with_persistent(true);
+/// assert!(config.validate().is_ok());
+/// // The __Host- prefix forbids a Domain:
+/// assert!(CookieConfig::new().with_domain("example.com").validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    name: String,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    path: String,
+    domain: Option<String>,
+    persistent: bool,
+    max_chunks: usize,
+    cookie_size: usize,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "__Host-session".to_owned(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: "/".to_owned(),
+            domain: None,
+            persistent: false,
+            max_chunks: 4,
+            cookie_size: 4000,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// The secure defaults.
+    pub fn new() -> Self {
+        CookieConfig::default()
+    }
+
+    /// The cookie name (default `__Host-session`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The `Secure` attribute (default on). Turning it off breaks the
+    /// `__Host-` prefix: change the name too.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The `HttpOnly` attribute (default on).
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute (default `Lax`).
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The `Path` attribute (default `/`).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The `Domain` attribute (default none: host-only).
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Persistent sessions (default off): `Max-Age` follows the session's
+    /// expiry, so the cookie outlives a browser restart.
+    pub fn with_persistent(mut self, persistent: bool) -> Self {
+        self.persistent = persistent;
+        self
+    }
+
+    /// The most chunk cookies one session may use (default 4).
+    pub fn with_max_chunks(mut self, max_chunks: usize) -> Self {
+        self.max_chunks = max_chunks;
+        self
+    }
+
+    /// The largest `name=value` of one cookie, in bytes (default 4000;
+    /// browsers keep at least 4096).
+    pub fn with_cookie_size(mut self, size: usize) -> Self {
+        self.cookie_size = size;
+        self
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `Max-Age` is written.
+    pub fn persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// The most chunk cookies.
+    pub fn max_chunks(&self) -> usize {
+        self.max_chunks
+    }
+
+    /// The longest token the cookies can carry.
+    pub fn max_token_len(&self) -> usize {
+        self.chunk_len().saturating_mul(self.max_chunks)
+    }
+
+    fn chunk_len(&self) -> usize {
+        // "NAME.15=" at most, for chunk names.
+        self.cookie_size.saturating_sub(self.name.len() + 4)
+    }
+
+    /// Checks the configuration: a valid cookie name, the rules of the
+    /// `__Host-` and `__Secure-` prefixes, `SameSite=None` only with
+    /// `Secure`, and sane sizes.
+    pub fn validate(&self) -> Result<(), CookieConfigError> {
+        let fail = |m: String| Err(CookieConfigError(m));
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-^_`|~".contains(c);
+        if self.name.is_empty() || !self.name.chars().all(token_char) {
+            return fail(format!(
+                "{:?} is not a valid cookie name (letters, digits and !#$%&'*+-^_`|~ only)",
+                self.name
+            ));
+        }
+        if self.name.starts_with("__Host-") {
+            if !self.secure {
+                return fail("the __Host- prefix requires Secure".to_owned());
+            }
+            if self.domain.is_some() {
+                return fail("the __Host- prefix forbids a Domain".to_owned());
+            }
+            if self.path != "/" {
+                return fail("the __Host- prefix requires Path=/".to_owned());
+            }
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return fail("the __Secure- prefix requires Secure".to_owned());
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return fail("SameSite=None requires Secure".to_owned());
+        }
+        if !self.path.starts_with('/') || self.path.contains(';') {
+            return fail("the path must start with / and contain no ;".to_owned());
+        }
+        if self
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.is_empty() || d.contains(';'))
+        {
+            return fail("the domain must be non-empty and contain no ;".to_owned());
+        }
+        if !(1..=16).contains(&self.max_chunks) {
+            return fail("max_chunks must be between 1 and 16".to_owned());
+        }
+        if !(256..=4096).contains(&self.cookie_size) {
+            return fail("the cookie size must be between 256 and 4096 bytes".to_owned());
+        }
+        Ok(())
+    }
+
+    fn build(&self, name: String, value: String) -> ::cookie::CookieBuilder<'static> {
+        let same_site = match self.same_site {
+            SameSite::Strict => ::cookie::SameSite::Strict,
+            SameSite::Lax => ::cookie::SameSite::Lax,
+            SameSite::None => ::cookie::SameSite::None,
+        };
+        let mut builder = ::cookie::Cookie::build((name, value))
+            .path(self.path.clone())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .same_site(same_site);
+        if let Some(domain) = &self.domain {
+            builder = builder.domain(domain.clone());
+        }
+        builder
+    }
+
+    fn removal(&self, name: &str) -> String {
+        let mut cookie = self.build(name.to_owned(), String::new()).build();
+        cookie.make_removal();
+        cookie.to_string()
+    }
+
+    /// Reads the session cookie(s) from the request's `Cookie` header
+    /// values.
+    ///
+    /// ```
+    /// use jwe_session::cookie::CookieConfig;
+    /// let config = CookieConfig::new();
+    /// let incoming = config.read(["a=1; __Host-session.1=cd", "__Host-session.0=ab"]);
+    /// assert_eq!(incoming.token(), Some("abcd"));
+    /// ```
+    pub fn read<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> IncomingCookies {
+        let mut single = None;
+        let mut chunks: Vec<(usize, String)> = Vec::new();
+        let mut present = BTreeSet::new();
+        let mut malformed = false;
+        for header in headers {
+            for cookie in ::cookie::Cookie::split_parse(header).flatten() {
+                let name = cookie.name();
+                if name == self.name {
+                    present.insert(name.to_owned());
+                    malformed |= single.is_some();
+                    single = Some(cookie.value().to_owned());
+                } else if let Some(index) = name
+                    .strip_prefix(self.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                {
+                    present.insert(name.to_owned());
+                    match index.parse::<usize>() {
+                        Ok(i) if i < 16 && index == i.to_string() => {
+                            malformed |= chunks.iter().any(|(j, _)| *j == i);
+                            chunks.push((i, cookie.value().to_owned()));
+                        }
+                        _ => malformed = true,
+                    }
+                }
+            }
+        }
+        let token = match (single, chunks.is_empty()) {
+            (Some(token), true) => Some(token),
+            (None, false) => {
+                chunks.sort_by_key(|(i, _)| *i);
+                let contiguous = chunks.iter().enumerate().all(|(n, (i, _))| n == *i);
+                if contiguous && chunks.len() <= self.max_chunks {
+                    Some(chunks.into_iter().map(|(_, v)| v).collect())
+                } else {
+                    malformed = true;
+                    None
+                }
+            }
+            (Some(_), false) => {
+                malformed = true;
+                None
+            }
+            (None, true) => None,
+        };
+        let token = token.filter(|t| {
+            let fits = !t.is_empty() && t.len() <= self.max_token_len();
+            malformed |= !fits;
+            fits
+        });
+        IncomingCookies {
+            token,
+            present,
+            malformed,
+        }
+    }
+
+    /// The `Set-Cookie` values that store `token`, in one cookie or in
+    /// chunks, and remove the request's cookies the new set does not use.
+    /// `max_age` is written only for persistent sessions.
+    pub fn write(
+        &self,
+        token: &str,
+        max_age: Duration,
+        incoming: &IncomingCookies,
+    ) -> Result<Vec<String>, TooLarge> {
+        let chunk_len = self.chunk_len().max(1);
+        let needed = token.len().div_ceil(chunk_len).max(1);
+        if needed > self.max_chunks {
+            return Err(TooLarge {
+                len: token.len(),
+                needed,
+                max: self.max_chunks,
+            });
+        }
+        let max_age =
+            ::cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        let mut names = Vec::with_capacity(needed);
+        let mut out = Vec::with_capacity(needed + incoming.present.len());
+        // The token is base64url and dots: ASCII, so byte chunks are valid text.
+        let bytes = token.as_bytes();
+        for (i, part) in bytes.chunks(chunk_len).enumerate() {
+            let name = if needed == 1 {
+                self.name.clone()
+            } else {
+                format!("{}.{i}", self.name)
+            };
+            let value = String::from_utf8_lossy(part).into_owned();
+            let mut builder = self.build(name.clone(), value);
+            if self.persistent {
+                builder = builder.max_age(max_age);
+            }
+            out.push(builder.build().to_string());
+            names.push(name);
+        }
+        for stale in incoming.present.iter().filter(|n| !names.contains(n)) {
+            out.push(self.removal(stale));
+        }
+        Ok(out)
+    }
+
+    /// The `Set-Cookie` values that remove every session cookie the request
+    /// carried (or the main one, when it carried none).
+    pub fn remove(&self, incoming: &IncomingCookies) -> Vec<String> {
+        if incoming.present.is_empty() {
+            return vec![self.removal(&self.name)];
+        }
+        incoming
+            .present
+            .iter()
+            .map(|name| self.removal(name))
+            .collect()
+    }
+}
+
+/// The session cookies a request carried.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct IncomingCookies {
+    token: Option<String>,
+    present: BTreeSet<String>,
+    malformed: bool,
+}
+
+impl fmt::Debug for IncomingCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingCookies")
+            .field(
+                "token",
+                &self.token.as_ref().map(|t| format!("[{} bytes]", t.len())),
+            )
+            .field("present", &self.present)
+            .field("malformed", &self.malformed)
+            .finish()
+    }
+}
+
+impl IncomingCookies {
+    /// The joined token, when the cookies held a well-formed one.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The names of the session cookies present.
+    pub fn present(&self) -> impl Iterator<Item = &str> {
+        self.present.iter().map(String::as_str)
+    }
+
+    /// Whether session cookies were present but could not form a token
+    /// (missing or repeated chunks, too many, too long).
+    pub fn is_malformed(&self) -> bool {
+        self.malformed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_secure() {
+        let config = CookieConfig::new();
+        config.validate().unwrap();
+        let set = config
+            .write("tok", Duration::from_secs(60), &IncomingCookies::default())
+            .unwrap();
+        assert_eq!(set.len(), 1);
+        let cookie = &set[0];
+        for part in [
+            "__Host-session=tok",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+        ] {
+            assert!(cookie.contains(part), "{cookie} lacks {part}");
+        }
+        assert!(
+            !cookie.contains("Max-Age") && !cookie.contains("Domain"),
+            "{cookie}"
+        );
+    }
+
+    #[test]
+    fn persistent_cookies_carry_max_age() {
+        let config = CookieConfig::new().with_persistent(true);
+        let set = config
+            .write(
+                "tok",
+                Duration::from_secs(1800),
+                &IncomingCookies::default(),
+            )
+            .unwrap();
+        assert!(set[0].contains("Max-Age=1800"), "{}", set[0]);
+    }
+
+    #[test]
+    fn host_prefix_rules_are_enforced() {
+        let bad = [
+            CookieConfig::new().with_secure(false),
+            CookieConfig::new().with_domain("example.com"),
+            CookieConfig::new().with_path("/app"),
+            CookieConfig::new()
+                .with_name("__Secure-s")
+                .with_secure(false),
+            CookieConfig::new()
+                .with_name("s")
+                .with_secure(false)
+                .with_same_site(SameSite::None),
+            CookieConfig::new().with_name("bad name"),
+            CookieConfig::new().with_name("semi;colon"),
+            CookieConfig::new().with_max_chunks(0),
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+        CookieConfig::new()
+            .with_name("sid")
+            .with_secure(false)
+            .with_path("/app")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn large_tokens_are_chunked_and_joined() {
+        let config = CookieConfig::new();
+        let token: String = "abcdefghij".repeat(1000); // 10,000 bytes: 3 chunks
+        let set = config
+            .write(&token, Duration::ZERO, &IncomingCookies::default())
+            .unwrap();
+        assert_eq!(set.len(), 3);
+        let pairs: Vec<String> = set
+            .iter()
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .collect();
+        for pair in &pairs {
+            assert!(pair.len() <= 4000, "{} bytes", pair.len());
+        }
+        let header = pairs.join("; ");
+        let incoming = config.read([header.as_str()]);
+        assert_eq!(incoming.token(), Some(token.as_str()));
+        assert!(!incoming.is_malformed());
+
+        // Shrinking to one cookie removes the three chunks.
+        let set = config.write("small", Duration::ZERO, &incoming).unwrap();
+        assert_eq!(set.len(), 4);
+        assert!(set[0].starts_with("__Host-session=small"));
+        for i in 0..3 {
+            let removal = set
+                .iter()
+                .find(|c| c.starts_with(&format!("__Host-session.{i}=")))
+                .unwrap();
+            assert!(removal.contains("Max-Age=0"), "{removal}");
+        }
+    }
+
+    #[test]
+    fn too_large_is_an_error_not_a_dropped_cookie() {
+        let config = CookieConfig::new().with_max_chunks(2);
+        let token = "x".repeat(9000);
+        let err = config
+            .write(&token, Duration::ZERO, &IncomingCookies::default())
+            .unwrap_err();
+        assert_eq!((err.needed, err.max), (3, 2));
+    }
+
+    #[test]
+    fn broken_chunk_sets_are_malformed() {
+        let config = CookieConfig::new();
+        for header in [
+            "__Host-session.0=a; __Host-session.2=c",
+            "__Host-session.1=b",
+            "__Host-session.0=a; __Host-session.0=b",
+            "__Host-session=a; __Host-session.0=b",
+            "__Host-session.x=a",
+            "__Host-session.00=a",
+            "__Host-session=",
+        ] {
+            let incoming = config.read([header]);
+            assert_eq!(incoming.token(), None, "{header}");
+            assert!(incoming.is_malformed(), "{header}");
+            assert!(!config.remove(&incoming).is_empty());
+        }
+        let none = config.read(["other=1"]);
+        assert!(none.token().is_none() && !none.is_malformed());
+    }
+}

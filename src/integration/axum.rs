@@ -1,0 +1,244 @@
+//! axum integration (feature `axum`): a tower [`Layer`] and the
+//! [`SessionHandle`] extractor.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{routing::post, Router};
+//! use jwe_session::integration::{axum::SessionLayer, SessionHandle};
+//! use jwe_session::revocation::MemoryStore;
+//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+//!
+//! async fn count(session: SessionHandle<SessionMap>) -> String {
+//!     let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
+//!     let _ = session.insert("n", n);
+//!     n.to_string()
+//! }
+//!
+//! # fn main() -> Result<(), jwe_session::Error> {
+//! let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+//! let app: Router = Router::new()
+//!     .route("/count", post(count))
+//!     .layer(SessionLayer::new(keyring, Arc::new(MemoryStore::new()))?);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::header::{CACHE_CONTROL, COOKIE, HOST, ORIGIN, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use crate::error::Error;
+use crate::keyring::Keyring;
+use crate::revocation::RevocationStore;
+use crate::session::SessionMap;
+
+/// The session layer: put it on a `Router` with `.layer(...)`.
+///
+/// The keyring stays shared: `keyring.rotate()` anywhere in the application
+/// takes effect for the next request.
+pub struct SessionLayer<T = SessionMap> {
+    service: SessionService<T>,
+}
+
+impl<T> Clone for SessionLayer<T> {
+    fn clone(&self) -> Self {
+        SessionLayer {
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SessionLayer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl SessionLayer<SessionMap> {
+    /// A layer with the defaults: [`SessionMap`] data, 30 min idle and 12 h
+    /// absolute lifetimes, `__Host-session` cookies, CSRF defence on. For
+    /// anything else use [`SessionService::builder`] and
+    /// [`SessionLayer::from`].
+    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
+        Ok(SessionLayer {
+            service: SessionService::builder(keyring, store).build()?,
+        })
+    }
+}
+
+impl<T> From<SessionService<T>> for SessionLayer<T> {
+    fn from(service: SessionService<T>) -> Self {
+        SessionLayer { service }
+    }
+}
+
+impl<T> SessionLayer<T> {
+    /// The service behind the layer.
+    pub fn service(&self) -> &SessionService<T> {
+        &self.service
+    }
+}
+
+impl<S, T> Layer<S> for SessionLayer<T> {
+    type Service = SessionMiddleware<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionMiddleware {
+            inner,
+            service: self.service.clone(),
+        }
+    }
+}
+
+/// The middleware [`SessionLayer`] wraps services in.
+pub struct SessionMiddleware<S, T> {
+    inner: S,
+    service: SessionService<T>,
+}
+
+impl<S: Clone, T> Clone for SessionMiddleware<S, T> {
+    fn clone(&self) -> Self {
+        SessionMiddleware {
+            inner: self.inner.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<S, T> std::fmt::Debug for SessionMiddleware<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddleware").finish_non_exhaustive()
+    }
+}
+
+impl<S, T> Service<Request<Body>> for SessionMiddleware<S, T>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        // Take the service that was polled ready; leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let service = self.service.clone();
+        Box::pin(async move {
+            let admission = {
+                let head = request_head(&request);
+                service.begin(&head).await
+            };
+            let active = match admission {
+                Admission::Proceed(active) => active,
+                Admission::Refuse(status) => return Ok(status_only(status)),
+            };
+            request.extensions_mut().insert(active.handle().clone());
+            let response = inner.call(request).await?;
+            let head = service.finish(active).await;
+            Ok(apply(response, head))
+        })
+    }
+}
+
+fn request_head(request: &Request<Body>) -> RequestHead<'_> {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    RequestHead {
+        method: request.method().as_str(),
+        host: text(HOST.as_str()).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        origin: text(ORIGIN.as_str()),
+        sec_fetch_site: text("sec-fetch-site"),
+        cookies: headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect(),
+    }
+}
+
+fn status_only(status: u16) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+fn apply(mut response: Response, head: ResponseHead) -> Response {
+    if let Some(status) = head.replace_status {
+        response = status_only(status);
+    }
+    let headers = response.headers_mut();
+    for cookie in head.set_cookies {
+        match HeaderValue::from_str(&cookie) {
+            Ok(value) => {
+                headers.append(SET_COOKIE, value);
+            }
+            Err(_) => tracing::error!("a Set-Cookie value was not a valid header value"),
+        }
+    }
+    if head.no_store {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The extractor's rejection when the layer is missing.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingSessionLayer;
+
+impl std::fmt::Display for MissingSessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "jwe-session: no session on this request. Is the SessionLayer installed \
+             (`.layer(SessionLayer::new(...))`) on this route, for the same data type?",
+        )
+    }
+}
+
+impl std::error::Error for MissingSessionLayer {}
+
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        tracing::error!("{self}");
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+impl<S, T> FromRequestParts<S> for SessionHandle<T>
+where
+    S: Send + Sync,
+    T: Send + 'static,
+{
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SessionHandle<T>>()
+            .cloned()
+            .ok_or(MissingSessionLayer)
+    }
+}

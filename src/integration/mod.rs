@@ -1,0 +1,478 @@
+//! What every web framework integration shares: reading the session from a
+//! request, handing it to the handler, and writing the response's cookies.
+//!
+//! The adapters ([`axum`](crate::integration::axum),
+//! [`actix`](crate::integration::actix)) only translate their framework's
+//! request and response types to and from [`RequestHead`] and
+//! [`ResponseHead`]; all decisions are made here, once.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cookie::{CookieConfig, IncomingCookies};
+use crate::csrf::{CsrfConfig, CsrfRequest};
+use crate::error::{Error, RejectionKind, StoreError};
+use crate::keyring::{KeyState, Keyring};
+use crate::revocation::RevocationStore;
+use crate::session::{SaveOutcome, Session, SessionConfig, SessionManager, SessionMap};
+use crate::Clock;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+/// The parts of a request the session layer reads.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The `Host` header.
+    pub host: Option<&'a str>,
+    /// The `Origin` header.
+    pub origin: Option<&'a str>,
+    /// The `Sec-Fetch-Site` header.
+    pub sec_fetch_site: Option<&'a str>,
+    /// Every `Cookie` header value.
+    pub cookies: Vec<&'a str>,
+}
+
+/// What the session layer adds to a response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// `Set-Cookie` values to append.
+    pub set_cookies: Vec<String>,
+    /// Whether to send `Cache-Control: no-store` (whenever a session cookie
+    /// is set).
+    pub no_store: bool,
+    /// When set, the handler's response is replaced by this status with an
+    /// empty body (503 when the revocation store is down, 500 when the
+    /// session could not be sealed).
+    pub replace_status: Option<u16>,
+}
+
+/// The start of a request: go on to the handler, or answer at once.
+#[derive(Debug)]
+pub enum Admission<T> {
+    /// Call the handler, with this session.
+    Proceed(ActiveRequest<T>),
+    /// Answer with this status and no body: 403 (CSRF) or 503 (revocation
+    /// store down). The cookies are not touched.
+    Refuse(u16),
+}
+
+/// A request in flight: the session the handler sees, and what is needed to
+/// write the response.
+#[derive(Debug)]
+pub struct ActiveRequest<T> {
+    handle: SessionHandle<T>,
+    incoming: IncomingCookies,
+    invalid: bool,
+}
+
+impl<T> ActiveRequest<T> {
+    /// The handle to give the handler.
+    pub fn handle(&self) -> &SessionHandle<T> {
+        &self.handle
+    }
+}
+
+/// A cheap, cloneable handle to the request's session, for handlers.
+///
+/// Every method takes a short lock and never holds it across an `await`.
+pub struct SessionHandle<T> {
+    session: Arc<Mutex<Session<T>>>,
+    manager: Arc<SessionManager>,
+}
+
+impl<T> Clone for SessionHandle<T> {
+    fn clone(&self) -> Self {
+        SessionHandle {
+            session: Arc::clone(&self.session),
+            manager: Arc::clone(&self.manager),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SessionHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with(|session| fmt::Debug::fmt(session, f))
+    }
+}
+
+impl<T> SessionHandle<T> {
+    fn lock(&self) -> MutexGuard<'_, Session<T>> {
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the session.
+    pub fn with<R>(&self, f: impl FnOnce(&Session<T>) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Changes the session (through [`Session`]'s own methods, which track
+    /// what changed).
+    pub fn update<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// A copy of the data.
+    pub fn data(&self) -> T
+    where
+        T: Clone,
+    {
+        self.lock().data().clone()
+    }
+
+    /// Changes the data; the session is sealed again.
+    pub fn update_data<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(self.lock().data_mut())
+    }
+
+    /// The session id.
+    pub fn id(&self) -> String {
+        self.lock().id().to_owned()
+    }
+
+    /// The subject (user), when signed in.
+    pub fn subject(&self) -> Option<String> {
+        self.lock().subject().map(str::to_owned)
+    }
+
+    /// Sets the subject (call [`renew`](SessionHandle::renew) at login too).
+    pub fn set_subject(&self, sub: impl Into<String>) {
+        self.lock().set_subject(sub);
+    }
+
+    /// Whether the request carried no valid session.
+    pub fn is_new(&self) -> bool {
+        self.lock().is_new()
+    }
+
+    /// The `kid` of the key that sealed the token the request carried.
+    pub fn kid(&self) -> Option<String> {
+        self.lock().kid().map(str::to_owned)
+    }
+
+    /// The state of that key.
+    pub fn key_state(&self) -> Option<KeyState> {
+        self.lock().key_state()
+    }
+
+    /// A new session id, the old one revoked (after login or a change of
+    /// privilege).
+    pub fn renew(&self) -> Result<(), Error> {
+        self.lock().renew()
+    }
+
+    /// Ends the session: revoked, and the cookie removed (logout).
+    pub fn destroy(&self) {
+        self.lock().destroy();
+    }
+
+    /// Revokes every session of this session's subject created before now,
+    /// this one included (log out everywhere). Does nothing when signed out.
+    pub async fn revoke_subject(&self) -> Result<(), StoreError> {
+        let Some(sub) = self.subject() else {
+            return Ok(());
+        };
+        self.manager.revoke_subject(&sub).await?;
+        self.destroy();
+        Ok(())
+    }
+
+    /// The manager behind the session (its keyring, store, configuration).
+    pub fn manager(&self) -> &Arc<SessionManager> {
+        &self.manager
+    }
+}
+
+impl SessionHandle<SessionMap> {
+    /// The value under `key`.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
+        self.lock().get(key)
+    }
+
+    /// Stores `value` under `key`.
+    pub fn insert<V: Serialize>(&self, key: impl Into<String>, value: V) -> Result<(), Error> {
+        self.lock().insert(key, value)
+    }
+
+    /// Removes the value under `key`.
+    pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
+        self.lock().remove(key)
+    }
+}
+
+/// The framework-independent session service: one per application, shared
+/// by every request.
+pub struct SessionService<T = SessionMap> {
+    manager: Arc<SessionManager>,
+    cookies: CookieConfig,
+    csrf: Option<CsrfConfig>,
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SessionService<T> {
+    fn clone(&self) -> Self {
+        SessionService {
+            manager: Arc::clone(&self.manager),
+            cookies: self.cookies.clone(),
+            csrf: self.csrf.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SessionService<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("manager", &self.manager)
+            .field("cookies", &self.cookies)
+            .field("csrf", &self.csrf)
+            .finish()
+    }
+}
+
+/// Builds a [`SessionService`] (and through it the framework layers).
+pub struct SessionServiceBuilder {
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    config: SessionConfig,
+    cookies: CookieConfig,
+    csrf: Option<CsrfConfig>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for SessionServiceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionServiceBuilder")
+            .field("config", &self.config)
+            .field("cookies", &self.cookies)
+            .field("csrf", &self.csrf)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionServiceBuilder {
+    /// The session lifetimes and rules (default [`SessionConfig::new`]).
+    /// When its purpose is left at `"session"`, the cookie name is used.
+    pub fn config(mut self, config: SessionConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The cookie attributes (default [`CookieConfig::new`]).
+    pub fn cookies(mut self, cookies: CookieConfig) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// The CSRF defence for unsafe methods (default: on, same host only;
+    /// `None` turns it off).
+    pub fn csrf(mut self, csrf: Option<CsrfConfig>) -> Self {
+        self.csrf = csrf;
+        self
+    }
+
+    /// Reads the time from `clock` (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the service. A cookie
+    /// configuration that breaks the `__Host-` rules is refused here, at
+    /// start-up.
+    pub fn build<T>(self) -> Result<SessionService<T>, Error> {
+        self.cookies
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut config = self.config;
+        if config.purpose() == SessionConfig::new().purpose() {
+            config = config.with_purpose(self.cookies.name());
+        }
+        let max_len = config.max_token_len().min(self.cookies.max_token_len());
+        config = config.with_max_token_len(max_len);
+        let mut manager = SessionManager::new(self.keyring, self.store, config)?;
+        if let Some(clock) = self.clock {
+            manager = manager.with_clock(clock);
+        }
+        Ok(SessionService {
+            manager: Arc::new(manager),
+            cookies: self.cookies,
+            csrf: self.csrf,
+            _data: PhantomData,
+        })
+    }
+}
+
+impl SessionService<SessionMap> {
+    /// Starts building a service over `keyring`, keeping revocations in
+    /// `store`.
+    pub fn builder(
+        keyring: Arc<Keyring>,
+        store: Arc<dyn RevocationStore>,
+    ) -> SessionServiceBuilder {
+        SessionServiceBuilder {
+            keyring,
+            store,
+            config: SessionConfig::new(),
+            cookies: CookieConfig::new(),
+            csrf: Some(CsrfConfig::same_host()),
+            clock: None,
+        }
+    }
+}
+
+impl<T> SessionService<T>
+where
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    /// The session manager.
+    pub fn manager(&self) -> &Arc<SessionManager> {
+        &self.manager
+    }
+
+    /// The cookie configuration.
+    pub fn cookies(&self) -> &CookieConfig {
+        &self.cookies
+    }
+
+    /// Reads the request: the CSRF check, then the session from its
+    /// cookies. An invalid, expired or revoked cookie gives a new empty
+    /// session (and a removal cookie on the response); a revocation store
+    /// that is down refuses the request with 503.
+    pub async fn begin(&self, request: &RequestHead<'_>) -> Admission<T> {
+        if let Some(csrf) = &self.csrf {
+            let check = csrf.check(&CsrfRequest {
+                method: request.method,
+                host: request.host,
+                origin: request.origin,
+                sec_fetch_site: request.sec_fetch_site,
+            });
+            if let Err(reason) = check {
+                tracing::info!(reason = %reason, method = request.method, "request refused by the CSRF defence");
+                return Admission::Refuse(403);
+            }
+        }
+        let incoming = self.cookies.read(request.cookies.iter().copied());
+        let mut invalid = incoming.is_malformed();
+        if invalid {
+            tracing::info!(
+                kind = "malformed",
+                reason = "session cookies do not form a token",
+                "session rejected"
+            );
+        }
+        let mut session = None;
+        if let Some(token) = incoming.token() {
+            match self.manager.load::<T>(token).await {
+                Ok(loaded) => session = Some(loaded),
+                Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
+                    return Admission::Refuse(503);
+                }
+                Err(_) => invalid = true, // logged by the manager
+            }
+        }
+        let session = match session {
+            Some(session) => session,
+            None => match self.manager.start(T::default()) {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::error!(error = %error, "could not start a session");
+                    return Admission::Refuse(500);
+                }
+            },
+        };
+        Admission::Proceed(ActiveRequest {
+            handle: SessionHandle {
+                session: Arc::new(Mutex::new(session)),
+                manager: Arc::clone(&self.manager),
+            },
+            incoming,
+            invalid,
+        })
+    }
+
+    /// Ends the request: seals the session again only when needed, records
+    /// revocations, and says which cookies to write.
+    pub async fn finish(&self, request: ActiveRequest<T>) -> ResponseHead {
+        let ActiveRequest {
+            handle,
+            incoming,
+            invalid,
+        } = request;
+        // The handler may keep clones of the handle; take the session out
+        // under the lock and leave a placeholder behind.
+        let mut session = {
+            let mut guard = handle.lock();
+            let placeholder = match self.manager.start(T::default()) {
+                Ok(placeholder) => placeholder,
+                Err(_) => return server_error("could not start a session"),
+            };
+            std::mem::replace(&mut *guard, placeholder)
+        };
+        let destroyed = session.is_destroyed();
+        let now = self.manager.now();
+        match self.manager.save_at(&mut session, now).await {
+            Ok(SaveOutcome::Seal { token, expires, .. }) => {
+                let max_age = expires.duration_since(now).unwrap_or(Duration::ZERO);
+                match self.cookies.write(&token, max_age, &incoming) {
+                    Ok(set_cookies) => ResponseHead {
+                        set_cookies,
+                        no_store: true,
+                        replace_status: None,
+                    },
+                    Err(too_large) => {
+                        tracing::error!(error = %too_large, "session too large for its cookies; not sent");
+                        ResponseHead {
+                            replace_status: Some(500),
+                            ..ResponseHead::default()
+                        }
+                    }
+                }
+            }
+            Ok(SaveOutcome::Remove) => ResponseHead {
+                set_cookies: self.cookies.remove(&incoming),
+                no_store: true,
+                replace_status: None,
+            },
+            Ok(_) if invalid => ResponseHead {
+                set_cookies: self.cookies.remove(&incoming),
+                no_store: true,
+                replace_status: None,
+            },
+            Ok(_) => ResponseHead::default(),
+            Err(Error::Store(error)) => {
+                tracing::error!(error = %error, "revocation store unavailable while saving the session");
+                ResponseHead {
+                    set_cookies: if destroyed {
+                        self.cookies.remove(&incoming)
+                    } else {
+                        Vec::new()
+                    },
+                    no_store: destroyed,
+                    replace_status: Some(503),
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "could not save the session");
+                server_error("could not save the session")
+            }
+        }
+    }
+}
+
+fn server_error(what: &'static str) -> ResponseHead {
+    tracing::error!("{what}");
+    ResponseHead {
+        replace_status: Some(500),
+        ..ResponseHead::default()
+    }
+}
