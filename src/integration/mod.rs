@@ -22,6 +22,8 @@ use crate::revocation::RevocationStore;
 use crate::session::{SaveOutcome, Session, SessionConfig, SessionManager, SessionMap};
 use crate::Clock;
 
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 

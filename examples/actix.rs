@@ -1,0 +1,140 @@
+//! The jwe-session demo on actix-web: `cargo run --example actix --features actix`.
+//!
+//! The same routes, port, environment variables and responses as the axum
+//! demo (`examples/axum.rs`), so one script drives either. Listens on
+//! `127.0.0.1:$PORT` (default 3000); keys from `SESSION_KEYS` (generated when
+//! unset: sessions then do not survive a restart); `REDIS_URL` keeps
+//! revocations in Redis. The `/admin` routes are for the demo only.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use jwe_session::integration::actix::SessionMiddleware;
+use jwe_session::integration::{SessionHandle, SessionService};
+use jwe_session::revocation::RevocationStore;
+use jwe_session::{Clock, Error, Keyring, SessionMap};
+use serde::Deserialize;
+
+#[path = "demo/common.rs"]
+mod common;
+
+type Session = SessionHandle<SessionMap>;
+
+/// Starts the demo on `listener`; await (or spawn) the returned server.
+pub fn serve(
+    listener: TcpListener,
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    clock: Option<Arc<dyn Clock>>,
+    workers: usize,
+) -> Result<actix_web::dev::Server, Box<dyn std::error::Error>> {
+    let mut builder = SessionService::builder(keyring.clone(), store);
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    let sessions = SessionMiddleware::from(builder.build::<SessionMap>().map_err(Error::from)?);
+    let keyring = web::Data::from(keyring);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(keyring.clone())
+            .wrap(sessions.clone())
+            .configure(routes)
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// The demo's routes.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(index))
+        .route("/login", web::post().to(login))
+        .route("/me", web::get().to(me))
+        .route("/counter", web::post().to(counter))
+        .route("/note", web::post().to(note))
+        .route("/logout", web::post().to(logout))
+        .route("/logout-everywhere", web::post().to(logout_everywhere))
+        .route("/admin/rotate", web::post().to(rotate))
+        .route("/admin/keys", web::get().to(keys));
+}
+
+fn reply(result: common::Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match result.body {
+        common::Body::Json(value) => HttpResponse::build(status).json(value),
+        common::Body::Html(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        common::Body::SeeOther(location) => HttpResponse::SeeOther()
+            .insert_header(("location", location))
+            .finish(),
+    }
+}
+
+async fn index(session: Session) -> HttpResponse {
+    reply(common::index(&session))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+}
+
+async fn login(session: Session, form: web::Form<LoginForm>) -> HttpResponse {
+    reply(common::login(&session, &form.username))
+}
+
+async fn me(session: Session) -> HttpResponse {
+    reply(common::me(&session))
+}
+
+async fn counter(session: Session) -> HttpResponse {
+    reply(common::counter(&session))
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    text: String,
+}
+
+async fn note(session: Session, form: web::Form<NoteForm>) -> HttpResponse {
+    reply(common::note(&session, &form.text))
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    reply(common::logout(&session))
+}
+
+async fn logout_everywhere(session: Session) -> HttpResponse {
+    reply(common::logout_everywhere(&session).await)
+}
+
+async fn rotate(keyring: web::Data<Keyring>) -> HttpResponse {
+    reply(common::rotate(&keyring))
+}
+
+async fn keys(keyring: web::Data<Keyring>) -> HttpResponse {
+    HttpResponse::Ok().json(common::keys(&keyring))
+}
+
+#[allow(dead_code)] // tests include this file for `serve` only
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_tracing();
+    let setup = common::setup().await?;
+    let listener = TcpListener::bind(setup.address)?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let server = serve(listener, setup.keyring, setup.store, None, 2)?;
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+        handle.stop(true).await;
+    });
+    server.await?;
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! actix-web integration (feature `actix`): a middleware, the
+//! [`SessionHandle`] extractor, and [`SessionExt`] on requests.
+//!
+//! It behaves exactly like the axum integration: both are thin adapters
+//! over [`SessionService`], which makes every decision.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use actix_web::{web, App, HttpResponse};
+//! use jwe_session::integration::{actix::SessionMiddleware, SessionHandle};
+//! use jwe_session::revocation::MemoryStore;
+//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+//!
+//! async fn count(session: SessionHandle<SessionMap>) -> HttpResponse {
+//!     let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
+//!     let _ = session.insert("n", n);
+//!     HttpResponse::Ok().body(n.to_string())
+//! }
+//!
+//! # fn main() -> Result<(), jwe_session::Error> {
+//! let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+//! let sessions = SessionMiddleware::new(keyring, Arc::new(MemoryStore::new()))?;
+//! let app = App::new()
+//!     .wrap(sessions.clone())
+//!     .route("/count", web::post().to(count));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::cookie::Cookie;
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use crate::error::Error;
+use crate::keyring::Keyring;
+use crate::revocation::RevocationStore;
+use crate::session::SessionMap;
+
+/// The session middleware: `App::new().wrap(SessionMiddleware::new(...)?)`.
+///
+/// The keyring stays shared: `keyring.rotate()` anywhere in the application
+/// takes effect for the next request.
+pub struct SessionMiddleware<T = SessionMap> {
+    service: SessionService<T>,
+}
+
+impl<T> Clone for SessionMiddleware<T> {
+    fn clone(&self) -> Self {
+        SessionMiddleware {
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SessionMiddleware<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddleware")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl SessionMiddleware<SessionMap> {
+    /// A middleware with the defaults: [`SessionMap`] data, 30 min idle and
+    /// 12 h absolute lifetimes, `__Host-session` cookies, CSRF defence on.
+    /// For anything else use [`SessionService::builder`] and
+    /// [`SessionMiddleware::from`].
+    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
+        Ok(SessionMiddleware {
+            service: SessionService::builder(keyring, store).build()?,
+        })
+    }
+}
+
+impl<T> From<SessionService<T>> for SessionMiddleware<T> {
+    fn from(service: SessionService<T>) -> Self {
+        SessionMiddleware { service }
+    }
+}
+
+impl<T> SessionMiddleware<T> {
+    /// The service behind the middleware.
+    pub fn service(&self) -> &SessionService<T> {
+        &self.service
+    }
+}
+
+impl<S, B, T> Transform<S, ServiceRequest> for SessionMiddleware<T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = SessionMiddlewareService<S, T>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionMiddlewareService {
+            inner: Rc::new(service),
+            service: self.service.clone(),
+        }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps an application in.
+pub struct SessionMiddlewareService<S, T> {
+    inner: Rc<S>,
+    service: SessionService<T>,
+}
+
+impl<S, T> std::fmt::Debug for SessionMiddlewareService<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddlewareService")
+            .finish_non_exhaustive()
+    }
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B, T> Service<ServiceRequest> for SessionMiddlewareService<S, T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let inner = Rc::clone(&self.inner);
+        let service = self.service.clone();
+        Box::pin(async move {
+            let admission = {
+                let owned = OwnedHead::of(&request);
+                service.begin(&owned.head()).await
+            };
+            let active = match admission {
+                Admission::Proceed(active) => active,
+                Admission::Refuse(status) => {
+                    let response = HttpResponse::new(status_code(status));
+                    return Ok(request.into_response(response).map_into_right_body());
+                }
+            };
+            request.extensions_mut().insert(active.handle().clone());
+            let response = inner.call(request).await?;
+            let head = service.finish(active).await;
+            Ok(apply(response, head))
+        })
+    }
+}
+
+/// The request's parts, owned, so the request can move on.
+struct OwnedHead {
+    method: String,
+    host: Option<String>,
+    origin: Option<String>,
+    sec_fetch_site: Option<String>,
+    cookies: Option<String>,
+}
+
+impl OwnedHead {
+    fn of(request: &ServiceRequest) -> OwnedHead {
+        let text = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        // actix-web parses the Cookie headers; hand the pairs to the core.
+        let cookies = request.cookies().ok().map(|cookies| {
+            cookies
+                .iter()
+                .map(|c| format!("{}={}", c.name(), c.value()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        OwnedHead {
+            method: request.method().as_str().to_owned(),
+            host: text(header::HOST.as_str())
+                .or_else(|| request.uri().authority().map(|a| a.to_string())),
+            origin: text(header::ORIGIN.as_str()),
+            sec_fetch_site: text("sec-fetch-site"),
+            cookies,
+        }
+    }
+
+    fn head(&self) -> RequestHead<'_> {
+        RequestHead {
+            method: &self.method,
+            host: self.host.as_deref(),
+            origin: self.origin.as_deref(),
+            sec_fetch_site: self.sec_fetch_site.as_deref(),
+            cookies: self.cookies.as_deref().into_iter().collect(),
+        }
+    }
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn apply<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+    head: ResponseHead,
+) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    let mut response = match head.replace_status {
+        Some(status) => {
+            let (request, _) = response.into_parts();
+            ServiceResponse::new(request, HttpResponse::new(status_code(status)))
+                .map_into_right_body()
+        }
+        None => response.map_into_left_body(),
+    };
+    for set_cookie in head.set_cookies {
+        match Cookie::parse(set_cookie.clone()) {
+            Ok(cookie) => {
+                if response.response_mut().add_cookie(&cookie).is_err() {
+                    tracing::error!("could not add a session cookie to the response");
+                }
+            }
+            Err(_) => match HeaderValue::from_str(&set_cookie) {
+                Ok(value) => {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+                Err(_) => tracing::error!("a Set-Cookie value was not a valid header value"),
+            },
+        }
+    }
+    if head.no_store {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The extractor's error when the middleware is missing.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingSessionMiddleware;
+
+impl std::fmt::Display for MissingSessionMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "jwe-session: no session on this request. Is the SessionMiddleware installed \
+             (`.wrap(SessionMiddleware::new(...))`) on this scope, for the same data type?",
+        )
+    }
+}
+
+impl ResponseError for MissingSessionMiddleware {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+impl<T: Send + 'static> FromRequest for SessionHandle<T> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(request.session::<T>().ok_or_else(|| {
+            tracing::error!("{MissingSessionMiddleware}");
+            MissingSessionMiddleware.into()
+        }))
+    }
+}
+
+/// Access to the session from an [`HttpRequest`].
+pub trait SessionExt {
+    /// The request's session, when the [`SessionMiddleware`] for data type
+    /// `T` is installed.
+    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>>;
+}
+
+impl SessionExt for HttpRequest {
+    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>> {
+        self.extensions().get::<SessionHandle<T>>().cloned()
+    }
+}
+
+impl SessionExt for ServiceRequest {
+    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>> {
+        self.extensions().get::<SessionHandle<T>>().cloned()
+    }
+}
