@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use jwe_session::integration::actix::SessionMiddleware;
 use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::RevocationStore;
-use jwe_session::{Clock, Error, Keyring, SessionMap};
+use jwe_session::{Clock, Keyring, SessionMap};
 use serde::Deserialize;
 
 #[path = "demo/common.rs"]
@@ -34,7 +34,7 @@ pub fn serve(
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let sessions = SessionMiddleware::from(builder.build::<SessionMap>().map_err(Error::from)?);
+    let sessions = SessionMiddleware::from(builder.build::<SessionMap>()?);
     let keyring = web::Data::from(keyring);
     let server = HttpServer::new(move || {
         App::new()
