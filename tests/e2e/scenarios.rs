@@ -1,0 +1,645 @@
+//! The scenarios, each against a fresh server from the launcher.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{is_session_cookie, jwe_kid, Jar, Launcher, Response, SESSION};
+
+const IDLE: u64 = 30 * 60;
+const ABSOLUTE: u64 = 12 * 3600;
+const LEEWAY: u64 = 60;
+const MAX_NOTE: usize = 9_000;
+
+/// The body of `/me` without a session, from a browser with no cookie.
+async fn unauthorized_body(server: &super::Server) -> String {
+    let response = server.me(&mut Jar::new()).await;
+    assert_eq!(response.status, 401, "{response:?}");
+    response.body
+}
+
+fn assert_unauthorized(response: &Response) {
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(
+        response.json(),
+        json!({"error": "no session"}),
+        "{response:?}"
+    );
+}
+
+fn assert_session_removed(response: &Response) {
+    assert!(
+        response.removes_session(),
+        "expected a removal cookie: {response:?}"
+    );
+    assert!(
+        !response
+            .set_cookies
+            .iter()
+            .any(|c| is_session_cookie(&c.name) && !c.is_removal()),
+        "a rejected session must not be re-issued: {response:?}"
+    );
+}
+
+fn me_json(response: &Response) -> Value {
+    assert_eq!(response.status, 200, "{response:?}");
+    response.json()
+}
+
+/// 1. Login, `/me`, and the index page.
+pub async fn login_and_me(launcher: &Launcher) {
+    let server = launcher.start().await;
+
+    let mut anonymous = Jar::new();
+    let response = server.me(&mut anonymous).await;
+    assert_unauthorized(&response);
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{:?}",
+        response.headers
+    );
+    let index = server.get(&mut anonymous, "/").await;
+    assert_eq!(index.status, 200, "{index:?}");
+    assert!(index.body.contains("name=\"username\""), "{index:?}");
+    assert!(!index.body.contains("Signed in as"), "{index:?}");
+
+    let login_time = server.now();
+    let mut jar = server.login("alice").await;
+    let me = me_json(&server.me(&mut jar).await);
+    assert_eq!(me["sub"], "alice", "{me}");
+    let sid = me["sid"].as_str().expect("sid");
+    assert_eq!(sid.len(), 22, "{me}");
+    assert!(
+        sid.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "sid is not base64url: {me}"
+    );
+    assert_eq!(me["data"], json!({}), "{me}");
+    assert_eq!(me["kid"], server.keyring.primary_kid(), "{me}");
+    // The app reads the injected clock.
+    assert_eq!(me["created"], login_time, "{me}");
+    assert_eq!(me["expires"], login_time + IDLE, "{me}");
+
+    let index = server.get(&mut jar, "/").await;
+    assert_eq!(index.status, 200, "{index:?}");
+    assert!(
+        index
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{:?}",
+        index.headers
+    );
+    assert!(index.body.contains("Signed in as alice"), "{index:?}");
+    assert!(!index.body.contains("name=\"username\""), "{index:?}");
+
+    // Login from a browser that already has a session: a new session id,
+    // the data kept, the pre-login token refused (session fixation).
+    let mut jar = Jar::new();
+    let response = server.post(&mut jar, "/counter").await;
+    assert_eq!(response.json(), json!({"count": 1}), "{response:?}");
+    let anonymous = me_json(&server.me(&mut jar).await);
+    assert_eq!(anonymous["sub"], Value::Null, "{anonymous}");
+    let mut pre_login = jar.clone();
+    server.login_in(&mut jar, "carol").await;
+    let me = me_json(&server.me(&mut jar).await);
+    assert_eq!(me["sub"], "carol", "{me}");
+    assert_ne!(
+        me["sid"], anonymous["sid"],
+        "login must renew the session id"
+    );
+    assert_eq!(me["data"], json!({"count": 1}), "{me}");
+    let response = server.me(&mut pre_login).await;
+    assert_unauthorized(&response);
+    assert_session_removed(&response);
+
+    // The username is escaped in the page.
+    let mut jar = server.login("<b>x</b>").await;
+    let index = server.get(&mut jar, "/").await;
+    assert!(
+        index.body.contains("Signed in as &lt;b&gt;x&lt;/b&gt;"),
+        "{index:?}"
+    );
+    assert!(!index.body.contains("<b>x</b>"), "{index:?}");
+    assert_eq!(me_json(&server.me(&mut jar).await)["sub"], "<b>x</b>");
+}
+
+/// 2. The session cookie's attributes.
+pub async fn cookie_attributes(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = Jar::new();
+    let response = server.login_in(&mut jar, "alice").await;
+
+    let sessions: Vec<_> = response
+        .set_cookies
+        .iter()
+        .filter(|c| is_session_cookie(&c.name))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{response:?}");
+    let cookie = sessions[0];
+    assert_eq!(cookie.name, SESSION);
+    assert!(!cookie.value.is_empty());
+    assert_eq!(cookie.value.split('.').count(), 5, "{}", cookie.raw);
+    assert!(cookie.has("HttpOnly"), "{}", cookie.raw);
+    assert_eq!(cookie.attribute("HttpOnly"), Some(None), "{}", cookie.raw);
+    assert!(cookie.has("Secure"), "{}", cookie.raw);
+    assert_eq!(
+        cookie.attribute("SameSite"),
+        Some(Some("Lax")),
+        "{}",
+        cookie.raw
+    );
+    assert_eq!(cookie.attribute("Path"), Some(Some("/")), "{}", cookie.raw);
+    assert!(!cookie.has("Domain"), "{}", cookie.raw);
+    assert!(!cookie.has("Max-Age"), "{}", cookie.raw);
+    assert!(!cookie.has("Expires"), "{}", cookie.raw);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        jar.last_set_cookies().len(),
+        1,
+        "{:?}",
+        jar.last_set_cookies()
+    );
+
+    // Nothing changed, nothing to re-issue.
+    let before = jar.get(SESSION).map(str::to_owned);
+    for path in ["/", "/me"] {
+        let response = server.get(&mut jar, path).await;
+        assert_eq!(response.status, 200, "{response:?}");
+        assert!(
+            response.set_cookies.is_empty(),
+            "{path} re-issued an unchanged fresh session: {response:?}"
+        );
+        assert!(jar.last_set_cookies().is_empty());
+    }
+    assert_eq!(jar.get(SESSION).map(str::to_owned), before);
+}
+
+/// 3. The counter is kept in the session.
+pub async fn counter_updates(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    let sid = me_json(&server.me(&mut jar).await)["sid"].clone();
+    for expected in 1..=3u64 {
+        let before = jar.get(SESSION).map(str::to_owned);
+        let response = server.post(&mut jar, "/counter").await;
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(response.json(), json!({ "count": expected }));
+        assert!(response.sets(SESSION), "{response:?}");
+        assert_ne!(jar.get(SESSION).map(str::to_owned), before);
+    }
+    let me = me_json(&server.me(&mut jar).await);
+    assert_eq!(me["data"], json!({"count": 3}), "{me}");
+    assert_eq!(me["sid"], sid, "data changes keep the session id");
+    assert_eq!(me["sub"], "alice");
+}
+
+/// 4. Rotation: old cookies keep working and are re-issued under the new
+///    primary; the key list shows no secret.
+pub async fn rotation(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    let old_kid = server.keyring.primary_kid();
+    let token = jar.get(SESSION).expect("session cookie").to_owned();
+    assert_eq!(jwe_kid(&token), old_kid);
+    let before = me_json(&server.me(&mut jar).await);
+    assert_eq!(jar.get(SESSION), Some(token.as_str()), "no re-issue yet");
+    let saved = jar.clone();
+
+    let mut admin = Jar::new();
+    let response = server.post(&mut admin, "/admin/rotate").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let new_kid = server.keyring.primary_kid();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(response.json(), json!({ "primary": new_kid }));
+
+    // The next request with the old cookie works, and re-issues it.
+    let response = server.me(&mut jar).await;
+    let me = me_json(&response);
+    assert_eq!(
+        me["kid"], old_kid,
+        "the request carried the old token: {me}"
+    );
+    assert!(response.sets(SESSION), "not re-issued: {response:?}");
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let reissued = jar.get(SESSION).expect("session cookie").to_owned();
+    assert_ne!(reissued, token);
+    assert_eq!(jwe_kid(&reissued), new_kid);
+
+    let response = server.me(&mut jar).await;
+    let after = me_json(&response);
+    assert_eq!(after["kid"], new_kid, "{after}");
+    assert_eq!(after["sid"], before["sid"]);
+    assert_eq!(after["created"], before["created"]);
+    assert_eq!(after["sub"], "alice");
+    assert!(
+        response.set_cookies.is_empty(),
+        "re-issued twice: {response:?}"
+    );
+
+    // A copy of the old cookie still opens (the old key is retired, not gone).
+    let mut old = saved;
+    assert_eq!(me_json(&server.me(&mut old).await)["sid"], before["sid"]);
+
+    let response = server.get(&mut admin, "/admin/keys").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let keys = response.json();
+    let keys = keys.as_array().expect("a JSON list");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let state_of = |kid: &str| {
+        keys.iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap_or_else(|| panic!("{kid} not listed: {keys:?}"))["state"]
+            .clone()
+    };
+    assert_eq!(state_of(&new_kid), "primary");
+    assert_eq!(state_of(&old_kid), "retired");
+    for key in keys {
+        let fields: BTreeSet<&str> = key
+            .as_object()
+            .expect("a key is an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, BTreeSet::from(["alg", "kid", "state"]), "{key}");
+        assert_eq!(key["alg"], "A256KW");
+    }
+    assert!(!response.body.contains("\"k\""), "{}", response.body);
+    // No secret anywhere in the body, in any field.
+    let secrets: Value =
+        serde_json::from_str(&server.keyring.to_jwk_set()).expect("the keyring as a JWK Set");
+    for key in secrets["keys"].as_array().expect("keys") {
+        let secret = key["k"].as_str().expect("a symmetric key's k");
+        assert!(!response.body.contains(secret), "a secret leaked");
+    }
+}
+
+/// 5. Logout revokes the session: every token of it is refused after.
+pub async fn logout(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    let login_jar = jar.clone();
+    let response = server.post(&mut jar, "/counter").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_ne!(
+        jar.get(SESSION),
+        login_jar.get(SESSION),
+        "the counter re-sealed the session"
+    );
+    let before_logout = jar.clone();
+    assert_eq!(
+        me_json(&server.me(&mut login_jar.clone()).await)["sub"],
+        "alice"
+    );
+
+    let response = server.post(&mut jar, "/logout").await;
+    assert_eq!(response.status, 303, "{response:?}");
+    assert_eq!(response.header("location"), Some("/"));
+    let removal = response.set_cookie(SESSION).expect("a removal cookie");
+    assert_eq!(removal.max_age(), Some(0), "{}", removal.raw);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert!(jar.session_token().is_none(), "{:?}", jar.names());
+
+    assert_unauthorized(&server.me(&mut jar).await);
+    for (what, mut old) in [("before logout", before_logout), ("at login", login_jar)] {
+        let response = server.me(&mut old).await;
+        assert_eq!(response.status, 401, "token from {what}: {response:?}");
+        assert_unauthorized(&response);
+        assert_session_removed(&response);
+        assert!(old.session_token().is_none(), "{what}");
+    }
+}
+
+/// 6. Log out everywhere: every session of the subject, and only its.
+pub async fn logout_everywhere(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut alice_a = server.login("alice").await;
+    let mut alice_b = server.login("alice").await;
+    let mut bob = server.login("bob").await;
+    for jar in [&mut alice_a, &mut alice_b, &mut bob] {
+        me_json(&server.me(jar).await);
+    }
+    let alice_a_before = alice_a.clone();
+    // Revocation is by creation time in milliseconds: the sessions above
+    // must be strictly older than the revocation.
+    server.advance(1);
+
+    let response = server.post(&mut alice_a, "/logout-everywhere").await;
+    assert_eq!(response.status, 303, "{response:?}");
+    assert_eq!(response.header("location"), Some("/"));
+    assert!(response.removes(SESSION), "{response:?}");
+
+    assert_unauthorized(&server.me(&mut alice_a).await);
+    for (what, mut jar) in [("alice A", alice_a_before), ("alice B", alice_b.clone())] {
+        let response = server.me(&mut jar).await;
+        assert_eq!(response.status, 401, "{what}: {response:?}");
+        assert_session_removed(&response);
+    }
+    let response = server.me(&mut alice_b).await;
+    assert_unauthorized(&response);
+    assert_eq!(me_json(&server.me(&mut bob).await)["sub"], "bob");
+
+    // A new login afterwards is a new session, not revoked.
+    server.login_in(&mut alice_b, "alice").await;
+    assert_eq!(me_json(&server.me(&mut alice_b).await)["sub"], "alice");
+    server.advance(1);
+    assert_eq!(me_json(&server.me(&mut alice_b).await)["sub"], "alice");
+}
+
+/// 7. Idle and absolute expiry, with the injected clock.
+pub async fn expiry(launcher: &Launcher) {
+    let server = launcher.start().await;
+
+    // Idle: 30 min, plus the 60 s leeway.
+    let mut edge = server.login("alice").await;
+    let mut idle = server.login("alice").await;
+    server.advance(IDLE + LEEWAY);
+    let response = server.me(&mut edge).await;
+    assert_eq!(response.status, 200, "within the leeway: {response:?}");
+    server.advance(1);
+    let response = server.me(&mut idle).await;
+    assert_unauthorized(&response);
+    assert_session_removed(&response);
+    assert!(idle.session_token().is_none());
+
+    // Absolute: used every 20 minutes, a session still ends after 12 h.
+    let mut jar = server.login("bob").await;
+    let created = me_json(&server.me(&mut jar).await)["created"]
+        .as_u64()
+        .expect("created");
+    let deadline = created + ABSOLUTE;
+    let mut alive = 0;
+    let mut ended = false;
+    for _ in 0..60 {
+        server.advance(20 * 60);
+        let now = server.now();
+        let response = server.me(&mut jar).await;
+        if now <= deadline + LEEWAY {
+            let me = me_json(&response);
+            assert_eq!(me["created"], created, "{me}");
+            assert!(
+                me["expires"].as_u64().expect("expires") <= deadline,
+                "re-issue extended the session past its absolute deadline: {me}"
+            );
+            alive += 1;
+        } else {
+            assert_unauthorized(&response);
+            assert_session_removed(&response);
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the session never ended");
+    assert_eq!(alive, ABSOLUTE / (20 * 60), "requests answered while alive");
+}
+
+/// 8. A tampered cookie is refused, saying nothing about why.
+pub async fn tampered_cookie(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let normal = unauthorized_body(&server).await;
+    let mut jar = server.login("alice").await;
+    let token = jar.get(SESSION).expect("session cookie").to_owned();
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    assert_eq!(parts.len(), 5, "{token}");
+    let ciphertext = &mut parts[3];
+    assert!(ciphertext.len() > 4, "{token}");
+    let at = ciphertext.len() / 2;
+    let flipped = if &ciphertext[at..=at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    ciphertext.replace_range(at..=at, flipped);
+    let tampered = parts.join(".");
+    assert_ne!(tampered, token);
+    jar.set(SESSION, &tampered);
+
+    let response = server.me(&mut jar).await;
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(response.body, normal, "the 401 must be the ordinary one");
+    let lower = response.body.to_ascii_lowercase();
+    for word in ["decrypt", "tag", "kid", "cipher", "tamper", "invalid"] {
+        assert!(!lower.contains(word), "{word:?} in {:?}", response.body);
+    }
+    assert_session_removed(&response);
+    assert!(jar.session_token().is_none());
+}
+
+/// 9. Cross-site POSTs are refused; same-host ones pass.
+pub async fn cross_site_post_refused(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    let token = jar.get(SESSION).map(str::to_owned);
+    let port = server.address.port();
+
+    for (name, value) in [
+        ("origin", "http://evil.example".to_owned()),
+        ("sec-fetch-site", "cross-site".to_owned()),
+        ("origin", format!("http://evil.example:{port}")),
+    ] {
+        let response = server
+            .request(Method::POST, "/counter")
+            .header(name, &value)
+            .form(&[])
+            .send(&mut jar)
+            .await;
+        assert_eq!(response.status, 403, "{name}: {value}: {response:?}");
+        assert!(response.set_cookies.is_empty(), "{response:?}");
+        assert_eq!(jar.get(SESSION).map(str::to_owned), token);
+    }
+
+    let origin = format!("http://127.0.0.1:{port}");
+    let response = server
+        .request(Method::POST, "/counter")
+        .header("origin", &origin)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[])
+        .send(&mut jar)
+        .await;
+    assert_eq!(response.status, 200, "{origin}: {response:?}");
+    assert_eq!(
+        response.json(),
+        json!({"count": 1}),
+        "refused requests ran no handler"
+    );
+}
+
+/// 10. Large sessions are chunked over several cookies, and shrink back.
+pub async fn chunking(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    let sid = me_json(&server.me(&mut jar).await)["sid"].clone();
+
+    let note = "a".repeat(MAX_NOTE);
+    let response = server
+        .post_form(&mut jar, "/note", &[("text", &note)])
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json(), json!({"length": 9000}));
+    let chunks: Vec<_> = response
+        .set_cookies
+        .iter()
+        .filter(|c| is_session_cookie(&c.name) && c.name != SESSION)
+        .collect();
+    assert!(
+        (2..=4).contains(&chunks.len()),
+        "{} chunk cookies: {response:?}",
+        chunks.len()
+    );
+    for (i, chunk) in chunks.iter().enumerate() {
+        assert_eq!(chunk.name, format!("{SESSION}.{i}"), "{response:?}");
+        assert!(!chunk.is_removal(), "{}", chunk.raw);
+        assert!(chunk.pair_len() <= 4000, "{} bytes", chunk.pair_len());
+        assert!(
+            chunk.has("Secure") && chunk.has("HttpOnly"),
+            "{}",
+            chunk.raw
+        );
+        assert_eq!(chunk.attribute("Path"), Some(Some("/")), "{}", chunk.raw);
+    }
+    assert!(
+        !response.sets(SESSION),
+        "a plain {SESSION} next to its chunks: {response:?}"
+    );
+    // The request carried the plain cookie; the browser must drop it, or
+    // it would send it together with the chunks.
+    assert!(response.removes(SESSION), "{response:?}");
+    let names = jar.names();
+    assert_eq!(names.len(), chunks.len(), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with(&format!("{SESSION}."))));
+
+    let me = me_json(&server.me(&mut jar).await);
+    assert_eq!(me["data"]["note"].as_str(), Some(note.as_str()));
+    assert_eq!(me["sid"], sid);
+
+    let response = server
+        .post_form(&mut jar, "/note", &[("text", "short")])
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json(), json!({"length": 5}));
+    assert!(response.sets(SESSION), "{response:?}");
+    for i in 0..chunks.len() {
+        let name = format!("{SESSION}.{i}");
+        assert!(response.removes(&name), "{name} not removed: {response:?}");
+    }
+    assert_eq!(jar.names(), vec![SESSION.to_owned()]);
+    let me = me_json(&server.me(&mut jar).await);
+    assert_eq!(me["data"]["note"], "short");
+    assert_eq!(me["sid"], sid);
+
+    let too_long = "a".repeat(MAX_NOTE + 1);
+    let response = server
+        .post_form(&mut jar, "/note", &[("text", &too_long)])
+        .await;
+    assert_eq!(response.status, 413, "{response:?}");
+    assert_eq!(me_json(&server.me(&mut jar).await)["data"]["note"], "short");
+}
+
+/// 11. Requests while the keys rotate, again and again, never fail.
+pub async fn concurrent_rotations(launcher: &Launcher) {
+    const CLIENTS: usize = 8;
+    const REQUESTS: usize = 25;
+    const ROTATIONS: usize = 20;
+    let server = Arc::new(launcher.start().await);
+    let mut jars = Vec::new();
+    for i in 0..CLIENTS {
+        jars.push(server.login(&format!("user{i}")).await);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(CLIENTS + 1));
+
+    let mut clients = Vec::new();
+    for (i, mut jar) in jars.into_iter().enumerate() {
+        let server = server.clone();
+        let start = start.clone();
+        clients.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut kids = BTreeSet::new();
+            for n in 0..REQUESTS {
+                let response = server.me(&mut jar).await;
+                assert_eq!(response.status, 200, "client {i} request {n}: {response:?}");
+                let me = response.json();
+                assert_eq!(me["sub"], format!("user{i}"));
+                kids.insert(me["kid"].as_str().expect("kid").to_owned());
+            }
+            (jar, kids)
+        }));
+    }
+    let rotator = {
+        let server = server.clone();
+        let start = start.clone();
+        tokio::spawn(async move {
+            start.wait().await;
+            let mut admin = Jar::new();
+            for n in 0..ROTATIONS {
+                let response = server.post(&mut admin, "/admin/rotate").await;
+                assert_eq!(response.status, 200, "rotation {n}: {response:?}");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let deadline = Duration::from_secs(60);
+    tokio::time::timeout(deadline, rotator)
+        .await
+        .expect("rotations finished in time")
+        .expect("rotations succeeded");
+    let mut jars = Vec::new();
+    for client in clients {
+        let (jar, _kids) = tokio::time::timeout(deadline, client)
+            .await
+            .expect("client finished in time")
+            .expect("every request succeeded");
+        jars.push(jar);
+    }
+    assert_eq!(server.keyring.snapshot().len(), ROTATIONS + 1);
+
+    // Every client still works, and ends up under the last primary.
+    let primary = server.keyring.primary_kid();
+    for (i, mut jar) in jars.into_iter().enumerate() {
+        let response = server.me(&mut jar).await;
+        assert_eq!(response.status, 200, "client {i}: {response:?}");
+        let token = jar.session_token().expect("session");
+        assert_eq!(super::jwe_kid(&token), primary, "client {i}");
+    }
+}
+
+/// 12. The revocation store down: 503 (fail closed, cookies untouched);
+///     back up: 200 again.
+pub async fn store_down(launcher: &Launcher) {
+    let server = launcher.start().await;
+    assert!(
+        server.has_store_control(),
+        "{}: store_down needs a store that can be stopped",
+        launcher.name()
+    );
+    let mut jar = server.login("alice").await;
+    let sid = me_json(&server.me(&mut jar).await)["sid"].clone();
+    let token = jar.session_token();
+
+    server.stop_store().await;
+    let response = server.me(&mut jar).await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert!(
+        response.set_cookies.is_empty(),
+        "an outage must not log the user out: {response:?}"
+    );
+    assert_eq!(jar.session_token(), token);
+
+    server.restart_store().await;
+    let mut last = None;
+    for _ in 0..50 {
+        let response = server.me(&mut jar).await;
+        if response.status == 200 {
+            last = Some(response);
+            break;
+        }
+        assert_eq!(response.status, 503, "{response:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = last.expect("the session works again within ~5 s of the store's restart");
+    assert_eq!(response.json()["sid"], sid);
+}
