@@ -1,8 +1,7 @@
 //! What every web framework integration shares: reading the session from a
 //! request, handing it to the handler, and writing the response's cookies.
 //!
-//! The adapters ([`axum`](crate::integration::axum),
-//! [`actix`](crate::integration::actix)) only translate their framework's
+//! The adapters (`axum`, `actix`) only translate their framework's
 //! request and response types to and from [`RequestHead`] and
 //! [`ResponseHead`]; all decisions are made here, once.
 
