@@ -241,38 +241,63 @@ impl CookieConfig {
         cookie.to_string()
     }
 
-    /// Reads the session cookie(s) from the request's `Cookie` header
+    /// Reads the session cookie(s) from the request's raw `Cookie` header
     /// values.
+    ///
+    /// Parsing is byte-level and lenient per pair: other cookies, whatever
+    /// their bytes, are skipped; names are compared exactly as sent (never
+    /// percent-decoded, so `%5F%5FHost-session` is not `__Host-session`).
+    /// Names `NAME.<not a chunk index>` are someone else's and ignored.
     ///
     /// ```
     /// use jwe_session::cookie::CookieConfig;
     /// let config = CookieConfig::new();
-    /// let incoming = config.read(["a=1; __Host-session.1=cd", "__Host-session.0=ab"]);
+    /// let incoming = config.read([&b"a=1; __Host-session.1=cd"[..], b"__Host-session.0=ab"]);
     /// assert_eq!(incoming.token(), Some("abcd"));
     /// ```
-    pub fn read<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> IncomingCookies {
-        let mut single = None;
+    pub fn read<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> IncomingCookies {
+        let mut single: Option<String> = None;
         let mut chunks: Vec<(usize, String)> = Vec::new();
         let mut present = BTreeSet::new();
         let mut malformed = false;
+        let base = self.name.as_bytes();
         for header in headers {
-            for cookie in ::cookie::Cookie::split_parse(header).flatten() {
-                let name = cookie.name();
-                if name == self.name {
-                    present.insert(name.to_owned());
-                    malformed |= single.is_some();
-                    single = Some(cookie.value().to_owned());
+            for pair in header.split(|&b| b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                let (name, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+                let slot = if name == base {
+                    None
                 } else if let Some(index) = name
-                    .strip_prefix(self.name.as_str())
-                    .and_then(|rest| rest.strip_prefix('.'))
+                    .strip_prefix(base)
+                    .and_then(|rest| rest.strip_prefix(b"."))
                 {
-                    present.insert(name.to_owned());
-                    match index.parse::<usize>() {
-                        Ok(i) if i < 16 && index == i.to_string() => {
-                            malformed |= chunks.iter().any(|(j, _)| *j == i);
-                            chunks.push((i, cookie.value().to_owned()));
-                        }
-                        _ => malformed = true,
+                    match chunk_index(index) {
+                        Some(i) => Some(i),
+                        None => continue, // NAME.x: not ours
+                    }
+                } else {
+                    continue;
+                };
+                // Our names are ASCII, so this is valid UTF-8.
+                present.insert(String::from_utf8_lossy(name).into_owned());
+                let value = match std::str::from_utf8(value) {
+                    Ok(value) if value.is_ascii() => value.to_owned(),
+                    _ => {
+                        malformed = true;
+                        continue;
+                    }
+                };
+                match slot {
+                    None => {
+                        malformed |= single.is_some();
+                        single = Some(value);
+                    }
+                    Some(i) => {
+                        malformed |= chunks.iter().any(|(j, _)| *j == i);
+                        chunks.push((i, value));
                     }
                 }
             }
@@ -295,13 +320,10 @@ impl CookieConfig {
             }
             (None, true) => None,
         };
-        let token = token.filter(|t| {
-            let fits = !t.is_empty() && t.len() <= self.max_token_len();
-            malformed |= !fits;
-            fits
-        });
+        let token = token.filter(|t| !t.is_empty() && t.len() <= self.max_token_len());
+        malformed |= token.is_none() && !present.is_empty();
         IncomingCookies {
-            token,
+            token: if malformed { None } else { token },
             present,
             malformed,
         }
@@ -363,6 +385,13 @@ impl CookieConfig {
             .map(|name| self.removal(name))
             .collect()
     }
+}
+
+/// A chunk index: a decimal number below 16 without leading zeros.
+fn chunk_index(text: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(text).ok()?;
+    let index: usize = text.parse().ok()?;
+    (index < 16 && text == index.to_string()).then_some(index)
 }
 
 /// The session cookies a request carried.
@@ -489,7 +518,7 @@ mod tests {
             assert!(pair.len() <= 4000, "{} bytes", pair.len());
         }
         let header = pairs.join("; ");
-        let incoming = config.read([header.as_str()]);
+        let incoming = config.read([header.as_bytes()]);
         assert_eq!(incoming.token(), Some(token.as_str()));
         assert!(!incoming.is_malformed());
 
@@ -524,16 +553,35 @@ mod tests {
             "__Host-session.1=b",
             "__Host-session.0=a; __Host-session.0=b",
             "__Host-session=a; __Host-session.0=b",
-            "__Host-session.x=a",
-            "__Host-session.00=a",
+            "__Host-session=a; __Host-session=b",
             "__Host-session=",
+            "__Host-session=caf\u{e9}",
         ] {
-            let incoming = config.read([header]);
+            let incoming = config.read([header.as_bytes()]);
             assert_eq!(incoming.token(), None, "{header}");
             assert!(incoming.is_malformed(), "{header}");
             assert!(!config.remove(&incoming).is_empty());
         }
-        let none = config.read(["other=1"]);
+        let none = config.read([&b"other=1"[..]]);
         assert!(none.token().is_none() && !none.is_malformed());
+    }
+
+    #[test]
+    fn other_cookies_never_spoil_the_session() {
+        let config = CookieConfig::new();
+        // Junk bytes in another cookie, a look-alike percent-encoded name, a
+        // name that merely starts with ours: all ignored.
+        let header: &[u8] = b"theme=\xff\xfe; %5F%5FHost-session=evil; __Host-session.x=1; \
+            __Host-session.00=2; __Host-sessionX=3; __Host-session=good";
+        let incoming = config.read([header]);
+        assert_eq!(incoming.token(), Some("good"));
+        assert!(!incoming.is_malformed());
+        assert_eq!(
+            incoming.present().collect::<Vec<_>>(),
+            vec!["__Host-session"]
+        );
+        // A value smuggling a separator stays one value.
+        let incoming = config.read([&b"x=\"a%3B __Host-session.0%3Dz\"; __Host-session=t"[..]]);
+        assert_eq!(incoming.token(), Some("t"));
     }
 }

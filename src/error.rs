@@ -25,6 +25,10 @@ pub enum Error {
     /// Session data could not be encoded or decoded as JSON.
     #[error("session data: {0}")]
     Data(#[source] serde_json::Error),
+    /// The session was destroyed earlier in this request; it cannot be
+    /// renewed.
+    #[error("the session was destroyed in this request")]
+    Destroyed,
     /// A session's configuration was refused.
     #[error("session configuration: {0}")]
     Config(String),

@@ -53,6 +53,12 @@ use crate::revocation::{unix_millis, RevocationStatus, RevocationStore};
 /// The payload format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The longest idle or absolute timeout accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The longest leeway accepted.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
+
 /// The protected header `typ` of session tokens.
 pub const SESSION_TYP: &str = "jwe-session";
 
@@ -178,13 +184,17 @@ impl SessionConfig {
         self.max_token_len
     }
 
-    /// Checks the configuration: timeouts of at least one second, an idle
-    /// timeout no longer than the absolute one, a leeway shorter than the
+    /// Checks the configuration: timeouts of at least one second and at
+    /// most 366 days, a leeway of at most an hour, an idle timeout no longer
+    /// than the absolute one, a leeway shorter than the
     /// idle timeout, a non-empty purpose.
     pub fn validate(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Config(m.to_owned()));
         if self.idle_timeout.as_secs() == 0 || self.absolute_timeout.as_secs() == 0 {
             return fail("timeouts must be at least one second");
+        }
+        if self.absolute_timeout > MAX_TIMEOUT || self.leeway > MAX_LEEWAY {
+            return fail("timeouts are limited to 366 days and the leeway to one hour");
         }
         if self.idle_timeout > self.absolute_timeout {
             return fail("the idle timeout must not exceed the absolute timeout");
@@ -236,11 +246,18 @@ pub enum SaveOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Lifecycle {
     Active,
+    /// A new id; `old_sid` (the id the client holds) is revoked on save.
+    /// With `restart`, the session also starts over: new creation time and
+    /// absolute deadline (after a fresh login).
     Renewed {
         old_sid: Option<String>,
-        old_deadline: u64,
+        restart: bool,
     },
-    Destroyed,
+    /// Ended: the current id and, after a renew in the same request, the
+    /// id the client holds are revoked on save.
+    Destroyed {
+        renewed_from: Option<String>,
+    },
 }
 
 /// A session with typed data `T`.
@@ -364,20 +381,53 @@ impl<T> Session<T> {
         self.opened.as_ref().map(|(_, state)| *state)
     }
 
-    /// Starts the session over under a new id, keeping its data, and
-    /// revokes the old id when saved. Call it after login and after any
-    /// change of privilege (session fixation). The new session gets a new
-    /// creation time and absolute deadline.
+    /// Gives the session a new id, keeping its data, creation time and
+    /// absolute deadline, and revokes the old id when saved. Call it after
+    /// any change of privilege, so that an id planted or seen before is
+    /// worthless (session fixation). For a login use
+    /// [`login`](Session::login), which also starts the lifetime over.
+    ///
+    /// Fails only when the session was destroyed in this request (or the
+    /// random number generator failed).
     pub fn renew(&mut self) -> Result<(), Error> {
-        let old_sid = (!self.is_new()).then(|| self.sid.clone());
-        let old_deadline = self.abs_exp;
-        if let Lifecycle::Renewed { .. } = self.lifecycle {
-            // Renewed twice in one request: the first new id was never sent.
-        } else {
-            self.lifecycle = Lifecycle::Renewed {
-                old_sid,
-                old_deadline,
-            };
+        self.renew_inner(false)
+    }
+
+    /// A fresh authentication: a new id (the old one revoked when saved),
+    /// the subject set, and a new creation time and absolute deadline.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
+    /// let mut session = manager.start(SessionMap::default())?;
+    /// let before = session.id().to_owned();
+    /// session.login("alice")?;
+    /// assert_eq!(session.subject(), Some("alice"));
+    /// assert_ne!(session.id(), before);
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn login(&mut self, sub: impl Into<String>) -> Result<(), Error> {
+        self.renew_inner(true)?;
+        self.sub = Some(sub.into());
+        Ok(())
+    }
+
+    fn renew_inner(&mut self, restart: bool) -> Result<(), Error> {
+        let client_sid = (!self.is_new()).then(|| self.sid.clone());
+        match &mut self.lifecycle {
+            Lifecycle::Destroyed { .. } => return Err(Error::Destroyed),
+            // Renewed twice in one request: the first new id was never sent;
+            // the id to revoke is still the client's.
+            Lifecycle::Renewed { restart: again, .. } => *again |= restart,
+            Lifecycle::Active => {
+                self.lifecycle = Lifecycle::Renewed {
+                    old_sid: client_sid,
+                    restart,
+                };
+            }
         }
         self.sid = new_sid()?;
         self.changed = true;
@@ -385,19 +435,43 @@ impl<T> Session<T> {
     }
 
     /// Ends the session: its id is revoked when saved and the client's
-    /// token removed (logout).
+    /// token removed (logout). Final for this request: a later
+    /// [`renew`](Session::renew) or [`login`](Session::login) fails.
     pub fn destroy(&mut self) {
-        self.lifecycle = Lifecycle::Destroyed;
+        let renewed_from = match &mut self.lifecycle {
+            Lifecycle::Renewed { old_sid, .. } => old_sid.take(),
+            Lifecycle::Destroyed { renewed_from } => renewed_from.take(),
+            Lifecycle::Active => None,
+        };
+        self.lifecycle = Lifecycle::Destroyed { renewed_from };
     }
 
     /// Whether [`destroy`](Session::destroy) was called.
     pub fn is_destroyed(&self) -> bool {
-        self.lifecycle == Lifecycle::Destroyed
+        matches!(self.lifecycle, Lifecycle::Destroyed { .. })
     }
 
-    /// Whether [`renew`](Session::renew) was called.
+    /// Whether [`renew`](Session::renew) or [`login`](Session::login) was
+    /// called.
     pub fn is_renewed(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Renewed { .. })
+    }
+
+    /// A session that belongs to no client, standing in for one taken out
+    /// of a shared handle; never saved.
+    pub(crate) fn detached(data: T) -> Session<T> {
+        Session {
+            sid: String::new(),
+            sub: None,
+            created_ms: 0,
+            iat: 0,
+            exp: 0,
+            abs_exp: 0,
+            data,
+            changed: false,
+            lifecycle: Lifecycle::Destroyed { renewed_from: None },
+            opened: None,
+        }
     }
 
     /// Why the session would be sealed again at `now`, if at all.
@@ -787,43 +861,38 @@ impl SessionManager {
         now: SystemTime,
     ) -> Result<SaveOutcome, Error> {
         match &session.lifecycle {
-            Lifecycle::Destroyed => {
+            Lifecycle::Destroyed { renewed_from } => {
+                let until = self.revocation_deadline(session.abs_exp);
+                if let Some(old_sid) = renewed_from {
+                    self.store.revoke_session(old_sid, until).await?;
+                }
                 if !session.is_new() {
-                    self.store
-                        .revoke_session(
-                            &session.sid,
-                            UNIX_EPOCH + Duration::from_secs(session.abs_exp),
-                        )
-                        .await?;
+                    self.store.revoke_session(&session.sid, until).await?;
                 }
                 return Ok(SaveOutcome::Remove);
             }
-            Lifecycle::Renewed {
-                old_sid,
-                old_deadline,
-            } => {
+            Lifecycle::Renewed { old_sid, restart } => {
                 if let Some(old_sid) = old_sid {
-                    self.store
-                        .revoke_session(old_sid, UNIX_EPOCH + Duration::from_secs(*old_deadline))
-                        .await?;
+                    let until = self.revocation_deadline(session.abs_exp);
+                    self.store.revoke_session(old_sid, until).await?;
                 }
-                let (iat, exp, abs_exp) = self.deadlines(now);
-                session.created_ms = unix_millis(now);
-                (session.iat, session.exp, session.abs_exp) = (iat, exp, abs_exp);
+                if *restart {
+                    let (_, _, abs_exp) = self.deadlines(now);
+                    session.created_ms = unix_millis(now);
+                    session.abs_exp = abs_exp;
+                }
             }
             Lifecycle::Active => {}
         }
         let Some(reason) = session.reseal_reason_at(now, &self.config) else {
             return Ok(SaveOutcome::Unchanged);
         };
-        if reason != ResealReason::Renewed {
-            // Slide the idle window; never past the absolute deadline.
-            let now_s = unix_seconds(now);
-            session.iat = now_s;
-            session.exp = now_s
-                .saturating_add(self.config.idle_timeout.as_secs())
-                .min(session.abs_exp);
-        }
+        // Slide the idle window; never past the absolute deadline.
+        let now_s = unix_seconds(now);
+        session.iat = now_s;
+        session.exp = now_s
+            .saturating_add(self.config.idle_timeout.as_secs())
+            .min(session.abs_exp);
         let token = self.seal(session)?;
         session.changed = false;
         session.lifecycle = Lifecycle::Active;
@@ -864,10 +933,19 @@ impl SessionManager {
         self.store.revoke_subject(sub, now, until).await
     }
 
-    /// Revokes one session by id until `deadline` (its absolute deadline),
-    /// for example from an administration page.
+    /// Revokes one session by id, for example from an administration page.
+    /// `deadline` is the session's absolute deadline; the entry is kept for
+    /// the leeway beyond it, as long as any token of the session can open.
     pub async fn revoke_session(&self, sid: &str, deadline: SystemTime) -> Result<(), StoreError> {
-        self.store.revoke_session(sid, deadline).await
+        let until = self.revocation_deadline(unix_seconds(deadline));
+        self.store.revoke_session(sid, until).await
+    }
+
+    /// How long the revocation of a session whose absolute deadline is
+    /// `abs_exp` must last: as long as any of its tokens passes the time
+    /// checks.
+    fn revocation_deadline(&self, abs_exp: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(abs_exp.saturating_add(self.config.leeway.as_secs()))
     }
 }
 

@@ -385,3 +385,88 @@ async fn session_map_helpers_track_changes() {
     assert_eq!(session.get::<u32>("count").unwrap(), Some(2));
     assert!(session.get::<String>("count").is_err());
 }
+
+#[tokio::test]
+async fn renew_then_destroy_revokes_the_id_the_client_holds() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    session.renew().unwrap();
+    session.destroy();
+    assert_eq!(
+        f.manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
+    assert_eq!(f.reject_kind(&token).await, RejectionKind::Revoked);
+}
+
+#[tokio::test]
+async fn destroy_is_final_for_the_request() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    session.destroy();
+    assert!(matches!(
+        session.renew(),
+        Err(jwe_session::Error::Destroyed)
+    ));
+    assert!(matches!(
+        session.login("mallory"),
+        Err(jwe_session::Error::Destroyed)
+    ));
+    assert_eq!(
+        f.manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
+    assert_eq!(f.reject_kind(&token).await, RejectionKind::Revoked);
+}
+
+#[tokio::test]
+async fn renew_keeps_the_lifetime_and_login_starts_it_over() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let first = f.manager.load::<SessionMap>(&token).await.unwrap();
+    let (created, deadline) = (first.created(), first.absolute_deadline());
+    f.advance(20 * MIN);
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    session.renew().unwrap();
+    let renewed_token = token_of(f.manager.save(&mut session).await.unwrap());
+    let renewed = f.manager.load::<SessionMap>(&renewed_token).await.unwrap();
+    assert_ne!(renewed.id(), first.id());
+    assert_eq!(
+        (renewed.created(), renewed.absolute_deadline()),
+        (created, deadline)
+    );
+
+    f.advance(60);
+    let mut session = f.manager.load::<SessionMap>(&renewed_token).await.unwrap();
+    session.login("alice").unwrap();
+    let fresh = token_of(f.manager.save(&mut session).await.unwrap());
+    let fresh = f.manager.load::<SessionMap>(&fresh).await.unwrap();
+    assert_eq!(unix_seconds(fresh.created()), T0 + 21 * MIN);
+    assert_eq!(
+        unix_seconds(fresh.absolute_deadline()),
+        T0 + 21 * MIN + 12 * 3600
+    );
+    assert_eq!(f.reject_kind(&renewed_token).await, RejectionKind::Revoked);
+}
+
+#[tokio::test]
+async fn revocations_outlive_the_deadline_by_the_leeway() {
+    let hour = Duration::from_secs(3600);
+    let f = fixture_with(
+        SessionConfig::new()
+            .with_idle_timeout(hour)
+            .with_absolute_timeout(hour),
+    );
+    let token = f.login("alice").await;
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    session.destroy();
+    f.manager.save(&mut session).await.unwrap();
+    // Past the deadline but within the leeway the token passes the time
+    // checks: the revocation must still hold.
+    f.clock.set_unix(T0 + 3600 + 30);
+    assert_eq!(f.reject_kind(&token).await, RejectionKind::Revoked);
+    f.clock.set_unix(T0 + 3600 + 61);
+    assert_eq!(f.reject_kind(&token).await, RejectionKind::ExpiredAbsolute);
+}

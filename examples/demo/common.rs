@@ -139,11 +139,12 @@ pub fn login(session: &SessionHandle<SessionMap>, username: &str) -> Reply {
             json!({"error": "username must be 1 to 64 printable characters"}),
         );
     }
-    if let Err(error) = session.renew() {
+    // A fresh authentication: a new session id (the old one revoked) and a
+    // new lifetime.
+    if let Err(error) = session.login(username) {
         tracing::error!(error = %error, "could not renew the session");
         return json(500, json!({"error": "could not start a session"}));
     }
-    session.set_subject(username);
     see_other("/")
 }
 

@@ -173,7 +173,7 @@ struct OwnedHead {
     host: Option<String>,
     origin: Option<String>,
     sec_fetch_site: Option<String>,
-    cookies: Option<String>,
+    cookies: Vec<Vec<u8>>,
 }
 
 impl OwnedHead {
@@ -185,14 +185,14 @@ impl OwnedHead {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        // actix-web parses the Cookie headers; hand the pairs to the core.
-        let cookies = request.cookies().ok().map(|cookies| {
-            cookies
-                .iter()
-                .map(|c| format!("{}={}", c.name(), c.value()))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        // The raw Cookie headers, not actix-web's parsed cookies: those are
+        // percent-decoded, which would let `%5F%5FHost-session` (settable by
+        // a sibling domain) pass for `__Host-session`.
+        let cookies = request
+            .headers()
+            .get_all(header::COOKIE)
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         OwnedHead {
             method: request.method().as_str().to_owned(),
             host: text(header::HOST.as_str())
@@ -209,7 +209,7 @@ impl OwnedHead {
             host: self.host.as_deref(),
             origin: self.origin.as_deref(),
             sec_fetch_site: self.sec_fetch_site.as_deref(),
-            cookies: self.cookies.as_deref().into_iter().collect(),
+            cookies: self.cookies.iter().map(Vec::as_slice).collect(),
         }
     }
 }

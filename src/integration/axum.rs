@@ -174,7 +174,7 @@ fn request_head(request: &Request<Body>) -> RequestHead<'_> {
         cookies: headers
             .get_all(COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(HeaderValue::as_bytes)
             .collect(),
     }
 }

@@ -37,8 +37,8 @@ pub struct RequestHead<'a> {
     pub origin: Option<&'a str>,
     /// The `Sec-Fetch-Site` header.
     pub sec_fetch_site: Option<&'a str>,
-    /// Every `Cookie` header value.
-    pub cookies: Vec<&'a str>,
+    /// Every `Cookie` header value, raw.
+    pub cookies: Vec<&'a [u8]>,
 }
 
 /// What the session layer adds to a response.
@@ -60,8 +60,9 @@ pub struct ResponseHead {
 pub enum Admission<T> {
     /// Call the handler, with this session.
     Proceed(ActiveRequest<T>),
-    /// Answer with this status and no body: 403 (CSRF) or 503 (revocation
-    /// store down). The cookies are not touched.
+    /// Answer with this status and no body: 403 (CSRF), 503 (revocation
+    /// store down) or 500 (no randomness for a new session id). The cookies
+    /// are not touched.
     Refuse(u16),
 }
 
@@ -100,7 +101,11 @@ impl<T> Clone for SessionHandle<T> {
 
 impl<T> fmt::Debug for SessionHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with(|session| fmt::Debug::fmt(session, f))
+        // Never block: the handle may be formatted inside `with`/`update`.
+        match self.session.try_lock() {
+            Ok(session) => fmt::Debug::fmt(&*session, f),
+            Err(_) => f.write_str("SessionHandle(<locked>)"),
+        }
     }
 }
 
@@ -145,7 +150,14 @@ impl<T> SessionHandle<T> {
         self.lock().subject().map(str::to_owned)
     }
 
-    /// Sets the subject (call [`renew`](SessionHandle::renew) at login too).
+    /// A fresh authentication: a new id, the subject set, and a new
+    /// lifetime (see [`Session::login`]).
+    pub fn login(&self, sub: impl Into<String>) -> Result<(), Error> {
+        self.lock().login(sub)
+    }
+
+    /// Sets the subject. At login use [`login`](SessionHandle::login), which
+    /// also renews the id.
     pub fn set_subject(&self, sub: impl Into<String>) {
         self.lock().set_subject(sub);
     }
@@ -165,8 +177,8 @@ impl<T> SessionHandle<T> {
         self.lock().key_state()
     }
 
-    /// A new session id, the old one revoked (after login or a change of
-    /// privilege).
+    /// A new session id, the old one revoked (after a change of privilege;
+    /// at login use [`login`](SessionHandle::login)).
     pub fn renew(&self) -> Result<(), Error> {
         self.lock().renew()
     }
@@ -409,16 +421,9 @@ where
             incoming,
             invalid,
         } = request;
-        // The handler may keep clones of the handle; take the session out
-        // under the lock and leave a placeholder behind.
-        let mut session = {
-            let mut guard = handle.lock();
-            let placeholder = match self.manager.start(T::default()) {
-                Ok(placeholder) => placeholder,
-                Err(_) => return server_error("could not start a session"),
-            };
-            std::mem::replace(&mut *guard, placeholder)
-        };
+        // The handler may keep clones of the handle: take the session out
+        // and leave a detached stand-in, whose changes are never saved.
+        let mut session = std::mem::replace(&mut *handle.lock(), Session::detached(T::default()));
         let destroyed = session.is_destroyed();
         let now = self.manager.now();
         match self.manager.save_at(&mut session, now).await {
