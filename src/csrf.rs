@@ -1,7 +1,8 @@
 //! A defence against cross-site request forgery for unsafe methods, from
 //! the headers browsers send: `Sec-Fetch-Site` and `Origin`.
 //!
-//! A `POST`, `PUT`, `PATCH` or `DELETE` is refused when `Sec-Fetch-Site` is
+//! Any method but `GET`, `HEAD`, `OPTIONS` and `TRACE` (so `POST`, `PUT`,
+//! `PATCH`, `DELETE` and custom methods) is refused when `Sec-Fetch-Site` is
 //! `cross-site`, or when `Origin` is present and is not an allowed origin
 //! (by default the request's own `Host`; a configured list for deployments
 //! behind proxies that rewrite `Host`). Requests without either header (not
@@ -70,8 +71,10 @@ impl CsrfConfig {
 
     /// Checks one request.
     pub fn check(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRejection> {
+        // Every method but the safe ones (RFC 9110 §9.2.1) is checked, so
+        // custom methods are covered too.
         let method = request.method.to_ascii_uppercase();
-        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE") {
             return Ok(());
         }
         if request
@@ -153,7 +156,7 @@ mod tests {
             ..post(host, Some("http://evil.example"), Some("cross-site"))
         };
         assert!(csrf.check(&get).is_ok(), "safe methods pass");
-        for method in ["PUT", "PATCH", "DELETE", "post"] {
+        for method in ["PUT", "PATCH", "DELETE", "post", "PROPPATCH"] {
             let request = CsrfRequest {
                 method,
                 ..post(host, None, Some("cross-site"))

@@ -194,6 +194,9 @@ pub enum KeyringError {
     /// The primary key cannot be removed or retired; rotate first.
     #[error("key {0:?} is the primary; rotate or promote another key first")]
     PrimaryKey(String),
+    /// Only staged keys can be promoted.
+    #[error("key {0:?} is not staged; only staged keys can be promoted")]
+    NotStaged(String),
     /// A key with this `kid` is already in the keyring.
     #[error("a key with kid {0:?} is already in the keyring")]
     DuplicateKid(String),

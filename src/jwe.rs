@@ -360,6 +360,18 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
         tag: None,
         json: Map::new(),
     };
+    // The algorithms first, so the reason logged for a foreign token names
+    // them rather than one of their parameters (`p2s`, `epk`, ...).
+    if let Some(Value::String(alg)) = json.get("alg") {
+        if KeyAlgorithm::from_name(alg).is_none() {
+            return Err(Rejection::malformed("alg not supported"));
+        }
+    }
+    if let Some(Value::String(enc)) = json.get("enc") {
+        if ContentEncryption::from_name(enc).is_none() {
+            return Err(Rejection::malformed("enc not supported"));
+        }
+    }
     for (name, value) in &json {
         let text = || match value {
             Value::String(text) => Ok(text.clone()),

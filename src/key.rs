@@ -259,9 +259,23 @@ impl Key {
     /// assert_eq!(key, again);
     /// ```
     pub fn to_jwk(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(128));
+        // Sized up front: growing would free buffers holding the secret
+        // without wiping them.
+        let mut out = Zeroizing::new(String::with_capacity(self.jwk_capacity()));
         self.write_jwk(&mut out, &[]);
         out
+    }
+
+    /// More than the length of the private JWK text, with room for the
+    /// keyring's extra members.
+    pub(crate) fn jwk_capacity(&self) -> usize {
+        let material = match &self.material {
+            Material::Symmetric(secret) => secret.len() * 2,
+            #[cfg(feature = "rsa")]
+            Material::Rsa(pkey) => usize::try_from(pkey.size()).unwrap_or(1024) * 8,
+        };
+        // The kid may grow sixfold when JSON-escaped (\u00XX).
+        256 + self.kid.len() * 6 + material
     }
 
     /// Writes the private JWK, with `extra` members (already-encoded JSON
@@ -549,6 +563,18 @@ mod tests {
             if let Some(kid) = serde_json::from_str::<Value>(&jwk).unwrap()["kid"].as_str() {
                 assert!(err.contains(kid), "{err} should name {kid}");
             }
+        }
+    }
+
+    #[test]
+    fn exported_jwk_text_never_reallocates() {
+        for alg in KeyAlgorithm::ALL {
+            let Ok(key) = Key::generate(alg) else {
+                continue; // RSA without the feature
+            };
+            let key = key.with_kid("k\u{1}\"\\é").unwrap_or(key);
+            let expected = String::with_capacity(key.jwk_capacity()).capacity();
+            assert_eq!(key.to_jwk().capacity(), expected, "{alg}");
         }
     }
 

@@ -185,7 +185,16 @@ impl KeySet {
     /// `x-state`, `x-created` and `x-retired` (Unix seconds). The text holds
     /// every secret and is wiped on drop.
     pub fn to_jwk_set(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::from("{\"keys\":["));
+        // Sized up front: growing would free buffers holding secrets
+        // without wiping them.
+        let capacity = 32
+            + self
+                .entries
+                .iter()
+                .map(|e| e.key.jwk_capacity())
+                .sum::<usize>();
+        let mut out = Zeroizing::new(String::with_capacity(capacity));
+        out.push_str("{\"keys\":[");
         for (i, entry) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -569,13 +578,29 @@ impl Keyring {
         })
     }
 
-    /// Makes the key `kid` (staged or retired) the primary; the old primary
-    /// is retired.
+    /// Makes the staged key `kid` the primary; the old primary is retired.
+    ///
+    /// Only staged keys can be promoted: a retired key may have been retired
+    /// because it was exposed, so bringing it back is never implicit (stage
+    /// a new key instead).
+    ///
+    /// ```
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
+    /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap().with_kid("old").unwrap());
+    /// keyring.stage(Key::generate(KeyAlgorithm::A256Kw).unwrap().with_kid("new").unwrap()).unwrap();
+    /// keyring.promote("new").unwrap();
+    /// assert_eq!(keyring.primary_kid(), "new");
+    /// assert_eq!(keyring.snapshot().get("old").unwrap().state(), KeyState::Retired);
+    /// assert!(keyring.promote("old").is_err(), "retired keys are not brought back");
+    /// ```
     pub fn promote(&self, kid: &str) -> Result<(), KeyringError> {
         self.change(|set, now| {
             let entry = set
                 .get(kid)
                 .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
+            if entry.state != KeyState::Staged {
+                return Err(KeyringError::NotStaged(kid.to_owned()));
+            }
             let mut entries = Vec::with_capacity(set.len());
             let mut primary = entry.clone();
             primary.state = KeyState::Primary;

@@ -1,7 +1,7 @@
 //! The embedded revocation store.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use super::{unix_millis, RevocationStatus, RevocationStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
+
+/// The least time between two purges, in milliseconds.
+const PURGE_INTERVAL_MS: u64 = 1000;
 
 /// The default bound on live entries.
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
@@ -21,7 +24,9 @@ pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 /// bring a logged-out session back.
 ///
 /// Every operation takes a short synchronous lock and never awaits while
-/// holding it.
+/// holding it; checks, the per-request operation, share a read lock. Expired
+/// entries are purged at most once a second (a purge scans every entry), or
+/// at once when the store is full.
 ///
 /// ```
 /// use jwe_session::revocation::MemoryStore;
@@ -29,7 +34,7 @@ pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 /// assert_eq!(store.len(), 0);
 /// ```
 pub struct MemoryStore {
-    inner: Mutex<Entries>,
+    inner: RwLock<Entries>,
     clock: Arc<dyn Clock>,
     max_entries: usize,
 }
@@ -42,6 +47,9 @@ struct Entries {
     subjects: HashMap<String, (u64, u64)>,
     /// The earliest `until` among the entries, to purge only when useful.
     next_expiry: u64,
+    /// When the last purge ran: a purge scans every entry, so it runs at
+    /// most once per [`PURGE_INTERVAL_MS`] unless the store is full.
+    last_purge: u64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -63,7 +71,7 @@ impl MemoryStore {
     /// An empty store holding at most 1,000,000 live entries.
     pub fn new() -> MemoryStore {
         MemoryStore {
-            inner: Mutex::new(Entries::default()),
+            inner: RwLock::new(Entries::default()),
             clock: Arc::new(SystemClock),
             max_entries: DEFAULT_MAX_ENTRIES,
         }
@@ -84,7 +92,7 @@ impl MemoryStore {
 
     /// The number of entries held, live or not yet purged.
     pub fn len(&self) -> usize {
-        let entries = self.lock();
+        let entries = self.read();
         entries.sessions.len() + entries.subjects.len()
     }
 
@@ -97,17 +105,27 @@ impl MemoryStore {
     /// write finds an entry due; call it to reclaim memory sooner.
     pub fn purge_expired(&self) {
         let now = unix_millis(self.clock.now());
-        purge(&mut self.lock(), now);
+        purge(&mut self.write(), now);
     }
 
-    fn lock(&self) -> MutexGuard<'_, Entries> {
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
         self.inner
-            .lock()
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+        self.inner
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn make_room(&self, entries: &mut Entries, now: u64, is_new: bool) -> Result<(), StoreError> {
-        if entries.next_expiry <= now {
+        let len = entries.sessions.len() + entries.subjects.len();
+        let full = is_new && len >= self.max_entries;
+        let due = entries.next_expiry <= now
+            && now.saturating_sub(entries.last_purge) >= PURGE_INTERVAL_MS;
+        if full || due {
             purge(entries, now);
         }
         let len = entries.sessions.len() + entries.subjects.len();
@@ -125,6 +143,7 @@ impl MemoryStore {
 fn purge(entries: &mut Entries, now: u64) {
     entries.sessions.retain(|_, until| *until > now);
     entries.subjects.retain(|_, (_, until)| *until > now);
+    entries.last_purge = now;
     entries.next_expiry = entries
         .sessions
         .values()
@@ -142,7 +161,7 @@ impl RevocationStore for MemoryStore {
         if until <= now {
             return Ok(()); // nothing it could match is alive
         }
-        let mut entries = self.lock();
+        let mut entries = self.write();
         let is_new = !entries.sessions.contains_key(sid);
         self.make_room(&mut entries, now, is_new)?;
         let slot = entries.sessions.entry(sid.to_owned()).or_insert(0);
@@ -162,7 +181,7 @@ impl RevocationStore for MemoryStore {
         if until <= now {
             return Ok(());
         }
-        let mut entries = self.lock();
+        let mut entries = self.write();
         let is_new = !entries.subjects.contains_key(sub);
         self.make_room(&mut entries, now, is_new)?;
         let slot = entries.subjects.entry(sub.to_owned()).or_insert((0, 0));
@@ -178,7 +197,7 @@ impl RevocationStore for MemoryStore {
         created: SystemTime,
     ) -> Result<RevocationStatus, StoreError> {
         let now = unix_millis(self.clock.now());
-        let entries = self.lock();
+        let entries = self.read();
         if entries.sessions.get(sid).is_some_and(|until| *until > now) {
             return Ok(RevocationStatus::SessionRevoked);
         }

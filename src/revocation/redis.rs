@@ -136,6 +136,15 @@ impl RedisStore {
     }
 }
 
+/// Sets a session's revocation, its TTL only longer.
+const SESSION_SCRIPT: &str = r#"
+local ttl = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('SET', KEYS[1], 1, 'PX', ttl)
+end
+return 1
+"#;
+
 /// Sets the subject's epoch only forward, and its TTL only longer.
 const SUBJECT_SCRIPT: &str = r#"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -155,14 +164,17 @@ impl RevocationStore for RedisStore {
             return Ok(());
         };
         let mut connection = self.connection.clone();
-        // The deadline of one sid never changes, so a plain SET is enough.
-        redis::cmd("SET")
-            .arg(self.session_key(sid))
+        // Only ever lengthen: a later, shorter revocation of the same id
+        // must not cut an earlier one short (the memory store keeps the
+        // maximum too).
+        redis::cmd("EVAL")
+            .arg(SESSION_SCRIPT)
             .arg(1)
-            .arg("PX")
+            .arg(self.session_key(sid))
             .arg(ttl)
-            .query_async::<()>(&mut connection)
+            .query_async::<i64>(&mut connection)
             .await
+            .map(|_| ())
             .map_err(unavailable)
     }
 
