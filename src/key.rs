@@ -272,7 +272,7 @@ impl Key {
         let material = match &self.material {
             Material::Symmetric(secret) => secret.len() * 2,
             #[cfg(feature = "rsa")]
-            Material::Rsa(pkey) => usize::try_from(pkey.size()).unwrap_or(1024) * 8,
+            Material::Rsa(pkey) => pkey.size() * 8,
         };
         // The kid may grow sixfold when JSON-escaped (\u00XX).
         256 + self.kid.len() * 6 + material
