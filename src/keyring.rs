@@ -32,7 +32,7 @@ use crate::clock::{from_unix_seconds, unix_seconds, Clock, SystemClock};
 use crate::error::{
     Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
 };
-use crate::jwe::{self, OpenOptions, Opened, SealOptions};
+use crate::jwe::{self, HeaderCache, OpenOptions, Opened, SealOptions};
 use crate::key::Key;
 
 /// Seals under one `dir` key after which the keyring starts warning.
@@ -85,6 +85,8 @@ pub struct KeyEntry {
     created: u64,
     retired_at: Option<u64>,
     seals: Arc<AtomicU64>,
+    /// Protected headers prepared for this key, shared by every snapshot.
+    headers: Arc<HeaderCache>,
 }
 
 impl KeyEntry {
@@ -95,6 +97,7 @@ impl KeyEntry {
             created,
             retired_at: None,
             seals: Arc::new(AtomicU64::new(0)),
+            headers: Arc::default(),
         }
     }
 
@@ -481,7 +484,12 @@ impl Keyring {
         } else {
             primary.seals.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(jwe::seal(&primary.key, plaintext, options)?)
+        Ok(jwe::seal_cached(
+            &primary.key,
+            plaintext,
+            options,
+            &primary.headers,
+        )?)
     }
 
     /// Opens a token under whichever key its `kid` names.
@@ -517,9 +525,8 @@ impl Keyring {
                 Rejection::new(RejectionKind::UnknownKey, "no key with this kid").with_kid(kid),
             );
         };
-        let plaintext = jwe::decrypt(&parsed, &entry.key)?;
         let state = entry.state;
-        let header = parsed.header().clone();
+        let (header, plaintext) = jwe::decrypt(parsed, &entry.key)?;
         Ok(Opened::new(header, plaintext, state))
     }
 
@@ -653,14 +660,14 @@ impl Keyring {
         })
     }
 
-    /// Drops every retired key retired more than `max_age` before `now`
+    /// Drops every retired key retired at least `max_age` before `now`
     /// (choose at least the sessions' absolute lifetime). Returns the
     /// removed kids. Dropped keys are zeroized once no snapshot holds them.
     pub fn prune(&self, now: SystemTime, max_age: Duration) -> Vec<String> {
         let cutoff = unix_seconds(now).saturating_sub(max_age.as_secs());
         self.change(|set, _| {
             let (gone, kept): (Vec<_>, Vec<_>) = set.entries.iter().cloned().partition(|e| {
-                e.state == KeyState::Retired && e.retired_at.is_some_and(|at| at < cutoff)
+                e.state == KeyState::Retired && e.retired_at.is_some_and(|at| at <= cutoff)
             });
             Ok((kept, gone.iter().map(|e| e.kid().to_owned()).collect()))
         })
@@ -812,10 +819,10 @@ mod tests {
         keyring.rotate().unwrap(); // the second key retired at 1_003_600
         let day = Duration::from_secs(86_400);
         assert!(keyring
-            .prune(from_unix_seconds(1_000_000 + 86_400), day)
+            .prune(from_unix_seconds(1_000_000 + 86_399), day)
             .is_empty());
         assert!(keyring.open(&token).is_ok());
-        let gone = keyring.prune(from_unix_seconds(1_000_001 + 86_400), day);
+        let gone = keyring.prune(from_unix_seconds(1_000_000 + 86_400), day);
         assert_eq!(gone, vec!["a".to_owned()]);
         assert_eq!(keyring.snapshot().len(), 2);
         assert_eq!(

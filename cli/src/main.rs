@@ -24,7 +24,7 @@ mod files;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session::clock::unix_seconds;
@@ -133,6 +133,46 @@ enum KeyringCommand {
         /// The new key's id [default: random]
         #[arg(long, value_name = "KID")]
         kid: Option<String>,
+    },
+
+    /// Add a new key that opens tokens but does not seal yet (the first
+    /// step of a fleet rotation: distribute it, then promote it). Prints its
+    /// kid
+    Stage {
+        /// The keyring file
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+
+        /// The new key's algorithm [default: the current primary's]
+        #[arg(long, value_enum, value_name = "ALG")]
+        alg: Option<Alg>,
+
+        /// The new key's id [default: random]
+        #[arg(long, value_name = "KID")]
+        kid: Option<String>,
+    },
+
+    /// Make a staged key the primary; the old primary is retired
+    Promote {
+        /// The keyring file
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+
+        /// The staged key to promote
+        #[arg(long, value_name = "KID")]
+        kid: String,
+    },
+
+    /// Remove retired keys retired more than SECS ago (choose at least the
+    /// sessions' absolute lifetime); prints the removed kids
+    Prune {
+        /// The keyring file
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+
+        /// How long a retired key is kept, in seconds
+        #[arg(long, value_name = "SECS")]
+        max_age: u64,
     },
 
     /// Print one line per key: kid, algorithm and state
@@ -289,6 +329,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keyring(KeyringCommand::Rotate { file, alg, kid }) => {
             keyring_rotate(&file, alg, kid)
         }
+        Command::Keyring(KeyringCommand::Stage { file, alg, kid }) => {
+            keyring_change(&file, |keyring| {
+                let key = with_kid(next_key(keyring, alg)?, kid.as_deref())?;
+                let kid = key.kid().to_owned();
+                keyring
+                    .stage(key)
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                Ok(kid + "\n")
+            })
+        }
+        Command::Keyring(KeyringCommand::Promote { file, kid }) => {
+            keyring_change(&file, |keyring| {
+                keyring
+                    .promote(&kid)
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                Ok(kid.clone() + "\n")
+            })
+        }
+        Command::Keyring(KeyringCommand::Prune { file, max_age }) => {
+            keyring_change(&file, |keyring| {
+                let removed = keyring.prune(SystemTime::now(), Duration::from_secs(max_age));
+                Ok(removed.iter().map(|kid| format!("{kid}\n")).collect())
+            })
+        }
         Command::Keyring(KeyringCommand::List { file }) => keyring_list(&file),
         Command::Keygen(spec) => {
             let key = new_key(&spec)?;
@@ -333,21 +397,37 @@ fn keyring_init(file: &Path, spec: &KeySpec) -> Result<(), Failure> {
 
 /// `keyring rotate`.
 fn keyring_rotate(file: &Path, alg: Option<Alg>, kid: Option<String>) -> Result<(), Failure> {
-    let locked = files::lock(file)?;
-    let keyring = files::parse_keyring(file, &locked.contents)?;
-    let next = match alg {
+    keyring_change(file, |keyring| {
+        let next = with_kid(next_key(keyring, alg)?, kid.as_deref())?;
+        let new_kid = next.kid().to_owned();
+        keyring
+            .rotate_to(next)
+            .map_err(|e| Failure::Usage(format!("cannot rotate {}: {e}", file.display())))?;
+        Ok(new_kid + "\n")
+    })
+}
+
+/// A new key of `alg`, or else of the primary's algorithm.
+fn next_key(keyring: &Keyring, alg: Option<Alg>) -> Result<Key, Failure> {
+    match alg {
         Some(alg) => alg.generate(),
         None => keyring.snapshot().primary().key().generate_like(),
     }
-    .map_err(|e| Failure::Usage(format!("cannot generate a key: {}", e.problem())))?;
-    let next = with_kid(next, kid.as_deref())?;
-    let new_kid = next.kid().to_owned();
-    keyring
-        .rotate_to(next)
-        .map_err(|e| Failure::Usage(format!("cannot rotate {}: {e}", file.display())))?;
+    .map_err(|e| Failure::Usage(format!("cannot generate a key: {}", e.problem())))
+}
+
+/// Changes a keyring file under its lock, replaces it atomically, then
+/// prints what `change` returned.
+fn keyring_change(
+    file: &Path,
+    change: impl FnOnce(&Keyring) -> Result<String, Failure>,
+) -> Result<(), Failure> {
+    let locked = files::lock(file)?;
+    let keyring = files::parse_keyring(file, &locked.contents)?;
+    let output = change(&keyring)?;
     files::replace(&locked, keyring.to_jwk_set().as_bytes())?;
     drop(locked);
-    write_stdout(&[new_kid.as_bytes(), b"\n"])
+    write_stdout(&[output.as_bytes()])
 }
 
 /// `keyring list`.
@@ -363,6 +443,14 @@ fn keyring_list(file: &Path) -> Result<(), Failure> {
         out.push('\n');
     }
     write_stdout(&[out.as_bytes()])
+}
+
+/// The longest token `open` and `inspect` accept: room for session tokens
+/// spread over several cookies.
+const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+fn open_options() -> OpenOptions {
+    OpenOptions::new().with_max_len(MAX_TOKEN_LEN)
 }
 
 /// The keyring for `seal` and `open`: from `--keys`, else from the
@@ -419,7 +507,9 @@ fn open(keys: Option<&Path>, raw: bool, leeway: u64) -> Result<(), Failure> {
     let keyring = load_keys(keys)?;
     let input = read_stdin()?;
     let token = token_text(&input)?;
-    let opened = keyring.open(token).map_err(|e| Failure::rejection(&e))?;
+    let opened = keyring
+        .open_with(token, &open_options())
+        .map_err(|e| Failure::rejection(&e))?;
     if raw {
         return write_stdout(&[opened.plaintext()]);
     }
@@ -482,7 +572,7 @@ fn open_report(opened: &Opened, claims: Map<String, Value>, reissued: Option<&st
 fn inspect() -> Result<(), Failure> {
     let input = read_stdin()?;
     let token = token_text(&input)?;
-    let parsed = jwe::parse(token, &OpenOptions::new()).map_err(|e| Failure::rejection(&e))?;
+    let parsed = jwe::parse(token, &open_options()).map_err(|e| Failure::rejection(&e))?;
     let header = Value::Object(parsed.header().to_json().clone()).to_string();
     write_stdout(&[header.as_bytes(), b"\n"])
 }

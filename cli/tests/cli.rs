@@ -930,3 +930,75 @@ fn closed_stdout_is_quiet() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn stage_promote_and_prune_for_a_fleet_rotation() {
+    let (dir, file) = keyring(&["--kid", "k1"]);
+    let token = seal_with_file(&file, &claims_exp(3600));
+
+    // Stage: the new key opens but does not seal yet.
+    let staged = run(
+        &["keyring", "stage", "--file", s(&file), "--kid", "k2"],
+        b"",
+    )
+    .ok();
+    assert_eq!(staged.out(), "k2\n");
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list, "k1\tA256KW\tprimary\nk2\tA256KW\tstaged\n");
+    assert_eq!(
+        open_with_file(&file, &seal_with_file(&file, &claims_exp(60)))["kid"],
+        "k1"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    // Promote: the staged key seals, the old primary only opens.
+    run(
+        &["keyring", "promote", "--file", s(&file), "--kid", "k2"],
+        b"",
+    )
+    .ok();
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list, "k2\tA256KW\tprimary\nk1\tA256KW\tretired\n");
+    assert_eq!(open_with_file(&file, &token)["key_state"], "retired");
+
+    // Only staged keys can be promoted; unknown kids are named.
+    let err = run(
+        &["keyring", "promote", "--file", s(&file), "--kid", "k1"],
+        b"",
+    )
+    .fails(2);
+    assert!(
+        err.stderr.contains("k1") && err.stderr.contains("staged"),
+        "{err:?}"
+    );
+    let err = run(
+        &["keyring", "promote", "--file", s(&file), "--kid", "nope"],
+        b"",
+    )
+    .fails(2);
+    assert!(err.stderr.contains("nope"), "{err:?}");
+
+    // Prune: a retired key younger than max-age stays; with 0 it goes.
+    let kept = run(
+        &["keyring", "prune", "--file", s(&file), "--max-age", "3600"],
+        b"",
+    )
+    .ok();
+    assert_eq!(kept.out(), "");
+    let gone = run(
+        &["keyring", "prune", "--file", s(&file), "--max-age", "0"],
+        b"",
+    )
+    .ok();
+    assert_eq!(gone.out(), "k1\n");
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list, "k2\tA256KW\tprimary\n");
+    assert_eq!(listing(dir.path()), ["keys.json"]);
+}
