@@ -34,6 +34,7 @@
 //! [`Session::renew`]. A re-sealed token keeps its `sid`, its creation time
 //! and its absolute deadline: **re-issue never extends a session**.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::b64;
@@ -583,19 +585,38 @@ impl Session<SessionMap> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire<D> {
+/// The payload as sealed.
+#[derive(Serialize)]
+struct WireOut<'a, D> {
     v: u32,
-    aud: String,
+    aud: &'a str,
+    sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    created_ms: u64,
+    iat: u64,
+    exp: u64,
+    abs_exp: u64,
+    data: &'a D,
+}
+
+/// The payload as opened: the claims, and the data left as JSON text so it
+/// is decoded once, into the application's type, after the claims pass.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireIn<'a> {
+    v: u32,
+    #[serde(borrow)]
+    aud: Cow<'a, str>,
     sid: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     sub: Option<String>,
     created_ms: u64,
     iat: u64,
     exp: u64,
     abs_exp: u64,
-    data: D,
+    #[serde(borrow)]
+    data: &'a RawValue,
 }
 
 /// Loads, checks and saves sessions; shared by every request.
@@ -611,10 +632,9 @@ struct Wire<D> {
 /// let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
 /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
 ///
-/// // Login: a new session, renewed, with a subject.
+/// // Login: a new session id and lifetime, with a subject.
 /// let mut session = manager.start(SessionMap::default())?;
-/// session.renew()?;
-/// session.set_subject("alice");
+/// session.login("alice")?;
 /// session.insert("theme", "dark")?;
 /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
 ///
@@ -758,7 +778,7 @@ impl SessionManager {
                 "header typ is not a session's",
             ));
         }
-        let wire: Wire<Value> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
+        let wire: WireIn<'_> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
             reject(
                 RejectionKind::WrongPurpose,
                 "payload is not a session of a known format",
@@ -799,7 +819,7 @@ impl SessionManager {
         if now_s > idle.saturating_add(leeway) {
             return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
         }
-        let data = T::deserialize(wire.data).map_err(|_| {
+        let data = serde_json::from_str::<T>(wire.data.get()).map_err(|_| {
             reject(
                 RejectionKind::Malformed,
                 "session data does not fit the expected type",
@@ -906,18 +926,21 @@ impl SessionManager {
     }
 
     fn seal<T: Serialize>(&self, session: &Session<T>) -> Result<String, Error> {
-        let wire = Wire {
+        let wire = WireOut {
             v: FORMAT_VERSION,
-            aud: self.config.purpose.clone(),
-            sid: session.sid.clone(),
-            sub: session.sub.clone(),
+            aud: &self.config.purpose,
+            sid: &session.sid,
+            sub: session.sub.as_deref(),
             created_ms: session.created_ms,
             iat: session.iat,
             exp: session.exp,
             abs_exp: session.abs_exp,
             data: &session.data,
         };
-        let payload = zeroize::Zeroizing::new(serde_json::to_vec(&wire).map_err(Error::Data)?);
+        // Room for a typical session up front: growing the buffer would
+        // leave copies of the payload behind, unwiped.
+        let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(1024));
+        serde_json::to_writer(&mut *payload, &wire).map_err(Error::Data)?;
         self.keyring.seal_with(&payload, &self.seal_options)
     }
 
