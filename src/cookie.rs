@@ -13,6 +13,7 @@ use std::time::Duration;
 
 /// The `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SameSite {
     /// Sent only with same-site requests.
     Strict,

@@ -66,6 +66,7 @@ pub const SESSION_TYP: &str = "jwe-session";
 
 /// What to do when the revocation store cannot be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum StoreFailurePolicy {
     /// Refuse the session ([`RejectionKind::StoreUnavailable`]; integrations
     /// answer 503). The default.
@@ -213,6 +214,7 @@ impl SessionConfig {
 
 /// Why a session is sealed again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResealReason {
     /// A new session with data.
     New,

@@ -30,6 +30,7 @@ pub use self::redis::{RedisStore, RedisStoreBuilder};
 
 /// What the store knows of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RevocationStatus {
     /// Neither the session nor its subject was revoked.
     Valid,
