@@ -22,12 +22,16 @@
 //!
 //! [`RejectionKind::DecryptFailed`]: crate::RejectionKind::DecryptFailed
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -131,7 +135,7 @@ impl OpenOptions {
 }
 
 /// A token's protected header, after strict parsing.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Header {
     alg: KeyAlgorithm,
     enc: ContentEncryption,
@@ -140,8 +144,67 @@ pub struct Header {
     cty: Option<String>,
     iv: Option<String>,
     tag: Option<String>,
-    json: Map<String, Value>,
+    /// The members in the order the token had them, for `to_json`.
+    order: [Member; 7],
+    members: u8,
+    /// Built on first use: opening never needs it.
+    json: OnceLock<Map<String, Value>>,
 }
+
+/// The members a header may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Member {
+    Alg,
+    Enc,
+    Kid,
+    Typ,
+    Cty,
+    Iv,
+    Tag,
+}
+
+impl Member {
+    fn from_name(name: &str) -> Option<Member> {
+        Some(match name {
+            "alg" => Member::Alg,
+            "enc" => Member::Enc,
+            "kid" => Member::Kid,
+            "typ" => Member::Typ,
+            "cty" => Member::Cty,
+            "iv" => Member::Iv,
+            "tag" => Member::Tag,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Member::Alg => "alg",
+            Member::Enc => "enc",
+            Member::Kid => "kid",
+            Member::Typ => "typ",
+            Member::Cty => "cty",
+            Member::Iv => "iv",
+            Member::Tag => "tag",
+        }
+    }
+}
+
+impl PartialEq for Header {
+    /// Every member is one of these fields, a string, and `alg` and `enc`
+    /// map one to one to their names: equal fields are equal JSON objects.
+    fn eq(&self, other: &Header) -> bool {
+        self.alg == other.alg
+            && self.enc == other.enc
+            && self.kid == other.kid
+            && self.typ == other.typ
+            && self.cty == other.cty
+            && self.iv == other.iv
+            && self.tag == other.tag
+    }
+}
+
+impl Eq for Header {}
 
 impl Header {
     /// The key management algorithm.
@@ -171,7 +234,24 @@ impl Header {
 
     /// The header as the JSON object it was.
     pub fn to_json(&self) -> &Map<String, Value> {
-        &self.json
+        self.json.get_or_init(|| {
+            let mut json = Map::new();
+            for &member in &self.order[..usize::from(self.members)] {
+                let value = match member {
+                    Member::Alg => Some(self.alg.name()),
+                    Member::Enc => Some(self.enc.name()),
+                    Member::Kid => self.kid.as_deref(),
+                    Member::Typ => self.typ.as_deref(),
+                    Member::Cty => self.cty.as_deref(),
+                    Member::Iv => self.iv.as_deref(),
+                    Member::Tag => self.tag.as_deref(),
+                };
+                if let Some(value) = value {
+                    json.insert(member.name().to_owned(), Value::String(value.to_owned()));
+                }
+            }
+            json
+        })
     }
 }
 
@@ -201,9 +281,43 @@ pub struct Parsed<'t> {
     header: Header,
     header_b64: &'t str,
     encrypted_key: Vec<u8>,
-    iv: Vec<u8>,
-    ciphertext: Vec<u8>,
-    tag: Vec<u8>,
+    iv: Short,
+    ciphertext: Zeroizing<Vec<u8>>,
+    tag: Short,
+}
+
+/// A short part (an IV, a tag) decoded without allocating: its bytes when
+/// it has at most 24 of them, and its decoded length whatever it is.
+#[derive(Clone, Copy)]
+struct Short {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Short {
+    /// The bytes, when there are exactly `len` of them.
+    fn exactly(&self, len: usize) -> Option<&[u8]> {
+        (self.len == len).then(|| &self.bytes[..len])
+    }
+}
+
+/// Decodes canonical unpadded base64url, like [`b64::decode`], into a
+/// [`Short`]. A longer part is decoded the usual way, to check it and learn
+/// its length.
+fn decode_short(text: &str) -> Result<Short, ()> {
+    let mut short = Short {
+        bytes: [0; 24],
+        len: 0,
+    };
+    // decode_slice wants room for (len + 3) / 4 * 3 bytes: 24 fits 32 chars.
+    if text.len() <= 32 {
+        short.len = URL_SAFE_NO_PAD
+            .decode_slice(text.as_bytes(), &mut short.bytes)
+            .map_err(|_| ())?;
+    } else {
+        short.len = b64::decode(text).map_err(|_| ())?.len();
+    }
+    Ok(short)
 }
 
 impl Parsed<'_> {
@@ -295,15 +409,31 @@ pub fn parse<'t>(token: &'t str, options: &OpenOptions) -> Result<Parsed<'t>, Re
     ) else {
         return Err(Rejection::malformed("not exactly five parts"));
     };
-    let decode = |part: &str| {
-        b64::decode(part).map_err(|_| Rejection::malformed("part is not canonical base64url"))
+    let not_b64 = || Rejection::malformed("part is not canonical base64url");
+    // The header is decoded first into a buffer on the stack when it fits.
+    let mut stack = [0u8; 384];
+    let heap;
+    let header_bytes: &[u8] = if h.len() <= 512 {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(h.as_bytes(), &mut stack)
+            .map_err(|_| not_b64())?;
+        &stack[..len]
+    } else {
+        heap = b64::decode(h).map_err(|_| not_b64())?;
+        &heap
     };
-    let header_bytes = decode(h)?;
-    let encrypted_key = decode(k)?;
-    let iv = decode(i)?;
-    let ciphertext = decode(c)?;
-    let tag = decode(t)?;
-    let header = parse_header(&header_bytes)?;
+    let encrypted_key = if k.is_empty() {
+        Vec::new()
+    } else {
+        b64::decode(k).map_err(|_| not_b64())?
+    };
+    let iv = decode_short(i).map_err(|()| not_b64())?;
+    let ciphertext = Zeroizing::new(b64::decode(c).map_err(|_| not_b64())?);
+    let tag = decode_short(t).map_err(|()| not_b64())?;
+    let header = match parse_header_fast(header_bytes) {
+        Some(header) => header,
+        None => parse_header(header_bytes)?,
+    };
     Ok(Parsed {
         header,
         header_b64: h,
@@ -312,6 +442,113 @@ pub fn parse<'t>(token: &'t str, options: &OpenOptions) -> Result<Parsed<'t>, Re
         ciphertext,
         tag,
     })
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The header members of a header that breaks no rule, in order; anything
+/// else (not an object, a repeated or unknown member, a value that is not a
+/// string) fails, and the full parser then says why.
+struct FastHeader<'a>([Option<(Member, Cow<'a, str>)>; 7], u8);
+
+impl<'de> Deserialize<'de> for FastHeader<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FastVisitor;
+        impl<'de> Visitor<'de> for FastVisitor {
+            type Value = FastHeader<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastHeader<'de>, A::Error> {
+                let mut out = FastHeader(Default::default(), 0);
+                while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+                    let member = Member::from_name(&name)
+                        .ok_or_else(|| serde::de::Error::custom("unknown"))?;
+                    let Text(value) = map.next_value::<Text<'de>>()?;
+                    let count = usize::from(out.1);
+                    if count == 7
+                        || out.0[..count]
+                            .iter()
+                            .any(|m| m.as_ref().is_some_and(|(seen, _)| *seen == member))
+                    {
+                        return Err(serde::de::Error::custom("duplicate"));
+                    }
+                    out.0[count] = Some((member, value));
+                    out.1 += 1;
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(FastVisitor)
+    }
+}
+
+/// The header of a token that breaks no rule, parsed without building a
+/// JSON tree; `None` for anything else, which [`parse_header`] then refuses
+/// with its precise reason. Whatever this accepts, `parse_header` accepts
+/// too, with an equal result.
+fn parse_header_fast(bytes: &[u8]) -> Option<Header> {
+    let FastHeader(members, count) = serde_json::from_slice(bytes).ok()?;
+    let mut header = Header {
+        alg: KeyAlgorithm::A256Kw,
+        enc: ContentEncryption::A256Gcm,
+        kid: None,
+        typ: None,
+        cty: None,
+        iv: None,
+        tag: None,
+        order: [Member::Alg; 7],
+        members: count,
+        json: OnceLock::new(),
+    };
+    let (mut alg, mut enc) = (None, None);
+    for (i, (member, value)) in members.into_iter().flatten().enumerate() {
+        header.order[i] = member;
+        match member {
+            Member::Alg => alg = Some(KeyAlgorithm::from_name(&value)?),
+            Member::Enc => enc = Some(ContentEncryption::from_name(&value)?),
+            Member::Kid => header.kid = Some(value.into_owned()),
+            Member::Typ => header.typ = Some(value.into_owned()),
+            Member::Cty => header.cty = Some(value.into_owned()),
+            Member::Iv => header.iv = Some(value.into_owned()),
+            Member::Tag => header.tag = Some(value.into_owned()),
+        }
+    }
+    header.alg = alg?;
+    header.enc = enc?;
+    let gcm_kw = matches!(
+        header.alg,
+        KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
+    );
+    if gcm_kw != (header.iv.is_some() && header.tag.is_some())
+        || (!gcm_kw && (header.iv.is_some() || header.tag.is_some()))
+    {
+        return None;
+    }
+    Some(header)
 }
 
 /// A JSON object whose members are collected in order, refusing duplicates.
@@ -358,7 +595,9 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
         cty: None,
         iv: None,
         tag: None,
-        json: Map::new(),
+        order: [Member::Alg; 7],
+        members: 0,
+        json: OnceLock::new(),
     };
     // The algorithms first, so the reason logged for a foreign token names
     // them rather than one of their parameters (`p2s`, `epk`, ...).
@@ -412,7 +651,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
             "iv and tag belong to AES-GCM key wrapping only",
         ));
     }
-    header.json = json;
+    header.json = OnceLock::from(json);
     Ok(header)
 }
 
@@ -444,12 +683,14 @@ pub fn open_with_key(
             );
         }
     }
-    let plaintext = decrypt(&parsed, key)?;
-    Ok((parsed.header, plaintext))
+    decrypt(parsed, key)
 }
 
-/// Decrypts a parsed token with the key its `kid` named.
-pub(crate) fn decrypt(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, Rejection> {
+/// Decrypts a parsed token with the key its `kid` named, in place.
+pub(crate) fn decrypt(
+    parsed: Parsed<'_>,
+    key: &Key,
+) -> Result<(Header, Zeroizing<Vec<u8>>), Rejection> {
     let header = &parsed.header;
     let fail = |reason| Rejection::decrypt(reason).with_kid(key.kid());
     if header.alg != key.alg() {
@@ -458,34 +699,50 @@ pub(crate) fn decrypt(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8
     if header.alg == KeyAlgorithm::Dir && header.enc != key.enc() {
         return Err(fail("enc is not the one the dir key is bound to"));
     }
-    if parsed.iv.len() != IV_LEN {
+    let Some(iv) = parsed.iv.exactly(IV_LEN) else {
         return Err(fail("IV is not 12 bytes"));
-    }
-    if parsed.tag.len() != TAG_LEN {
+    };
+    let Some(tag) = parsed.tag.exactly(TAG_LEN) else {
         return Err(fail("authentication tag is not 16 bytes"));
-    }
-    let cek = unwrap_cek(parsed, key).map_err(fail)?;
-    let mut buffer = Zeroizing::new(parsed.ciphertext.clone());
-    gcm_open(
-        &cek,
-        &parsed.iv,
-        parsed.header_b64.as_bytes(),
-        &mut buffer,
-        &parsed.tag,
-    )
-    .map_err(|()| fail("content authentication failed"))?;
-    Ok(buffer)
+    };
+    let cek = unwrap_cek(&parsed, key).map_err(fail)?;
+    let Parsed {
+        header,
+        header_b64,
+        mut ciphertext,
+        ..
+    } = parsed;
+    gcm_open(cek.bytes(), iv, header_b64.as_bytes(), &mut ciphertext, tag)
+        .map_err(|()| fail("content authentication failed"))?;
+    Ok((header, ciphertext))
 }
 
-fn unwrap_cek(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+/// A content encryption key: the `dir` key itself, or one unwrapped into a
+/// buffer wiped on drop.
+enum Cek<'k> {
+    Direct(&'k [u8]),
+    Unwrapped(Zeroizing<[u8; 32]>, usize),
+}
+
+impl Cek<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Cek::Direct(bytes) => bytes,
+            Cek::Unwrapped(buffer, len) => &buffer[..*len],
+        }
+    }
+}
+
+fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static str> {
     let cek_len = parsed.header.enc.key_len();
     let ek = &parsed.encrypted_key;
+    let mut cek = Zeroizing::new([0u8; 32]);
     match (key.alg(), key.material()) {
         (KeyAlgorithm::Dir, Material::Symmetric(secret)) => {
             if !ek.is_empty() {
                 return Err("dir token carries an encrypted key");
             }
-            Ok(Zeroizing::new(secret.to_vec()))
+            Ok(Cek::Direct(secret))
         }
         (
             KeyAlgorithm::A128Kw | KeyAlgorithm::A192Kw | KeyAlgorithm::A256Kw,
@@ -494,14 +751,14 @@ fn unwrap_cek(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, &'st
             if ek.len() != cek_len + 8 {
                 return Err("wrapped key length does not match enc");
             }
-            let mut cek = Zeroizing::new(vec![0u8; cek_len]);
+            let out = &mut cek[..cek_len];
             let unwrapped = match kek.len() {
-                16 => aes_kw::KekAes128::try_from(&kek[..]).map(|k| k.unwrap(ek, &mut cek)),
-                24 => aes_kw::KekAes192::try_from(&kek[..]).map(|k| k.unwrap(ek, &mut cek)),
-                _ => aes_kw::KekAes256::try_from(&kek[..]).map(|k| k.unwrap(ek, &mut cek)),
+                16 => aes_kw::KekAes128::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
+                24 => aes_kw::KekAes192::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
+                _ => aes_kw::KekAes256::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
             };
             match unwrapped {
-                Ok(Ok(())) => Ok(cek),
+                Ok(Ok(())) => Ok(Cek::Unwrapped(cek, cek_len)),
                 _ => Err("key unwrap failed"),
             }
         }
@@ -515,30 +772,116 @@ fn unwrap_cek(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, &'st
             let decode = |value: &Option<String>, len| {
                 value
                     .as_deref()
-                    .and_then(|text| b64::decode(text).ok())
-                    .filter(|bytes| bytes.len() == len)
+                    .and_then(|text| decode_short(text).ok())
+                    .filter(|short| short.len == len)
             };
             let iv = decode(&parsed.header.iv, IV_LEN).ok_or("key wrap iv is not 12 bytes")?;
             let tag = decode(&parsed.header.tag, TAG_LEN).ok_or("key wrap tag is not 16 bytes")?;
-            let mut cek = Zeroizing::new(ek.clone());
-            gcm_open(kek, &iv, b"", &mut cek, &tag).map_err(|()| "key unwrap failed")?;
-            Ok(cek)
+            cek[..cek_len].copy_from_slice(ek);
+            gcm_open(
+                kek,
+                &iv.bytes[..IV_LEN],
+                b"",
+                &mut cek[..cek_len],
+                &tag.bytes[..TAG_LEN],
+            )
+            .map_err(|()| "key unwrap failed")?;
+            Ok(Cek::Unwrapped(cek, cek_len))
         }
         #[cfg(feature = "rsa")]
         (KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256, Material::Rsa(pkey)) => {
             // RFC 7516 §11.5: on any failure carry on with a random key, so
             // the failure shows only as the content's authentication failing.
             match rsa_oaep_decrypt(pkey, key.alg(), ek) {
-                Some(cek) if cek.len() == cek_len => Ok(cek),
-                _ => {
-                    let mut cek = Zeroizing::new(vec![0u8; cek_len]);
-                    OsRng.fill_bytes(&mut cek);
-                    Ok(cek)
+                Some(unwrapped) if unwrapped.len() == cek_len => {
+                    cek[..cek_len].copy_from_slice(&unwrapped);
                 }
+                _ => OsRng.fill_bytes(&mut cek[..cek_len]),
             }
+            Ok(Cek::Unwrapped(cek, cek_len))
         }
         _ => Err("key material does not fit its algorithm"),
     }
+}
+
+/// A protected header prepared once for a key and seal options: the JSON
+/// up to (not including) its closing brace, and the whole header encoded
+/// when it never changes (every algorithm but AES-GCM key wrapping, whose
+/// header carries a fresh IV and tag).
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedHeader {
+    json_open: String,
+    encoded: Option<String>,
+}
+
+impl PreparedHeader {
+    fn new(key: &Key, options: &SealOptions) -> Result<PreparedHeader, SealError> {
+        for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
+            if let Some(value) = value {
+                let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
+                if value.is_empty() || value.len() > 64 || !value.bytes().all(allowed) {
+                    return Err(SealError::InvalidHeader(name));
+                }
+            }
+        }
+        let mut json = String::with_capacity(160);
+        json.push_str("{\"alg\":\"");
+        json.push_str(key.alg().name());
+        json.push_str("\",\"enc\":\"");
+        json.push_str(key.enc().name());
+        json.push_str("\",\"kid\":");
+        json.push_str(&Value::String(key.kid().to_owned()).to_string());
+        for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
+            if let Some(value) = value {
+                json.push_str(",\"");
+                json.push_str(name);
+                json.push_str("\":\"");
+                json.push_str(value);
+                json.push('"');
+            }
+        }
+        let encoded = (!is_gcm_kw(key.alg())).then(|| {
+            let mut whole = String::with_capacity(json.len() + 1);
+            whole.push_str(&json);
+            whole.push('}');
+            b64::encode(whole.as_bytes())
+        });
+        Ok(PreparedHeader {
+            json_open: json,
+            encoded,
+        })
+    }
+}
+
+/// Headers prepared for one key, for the first two seal options seen (a
+/// keyring seals with one or two: its own and its session manager's).
+#[derive(Debug, Default)]
+pub(crate) struct HeaderCache {
+    slots: [OnceLock<(SealOptions, PreparedHeader)>; 2],
+}
+
+impl HeaderCache {
+    fn get(&self, key: &Key, options: &SealOptions) -> Result<Cow<'_, PreparedHeader>, SealError> {
+        for slot in &self.slots {
+            match slot.get() {
+                Some((seen, header)) if seen == options => return Ok(Cow::Borrowed(header)),
+                Some(_) => continue,
+                None => {
+                    let header = PreparedHeader::new(key, options)?;
+                    let _ = slot.set((options.clone(), header.clone()));
+                    return Ok(Cow::Owned(header));
+                }
+            }
+        }
+        PreparedHeader::new(key, options).map(Cow::Owned)
+    }
+}
+
+fn is_gcm_kw(alg: KeyAlgorithm) -> bool {
+    matches!(
+        alg,
+        KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
+    )
 }
 
 /// Seals `plaintext` under `key` as a compact JWE.
@@ -550,118 +893,116 @@ fn unwrap_cek(parsed: &Parsed<'_>, key: &Key) -> Result<Zeroizing<Vec<u8>>, &'st
 /// assert_eq!(token.split('.').count(), 5);
 /// ```
 pub fn seal(key: &Key, plaintext: &[u8], options: &SealOptions) -> Result<String, SealError> {
-    for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
-        if let Some(value) = value {
-            let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
-            if value.is_empty() || value.len() > 64 || !value.bytes().all(allowed) {
-                return Err(SealError::InvalidHeader(name));
-            }
-        }
-    }
-    let enc = key.enc();
-    let (cek, encrypted_key, kw_params) = wrap_new_cek(key, enc)?;
-    let mut header = String::with_capacity(160);
-    header.push_str("{\"alg\":\"");
-    header.push_str(key.alg().name());
-    header.push_str("\",\"enc\":\"");
-    header.push_str(enc.name());
-    header.push_str("\",\"kid\":");
-    header.push_str(&Value::String(key.kid().to_owned()).to_string());
-    for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
-        if let Some(value) = value {
-            header.push_str(",\"");
-            header.push_str(name);
-            header.push_str("\":\"");
-            header.push_str(value);
-            header.push('"');
-        }
-    }
-    if let Some((iv, tag)) = kw_params {
-        header.push_str(",\"iv\":\"");
-        header.push_str(&b64::encode(&iv));
-        header.push_str("\",\"tag\":\"");
-        header.push_str(&b64::encode(&tag));
-        header.push('"');
-    }
-    header.push('}');
-    let header_b64 = b64::encode(header.as_bytes());
-
-    let mut iv = [0u8; IV_LEN];
-    OsRng
-        .try_fill_bytes(&mut iv)
-        .map_err(|_| SealError::Random)?;
-    let mut buffer = plaintext.to_vec();
-    let tag = gcm_seal(&cek, &iv, header_b64.as_bytes(), &mut buffer)?;
-
-    let mut token =
-        String::with_capacity(header_b64.len() + (buffer.len() + encrypted_key.len()) * 4 / 3 + 48);
-    token.push_str(&header_b64);
-    token.push('.');
-    token.push_str(&b64::encode(&encrypted_key));
-    token.push('.');
-    token.push_str(&b64::encode(&iv));
-    token.push('.');
-    token.push_str(&b64::encode(&buffer));
-    token.push('.');
-    token.push_str(&b64::encode(&tag));
-    Ok(token)
+    let header = PreparedHeader::new(key, options)?;
+    seal_prepared(key, plaintext, &header)
 }
 
-type WrappedCek = (
-    Zeroizing<Vec<u8>>,
-    Vec<u8>,
-    Option<([u8; IV_LEN], [u8; TAG_LEN])>,
-);
+/// [`seal`] with the header prepared once per key (the keyring's path).
+pub(crate) fn seal_cached(
+    key: &Key,
+    plaintext: &[u8],
+    options: &SealOptions,
+    cache: &HeaderCache,
+) -> Result<String, SealError> {
+    let header = cache.get(key, options)?;
+    seal_prepared(key, plaintext, &header)
+}
 
-fn wrap_new_cek(key: &Key, enc: ContentEncryption) -> Result<WrappedCek, SealError> {
-    let fresh = || -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let mut cek = Zeroizing::new(vec![0u8; enc.key_len()]);
-        OsRng
-            .try_fill_bytes(&mut cek)
-            .map_err(|_| SealError::Random)?;
-        Ok(cek)
-    };
-    match (key.alg(), key.material()) {
-        (KeyAlgorithm::Dir, Material::Symmetric(secret)) => {
-            Ok((Zeroizing::new(secret.to_vec()), Vec::new(), None))
-        }
+/// The length of `len` bytes in unpadded base64url.
+fn encoded_len(len: usize) -> usize {
+    (len * 4).div_ceil(3)
+}
+
+fn seal_prepared(
+    key: &Key,
+    plaintext: &[u8],
+    header: &PreparedHeader,
+) -> Result<String, SealError> {
+    let enc = key.enc();
+    let cek_len = enc.key_len();
+    // Everything random this token needs, from the OS in one call: the
+    // content IV, then a fresh content key, then the key wrap's IV.
+    let mut random = Zeroizing::new([0u8; IV_LEN + 32 + IV_LEN]);
+    let fresh_cek = key.alg() != KeyAlgorithm::Dir;
+    let gcm_kw = is_gcm_kw(key.alg());
+    let need = IV_LEN + if fresh_cek { cek_len } else { 0 } + if gcm_kw { IV_LEN } else { 0 };
+    OsRng
+        .try_fill_bytes(&mut random[..need])
+        .map_err(|_| SealError::Random)?;
+    let (iv, rest) = random.split_at(IV_LEN);
+    let (fresh, kw_iv) = rest.split_at(cek_len);
+    let iv: &[u8; IV_LEN] = iv.try_into().map_err(|_| SealError::Cipher)?;
+
+    let mut encrypted_key = Vec::new();
+    let mut kw_tag = None;
+    let cek: &[u8] = match (key.alg(), key.material()) {
+        (KeyAlgorithm::Dir, Material::Symmetric(secret)) => secret,
         (
             KeyAlgorithm::A128Kw | KeyAlgorithm::A192Kw | KeyAlgorithm::A256Kw,
             Material::Symmetric(kek),
         ) => {
-            let cek = fresh()?;
-            let mut ek = vec![0u8; cek.len() + 8];
-            let wrapped = match kek.len() {
-                16 => aes_kw::KekAes128::try_from(&kek[..]).map(|k| k.wrap(&cek, &mut ek)),
-                24 => aes_kw::KekAes192::try_from(&kek[..]).map(|k| k.wrap(&cek, &mut ek)),
-                _ => aes_kw::KekAes256::try_from(&kek[..]).map(|k| k.wrap(&cek, &mut ek)),
-            };
+            encrypted_key = vec![0u8; cek_len + 8];
+            let wrapped =
+                match kek.len() {
+                    16 => aes_kw::KekAes128::try_from(&kek[..])
+                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
+                    24 => aes_kw::KekAes192::try_from(&kek[..])
+                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
+                    _ => aes_kw::KekAes256::try_from(&kek[..])
+                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
+                };
             match wrapped {
-                Ok(Ok(())) => Ok((cek, ek, None)),
-                _ => Err(SealError::Cipher),
+                Ok(Ok(())) => fresh,
+                _ => return Err(SealError::Cipher),
             }
         }
         (
             KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw,
             Material::Symmetric(kek),
         ) => {
-            let cek = fresh()?;
-            let mut iv = [0u8; IV_LEN];
-            OsRng
-                .try_fill_bytes(&mut iv)
-                .map_err(|_| SealError::Random)?;
-            let mut ek = cek.to_vec();
-            let tag = gcm_seal(kek, &iv, b"", &mut ek)?;
-            Ok((cek, ek, Some((iv, tag))))
+            let kw_iv: &[u8; IV_LEN] = kw_iv[..IV_LEN].try_into().map_err(|_| SealError::Cipher)?;
+            encrypted_key = fresh.to_vec();
+            kw_tag = Some(gcm_seal(kek, kw_iv, b"", &mut encrypted_key)?);
+            fresh
         }
         #[cfg(feature = "rsa")]
         (KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256, Material::Rsa(pkey)) => {
-            let cek = fresh()?;
-            let ek = rsa_oaep_encrypt(pkey, key.alg(), &cek)?;
-            Ok((cek, ek, None))
+            encrypted_key = rsa_oaep_encrypt(pkey, key.alg(), fresh)?;
+            fresh
         }
-        _ => Err(SealError::Cipher),
+        _ => return Err(SealError::Cipher),
+    };
+
+    let mut token = String::with_capacity(
+        header.json_open.len() * 4 / 3
+            + 80
+            + encoded_len(encrypted_key.len())
+            + encoded_len(plaintext.len())
+            + 48,
+    );
+    match (&header.encoded, kw_tag) {
+        (Some(encoded), None) => token.push_str(encoded),
+        (_, kw_tag) => {
+            let mut json = String::with_capacity(header.json_open.len() + 64);
+            json.push_str(&header.json_open);
+            if let Some(kw_tag) = kw_tag {
+                json.push_str(",\"iv\":\"");
+                URL_SAFE_NO_PAD.encode_string(&kw_iv[..IV_LEN], &mut json);
+                json.push_str("\",\"tag\":\"");
+                URL_SAFE_NO_PAD.encode_string(kw_tag, &mut json);
+                json.push('"');
+            }
+            json.push('}');
+            URL_SAFE_NO_PAD.encode_string(json.as_bytes(), &mut token);
+        }
     }
+    let mut buffer = plaintext.to_vec();
+    let tag = gcm_seal(cek, iv, token.as_bytes(), &mut buffer)?;
+    for part in [&encrypted_key[..], &iv[..], &buffer, &tag] {
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(part, &mut token);
+    }
+    Ok(token)
 }
 
 fn gcm_seal(

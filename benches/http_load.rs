@@ -1,0 +1,657 @@
+//! The HTTP benchmark: a bounded load run on loopback against minimal axum
+//! and actix-web handlers, with and without the session layer, and one run
+//! during which the key is rotated every second.
+//!
+//! Run it with `scripts/bench-http.sh` (or `cargo bench --bench http_load
+//! --features axum,actix`). Everything stays on 127.0.0.1: the servers run
+//! in this process on ephemeral ports, each on one thread (axum: a
+//! current-thread tokio runtime; actix: one worker), and the load generator
+//! on one other thread (a current-thread tokio runtime driving hyper
+//! HTTP/1.1 clients over keep-alive connections), so on a two-core machine
+//! each side has a core. The same generator drives every configuration.
+//!
+//! Every run is bounded in requests and in time. Settings (environment):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `HTTP_REQUESTS` | 200000 | measured requests per configuration |
+//! | `HTTP_WARMUP` | 20000 | requests sent first and not measured |
+//! | `HTTP_CONNECTIONS` | 32 | concurrent keep-alive connections |
+//! | `HTTP_MAX_SECS` | 30 | time bound of any one run |
+//! | `HTTP_ROTATION_SECS` | 10 | length of the rotation run (a key rotation every second) |
+//! | `HTTP_ONLY` | all | comma-separated configurations to run |
+//!
+//! Every request carries a valid session cookie (about 250 bytes of JSON
+//! sealed); the generator keeps each connection's cookie up to date from
+//! `Set-Cookie`, as a browser would, so after a rotation each connection's
+//! next response re-issues the session under the new key.
+//!
+//! Besides requests per second and latency, it reports the CPU time the
+//! server threads used per request (from `/proc/self/task/*/schedstat`),
+//! which does not depend on how fast the generator is.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::header::{COOKIE, HOST, SET_COOKIE};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use jwe_session::integration::{SessionHandle, SessionService};
+use jwe_session::revocation::MemoryStore;
+use jwe_session::session::{SaveOutcome, SessionMap};
+use jwe_session::{Key, KeyAlgorithm, Keyring};
+use serde_json::json;
+
+const COOKIE_NAME: &str = "__Host-session";
+const BODY: &str = "alice@example.com";
+
+struct Settings {
+    requests: usize,
+    warmup: usize,
+    connections: usize,
+    max: Duration,
+    rotation: Duration,
+    only: Option<Vec<String>>,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let num = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        Settings {
+            requests: num("HTTP_REQUESTS", 200_000) as usize,
+            warmup: num("HTTP_WARMUP", 20_000) as usize,
+            connections: num("HTTP_CONNECTIONS", 32).max(1) as usize,
+            max: Duration::from_secs(num("HTTP_MAX_SECS", 30).clamp(1, 120)),
+            rotation: Duration::from_secs(num("HTTP_ROTATION_SECS", 10).clamp(2, 60)),
+            only: std::env::var("HTTP_ONLY")
+                .ok()
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == name))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+/// The session data: with the claims, about 250 bytes of JSON.
+fn session_data() -> SessionMap {
+    let mut map = SessionMap::default();
+    map.insert("theme", "dark").unwrap();
+    map.insert("locale", "en-GB").unwrap();
+    map.insert("role", "editor").unwrap();
+    map.insert("cart", json!([1042, 77, 3051])).unwrap();
+    map.insert("flash", "Saved.").unwrap();
+    map
+}
+
+fn service(keyring: &Arc<Keyring>) -> SessionService<SessionMap> {
+    SessionService::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
+        .build::<SessionMap>()
+        .unwrap()
+}
+
+/// A valid session token from `service`'s manager.
+async fn token_for(service: &SessionService<SessionMap>) -> String {
+    let manager = service.manager();
+    let mut session = manager.start(session_data()).unwrap();
+    session.renew().unwrap();
+    session.set_subject(BODY);
+    match manager.save(&mut session).await.unwrap() {
+        SaveOutcome::Seal { token, .. } => token,
+        _ => unreachable!("a new session with data is sealed"),
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Box<dyn FnOnce() + Send>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn shut_down(self) {
+        (self.stop)();
+        self.thread.join().unwrap();
+    }
+}
+
+fn axum_server(session: Option<SessionService<SessionMap>>) -> Running {
+    use axum::routing::get;
+    use jwe_session::integration::axum::SessionLayer;
+
+    async fn bare() -> &'static str {
+        BODY
+    }
+    async fn with_session(session: SessionHandle<SessionMap>) -> String {
+        session.subject().unwrap_or_default()
+    }
+
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("srv-axum".to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let app = match session {
+                    None => axum::Router::new().route("/", get(bare)),
+                    Some(service) => axum::Router::new()
+                        .route("/", get(with_session))
+                        .layer(SessionLayer::from(service)),
+                };
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        })
+        .unwrap();
+    Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Box::new(move || {
+            let _ = stop_tx.send(());
+        }),
+        thread,
+    }
+}
+
+fn actix_server(session: Option<SessionService<SessionMap>>) -> Running {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use jwe_session::integration::actix::SessionMiddleware;
+
+    async fn bare() -> HttpResponse {
+        HttpResponse::Ok().body(BODY)
+    }
+    async fn with_session(session: SessionHandle<SessionMap>) -> HttpResponse {
+        HttpResponse::Ok().body(session.subject().unwrap_or_default())
+    }
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (handle_tx, handle_rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("srv-actix".to_owned())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = match session {
+                    None => HttpServer::new(|| App::new().route("/", web::get().to(bare)))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)
+                        .unwrap()
+                        .run(),
+                    Some(service) => {
+                        let middleware = SessionMiddleware::from(service);
+                        HttpServer::new(move || {
+                            App::new()
+                                .wrap(middleware.clone())
+                                .route("/", web::get().to(with_session))
+                        })
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)
+                        .unwrap()
+                        .run()
+                    }
+                };
+                handle_tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            });
+        })
+        .unwrap();
+    let handle = handle_rx.recv().unwrap();
+    Running {
+        addr,
+        stop: Box::new(move || {
+            actix_web::rt::System::new().block_on(handle.stop(true));
+        }),
+        thread,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The load generator
+
+#[derive(Default)]
+struct Outcome {
+    /// (start since the run began, latency), both in microseconds.
+    samples: Vec<(u64, u32)>,
+    failures: usize,
+    reissued: usize,
+}
+
+struct Phase {
+    addr: SocketAddr,
+    requests: usize,
+    connections: usize,
+    deadline: Duration,
+    cookie: Option<String>,
+}
+
+async fn run_phase(phase: &Phase) -> (Outcome, Duration) {
+    let remaining = Arc::new(AtomicUsize::new(phase.requests));
+    let began = Instant::now();
+    let deadline = began + phase.deadline;
+    let mut tasks = Vec::new();
+    for _ in 0..phase.connections {
+        let remaining = Arc::clone(&remaining);
+        let addr = phase.addr;
+        let cookie = phase.cookie.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            connection(addr, cookie, remaining, began, deadline).await
+        }));
+    }
+    let mut total = Outcome::default();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        total.samples.extend(outcome.samples);
+        total.failures += outcome.failures;
+        total.reissued += outcome.reissued;
+    }
+    (total, began.elapsed())
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Some(sender)
+}
+
+async fn connection(
+    addr: SocketAddr,
+    mut cookie: Option<String>,
+    remaining: Arc<AtomicUsize>,
+    began: Instant,
+    deadline: Instant,
+) -> Outcome {
+    let host = addr.to_string();
+    let mut outcome = Outcome::default();
+    let mut sender = None;
+    loop {
+        if Instant::now() >= deadline
+            || remaining
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err()
+        {
+            return outcome;
+        }
+        if sender.is_none() {
+            sender = connect(addr).await;
+            if sender.is_none() {
+                outcome.failures += 1;
+                continue;
+            }
+        }
+        let mut request = Request::get("/").header(HOST, &host);
+        if let Some(cookie) = &cookie {
+            request = request.header(COOKIE, format!("{COOKIE_NAME}={cookie}"));
+        }
+        let request = request.body(Empty::<Bytes>::new()).unwrap();
+        let start = Instant::now();
+        let client = sender.as_mut().unwrap();
+        let ok = async {
+            client.ready().await.ok()?;
+            let response = client.send_request(request).await.ok()?;
+            let ok = response.status() == 200;
+            let mut renewed = None;
+            for value in response.headers().get_all(SET_COOKIE) {
+                let text = value.to_str().ok()?;
+                let pair = text.split(';').next()?;
+                if let Some(value) = pair
+                    .strip_prefix(COOKIE_NAME)
+                    .and_then(|r| r.strip_prefix('='))
+                {
+                    renewed = Some(value.to_owned());
+                }
+            }
+            let body = response.into_body().collect().await.ok()?.to_bytes();
+            (ok && body == BODY.as_bytes()).then_some(renewed)
+        }
+        .await;
+        let latency = start.elapsed();
+        match ok {
+            Some(renewed) => {
+                if let Some(value) = renewed {
+                    outcome.reissued += 1;
+                    cookie = (!value.is_empty()).then_some(value);
+                }
+                outcome.samples.push((
+                    start.duration_since(began).as_micros() as u64,
+                    latency.as_micros().min(u32::MAX as u128) as u32,
+                ));
+            }
+            None => {
+                outcome.failures += 1;
+                sender = None;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CPU time per thread
+
+/// Nanoseconds on CPU of every thread of this process, by thread id.
+fn thread_cpu() -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                if let Some(ns) = text.split_whitespace().next().and_then(|v| v.parse().ok()) {
+                    out.insert(tid, ns);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn current_tid() -> String {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
+
+/// CPU nanoseconds used between two readings by threads other than `skip`.
+fn cpu_between(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+    skip: &[String],
+) -> u64 {
+    after
+        .iter()
+        .filter(|(tid, _)| !skip.contains(tid))
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
+}
+
+// ---------------------------------------------------------------------------
+// Runs and report
+
+struct Report {
+    name: &'static str,
+    requests: usize,
+    failures: usize,
+    reissued: usize,
+    seconds: f64,
+    rps: f64,
+    p50: u32,
+    p99: u32,
+    max: u32,
+    server_cpu_us: f64,
+    client_cpu_us: f64,
+    /// p99 of each one-second window (rotation run only).
+    windows: Vec<u32>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+struct Target {
+    name: &'static str,
+    axum: bool,
+    session: bool,
+    rotate: bool,
+}
+
+const TARGETS: [Target; 5] = [
+    Target {
+        name: "axum-bare",
+        axum: true,
+        session: false,
+        rotate: false,
+    },
+    Target {
+        name: "axum-session",
+        axum: true,
+        session: true,
+        rotate: false,
+    },
+    Target {
+        name: "actix-bare",
+        axum: false,
+        session: false,
+        rotate: false,
+    },
+    Target {
+        name: "actix-session",
+        axum: false,
+        session: true,
+        rotate: false,
+    },
+    Target {
+        name: "axum-session-rotation",
+        axum: true,
+        session: true,
+        rotate: true,
+    },
+];
+
+fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -> Report {
+    let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    let service = service(&keyring);
+    let cookie = client.block_on(token_for(&service));
+    let server = match (target.axum, target.session) {
+        (true, false) => axum_server(None),
+        (true, true) => axum_server(Some(service)),
+        (false, false) => actix_server(None),
+        (false, true) => actix_server(Some(service)),
+    };
+    let local = tokio::task::LocalSet::new();
+    let warmup = Phase {
+        addr: server.addr,
+        requests: settings.warmup,
+        connections: settings.connections,
+        deadline: settings.max,
+        cookie: Some(cookie.clone()),
+    };
+    let (warm, _) = local.block_on(client, run_phase(&warmup));
+    assert_eq!(
+        warm.failures, 0,
+        "{}: failures during the warm-up",
+        target.name
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rotator = target.rotate.then(|| {
+        let keyring = Arc::clone(&keyring);
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("rotator".to_owned())
+            .spawn(move || {
+                let mut next = Instant::now() + Duration::from_secs(1);
+                let mut rotations = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    if now >= next {
+                        keyring.rotate().unwrap();
+                        rotations += 1;
+                        next += Duration::from_secs(1);
+                    }
+                    std::thread::sleep(
+                        Duration::from_millis(5).min(next.saturating_duration_since(now)),
+                    );
+                }
+                rotations
+            })
+            .unwrap()
+    });
+    let (requests, deadline) = if target.rotate {
+        (usize::MAX, settings.rotation.min(settings.max))
+    } else {
+        (settings.requests, settings.max)
+    };
+    let measured = Phase {
+        addr: server.addr,
+        requests,
+        connections: settings.connections,
+        deadline,
+        cookie: Some(cookie),
+    };
+    let skip = [current_tid()];
+    let before = thread_cpu();
+    let (outcome, elapsed) = local.block_on(client, run_phase(&measured));
+    stop.store(true, Ordering::Relaxed);
+    if let Some(rotator) = rotator {
+        let rotations = rotator.join().unwrap();
+        eprintln!("{}: {rotations} rotations", target.name);
+    }
+    // Read after the rotator has ended, so only the server's threads count.
+    let after = thread_cpu();
+    server.shut_down();
+
+    let server_ns = cpu_between(&before, &after, &skip);
+    let client_ns = after[&skip[0]].saturating_sub(before[&skip[0]]);
+    let mut latencies: Vec<u32> = outcome.samples.iter().map(|s| s.1).collect();
+    latencies.sort_unstable();
+    let mut windows = Vec::new();
+    if target.rotate {
+        let mut by_second: Vec<Vec<u32>> = Vec::new();
+        for &(start, latency) in &outcome.samples {
+            let second = (start / 1_000_000) as usize;
+            if by_second.len() <= second {
+                by_second.resize(second + 1, Vec::new());
+            }
+            by_second[second].push(latency);
+        }
+        for mut window in by_second {
+            window.sort_unstable();
+            windows.push(percentile(&window, 99.0));
+        }
+    }
+    let n = latencies.len();
+    Report {
+        name: target.name,
+        requests: n,
+        failures: outcome.failures,
+        reissued: outcome.reissued,
+        seconds: elapsed.as_secs_f64(),
+        rps: n as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+        max: latencies.last().copied().unwrap_or(0),
+        server_cpu_us: server_ns as f64 / 1000.0 / n.max(1) as f64,
+        client_cpu_us: client_ns as f64 / 1000.0 / n.max(1) as f64,
+        windows,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let settings = Settings::from_env();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "HTTP load: {} measured requests ({} warm-up) per configuration, {} connections, at most {} s per run; rotation run {} s",
+        settings.requests,
+        settings.warmup,
+        settings.connections,
+        settings.max.as_secs(),
+        settings.rotation.as_secs()
+    );
+    let mut reports = Vec::new();
+    for target in TARGETS.iter().filter(|t| settings.wants(t.name)) {
+        let report = run(target, &settings, &client);
+        eprintln!(
+            "{}: {:.0} req/s, p50 {} µs, p99 {} µs, {} failures",
+            report.name, report.rps, report.p50, report.p99, report.failures
+        );
+        reports.push(report);
+    }
+
+    println!();
+    println!("| configuration | requests | failed | re-issued | seconds | req/s | p50 µs | p99 µs | max µs | server CPU µs/req | generator CPU µs/req |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &reports {
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {:.1} | {:.1} |",
+            r.name,
+            r.requests,
+            r.failures,
+            r.reissued,
+            r.seconds,
+            r.rps,
+            r.p50,
+            r.p99,
+            r.max,
+            r.server_cpu_us,
+            r.client_cpu_us
+        );
+    }
+    let find = |name: &str| reports.iter().find(|r| r.name == name);
+    println!();
+    for framework in ["axum", "actix"] {
+        if let (Some(bare), Some(session)) = (
+            find(&format!("{framework}-bare")),
+            find(&format!("{framework}-session")),
+        ) {
+            let cost = 1.0 - session.rps / bare.rps;
+            println!(
+                "{framework}: the session layer costs {:.1}% of the bare handler's req/s (target ≤ 10%: {}); server CPU +{:.1} µs/request ({:.1} → {:.1})",
+                cost * 100.0,
+                if cost <= 0.10 { "met" } else { "MISSED" },
+                session.server_cpu_us - bare.server_cpu_us,
+                bare.server_cpu_us,
+                session.server_cpu_us
+            );
+        }
+    }
+    if let Some(rotation) = find("axum-session-rotation") {
+        let baseline = find("axum-session").map(|r| r.p99);
+        let worst = rotation.windows.iter().copied().max().unwrap_or(0);
+        println!(
+            "rotation: {} failed requests; p99 per one-second window (µs): {:?}",
+            rotation.failures, rotation.windows
+        );
+        if let Some(baseline) = baseline {
+            let ok = rotation.failures == 0 && worst <= 2 * baseline;
+            println!(
+                "rotation: worst window p99 {} µs vs 2 × steady p99 ({} µs) = {} µs: {}",
+                worst,
+                baseline,
+                2 * baseline,
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+    }
+}

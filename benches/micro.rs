@@ -1,0 +1,604 @@
+//! Micro-benchmarks: jwe-session against its peers and against a floor.
+//!
+//! `cargo bench --bench micro [--features rsa] [-- FILTER]`; the tables in
+//! `docs/benchmarks.md` come from `scripts/bench-table.py`, which reads
+//! criterion's results under `target/criterion`.
+//!
+//! For each algorithm pair (`dir`+`A256GCM`, `A256KW`+`A256GCM`,
+//! `A256GCMKW`+`A256GCM`) and each payload size (a typical session of about
+//! 250 bytes of JSON, a large one of about 2 KiB):
+//!
+//! * `jwe/{seal,open}/SIZE`: the JWE operation alone, on the same plaintext
+//!   bytes: jwe-session's `Keyring::seal_with`/`Keyring::open`, josekit's
+//!   `serialize_compact`/`deserialize_compact`, the `cookie` crate's private
+//!   jar (AES-256-GCM whatever the pair: it has no key wrapping) and the
+//!   floor (below).
+//! * `session/{save,load}/SIZE`: the full session path: jwe-session's
+//!   `SessionManager::save` of a changed session and `SessionManager::load`
+//!   (open, claims and deadline checks, data decoded into a `SessionMap`,
+//!   memory revocation check); the private jar with serde_json, as
+//!   actix-session's cookie store does; and the floor with serde_json.
+//! * `parts`: a keyring snapshot, the memory revocation check, and (feature
+//!   `rsa`) an RSA-OAEP-256 open.
+//!
+//! The floor is the least a correct implementation must do with the same
+//! crates: fresh randomness from the OS in one call, the key wrap, a header
+//! written and read by serde_json, base64url, AES-GCM in place. No strict
+//! parsing, no allowlist, no zeroizing, no keyring.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::Aes256Gcm;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use jwe_session::revocation::{MemoryStore, RevocationStore};
+use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------
+// Inputs
+
+/// The algorithm pairs compared.
+const PAIRS: [(KeyAlgorithm, &str); 3] = [
+    (KeyAlgorithm::Dir, "dir+A256GCM"),
+    (KeyAlgorithm::A256Kw, "A256KW+A256GCM"),
+    (KeyAlgorithm::A256GcmKw, "A256GCMKW+A256GCM"),
+];
+
+/// Application data for a typical session: with the claims, about 250
+/// bytes of JSON.
+fn typical_data() -> SessionMap {
+    let mut map = SessionMap::default();
+    map.insert("theme", "dark").unwrap();
+    map.insert("locale", "en-GB").unwrap();
+    map.insert("role", "editor").unwrap();
+    map.insert("cart", json!([1042, 77, 3051])).unwrap();
+    map.insert("flash", "Saved.").unwrap();
+    map
+}
+
+/// Application data for a large session: with the claims, about 2 KiB.
+fn large_data() -> SessionMap {
+    let mut map = typical_data();
+    let recent: Vec<Value> = (0..24)
+        .map(|i| json!({"path": format!("/projects/{i}/settings"), "at": 1_767_225_600 + i}))
+        .collect();
+    map.insert("recent", recent).unwrap();
+    map.insert("draft", "x".repeat(560)).unwrap();
+    map
+}
+
+/// The claims as jwe-session writes them (same members, same order).
+#[derive(Serialize, Deserialize)]
+struct Claims<D> {
+    v: u32,
+    aud: String,
+    sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    created_ms: u64,
+    iat: u64,
+    exp: u64,
+    abs_exp: u64,
+    data: D,
+}
+
+fn claims(data: SessionMap) -> Claims<SessionMap> {
+    let now = unix_seconds();
+    Claims {
+        v: 1,
+        aud: "session".to_owned(),
+        sid: URL_SAFE_NO_PAD.encode([7u8; 16]),
+        sub: Some("alice@example.com".to_owned()),
+        created_ms: now * 1000,
+        iat: now,
+        exp: now + 1800,
+        abs_exp: now + 43_200,
+        data,
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The payload sizes: name, data, plaintext bytes (claims included).
+fn sizes() -> Vec<(&'static str, SessionMap, Vec<u8>)> {
+    [("250B", typical_data()), ("2KiB", large_data())]
+        .into_iter()
+        .map(|(name, data)| {
+            let payload = serde_json::to_vec(&claims(data.clone())).unwrap();
+            eprintln!("payload {name}: {} bytes of JSON", payload.len());
+            (name, data, payload)
+        })
+        .collect()
+}
+
+fn secret_of(key: &Key) -> Vec<u8> {
+    let jwk: Value = serde_json::from_str(&key.to_jwk()).unwrap();
+    URL_SAFE_NO_PAD
+        .decode(jwk["k"].as_str().unwrap().as_bytes())
+        .unwrap()
+}
+
+/// Runs a future that never waits (the memory store never does) to
+/// completion without an executor, so no runtime cost is timed.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the benchmarked future waited"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The floor
+
+struct FloorKey {
+    alg: KeyAlgorithm,
+    kid: String,
+    secret: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct FloorHeaderOut<'a> {
+    alg: &'a str,
+    enc: &'a str,
+    kid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iv: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct FloorHeaderIn<'a> {
+    #[serde(borrow)]
+    alg: &'a str,
+    #[serde(borrow)]
+    kid: &'a str,
+    #[serde(borrow, default)]
+    iv: Option<&'a str>,
+    #[serde(borrow, default)]
+    tag: Option<&'a str>,
+}
+
+fn floor_seal(key: &FloorKey, plaintext: &[u8]) -> String {
+    // Everything random this seal needs, in one call: IV, CEK, wrap IV.
+    let mut random = [0u8; 12 + 32 + 12];
+    let need = match key.alg {
+        KeyAlgorithm::Dir => 12,
+        KeyAlgorithm::A256Kw => 44,
+        _ => 56,
+    };
+    OsRng.fill_bytes(&mut random[..need]);
+    let (iv, rest) = random.split_at(12);
+    let (cek, kw_iv) = rest.split_at(32);
+    let mut encrypted_key = [0u8; 40];
+    let (cek, encrypted_key, kw_iv, kw_tag) = match key.alg {
+        KeyAlgorithm::Dir => (&key.secret[..], &encrypted_key[..0], None, None),
+        KeyAlgorithm::A256Kw => {
+            let kek = aes_kw::KekAes256::try_from(&key.secret[..]).unwrap();
+            kek.wrap(cek, &mut encrypted_key).unwrap();
+            (cek, &encrypted_key[..], None, None)
+        }
+        _ => {
+            let kek = Aes256Gcm::new_from_slice(&key.secret).unwrap();
+            encrypted_key[..32].copy_from_slice(cek);
+            let tag = kek
+                .encrypt_in_place_detached(
+                    GenericArray::from_slice(kw_iv),
+                    b"",
+                    &mut encrypted_key[..32],
+                )
+                .unwrap();
+            (
+                cek,
+                &encrypted_key[..32],
+                Some(URL_SAFE_NO_PAD.encode(kw_iv)),
+                Some(URL_SAFE_NO_PAD.encode(tag)),
+            )
+        }
+    };
+    let header = serde_json::to_vec(&FloorHeaderOut {
+        alg: key.alg.name(),
+        enc: "A256GCM",
+        kid: &key.kid,
+        iv: kw_iv.as_deref(),
+        tag: kw_tag.as_deref(),
+    })
+    .unwrap();
+    let mut token = String::with_capacity((header.len() + plaintext.len() + 100) * 4 / 3 + 8);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+    let aad_len = token.len();
+    let mut buffer = plaintext.to_vec();
+    let tag = Aes256Gcm::new_from_slice(cek)
+        .unwrap()
+        .encrypt_in_place_detached(GenericArray::from_slice(iv), token.as_bytes(), &mut buffer)
+        .unwrap();
+    debug_assert_eq!(aad_len, token.len());
+    for part in [encrypted_key, iv, &buffer, &tag] {
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(part, &mut token);
+    }
+    token
+}
+
+fn floor_open(key: &FloorKey, token: &str) -> Option<Vec<u8>> {
+    let mut parts = token.split('.');
+    let (h, k, i, c, t) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let header_bytes = URL_SAFE_NO_PAD.decode(h).ok()?;
+    let header: FloorHeaderIn = serde_json::from_slice(&header_bytes).ok()?;
+    if header.kid != key.kid || header.alg != key.alg.name() {
+        return None;
+    }
+    let mut cek = [0u8; 32];
+    match key.alg {
+        KeyAlgorithm::Dir => cek.copy_from_slice(&key.secret),
+        KeyAlgorithm::A256Kw => {
+            let mut wrapped = [0u8; 40];
+            if URL_SAFE_NO_PAD.decode_slice(k, &mut wrapped).ok()? != 40 {
+                return None;
+            }
+            let kek = aes_kw::KekAes256::try_from(&key.secret[..]).ok()?;
+            kek.unwrap(&wrapped, &mut cek).ok()?;
+        }
+        _ => {
+            let (mut kw_iv, mut kw_tag) = ([0u8; 12], [0u8; 16]);
+            URL_SAFE_NO_PAD.decode_slice(header.iv?, &mut kw_iv).ok()?;
+            URL_SAFE_NO_PAD
+                .decode_slice(header.tag?, &mut kw_tag)
+                .ok()?;
+            if URL_SAFE_NO_PAD.decode_slice(k, &mut cek).ok()? != 32 {
+                return None;
+            }
+            Aes256Gcm::new_from_slice(&key.secret)
+                .ok()?
+                .decrypt_in_place_detached(
+                    GenericArray::from_slice(&kw_iv),
+                    b"",
+                    &mut cek,
+                    GenericArray::from_slice(&kw_tag),
+                )
+                .ok()?;
+        }
+    }
+    let (mut iv, mut tag) = ([0u8; 12], [0u8; 16]);
+    URL_SAFE_NO_PAD.decode_slice(i, &mut iv).ok()?;
+    URL_SAFE_NO_PAD.decode_slice(t, &mut tag).ok()?;
+    let mut buffer = URL_SAFE_NO_PAD.decode(c).ok()?;
+    Aes256Gcm::new_from_slice(&cek)
+        .ok()?
+        .decrypt_in_place_detached(
+            GenericArray::from_slice(&iv),
+            h.as_bytes(),
+            &mut buffer,
+            GenericArray::from_slice(&tag),
+        )
+        .ok()?;
+    Some(buffer)
+}
+
+/// The floor of the session path: claims and data written and read by
+/// serde_json, around the floor JWE.
+fn floor_session_seal(key: &FloorKey, claims: &Claims<&SessionMap>) -> String {
+    let payload = serde_json::to_vec(claims).unwrap();
+    floor_seal(key, &payload)
+}
+
+fn floor_session_open(key: &FloorKey, token: &str) -> Option<Claims<SessionMap>> {
+    let payload = floor_open(key, token)?;
+    let claims: Claims<SessionMap> = serde_json::from_slice(&payload).ok()?;
+    let now = unix_seconds();
+    (claims.v == 1 && claims.aud == "session" && now <= claims.exp && now <= claims.abs_exp)
+        .then_some(claims)
+}
+
+// ---------------------------------------------------------------------------
+// josekit
+
+struct Josekit {
+    encrypter: Box<dyn josekit::jwe::JweEncrypter>,
+    decrypter: Box<dyn josekit::jwe::JweDecrypter>,
+    header: josekit::jwe::JweHeader,
+}
+
+fn josekit_for(alg: KeyAlgorithm, kid: &str, secret: &[u8]) -> Josekit {
+    use josekit::jwe::{Dir, A256GCMKW, A256KW};
+    let (encrypter, decrypter): (
+        Box<dyn josekit::jwe::JweEncrypter>,
+        Box<dyn josekit::jwe::JweDecrypter>,
+    ) = match alg {
+        KeyAlgorithm::Dir => (
+            Box::new(Dir.encrypter_from_bytes(secret).unwrap()),
+            Box::new(Dir.decrypter_from_bytes(secret).unwrap()),
+        ),
+        KeyAlgorithm::A256Kw => (
+            Box::new(A256KW.encrypter_from_bytes(secret).unwrap()),
+            Box::new(A256KW.decrypter_from_bytes(secret).unwrap()),
+        ),
+        _ => (
+            Box::new(A256GCMKW.encrypter_from_bytes(secret).unwrap()),
+            Box::new(A256GCMKW.decrypter_from_bytes(secret).unwrap()),
+        ),
+    };
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_key_id(kid);
+    header.set_token_type("jwe-session");
+    Josekit {
+        encrypter,
+        decrypter,
+        header,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cookie crate's private jar
+
+fn cookie_seal(key: &cookie::Key, value: String) -> String {
+    let mut jar = cookie::CookieJar::new();
+    jar.private_mut(key).add(cookie::Cookie::new("id", value));
+    jar.get("id").unwrap().value().to_owned()
+}
+
+fn cookie_open(key: &cookie::Key, sealed: &str) -> Option<cookie::Cookie<'static>> {
+    let jar = cookie::CookieJar::new();
+    let cookie = cookie::Cookie::new("id", sealed.to_owned());
+    jar.private(key).decrypt(cookie)
+}
+
+// ---------------------------------------------------------------------------
+// The benchmarks
+
+struct Fixture {
+    name: &'static str,
+    keyring: Arc<Keyring>,
+    floor: FloorKey,
+    josekit: Josekit,
+    manager: SessionManager,
+}
+
+fn fixtures() -> Vec<Fixture> {
+    PAIRS
+        .iter()
+        .map(|&(alg, name)| {
+            let key = Key::generate(alg).unwrap();
+            let secret = secret_of(&key);
+            let kid = key.kid().to_owned();
+            let keyring = Arc::new(Keyring::new(key));
+            let manager = SessionManager::new(
+                Arc::clone(&keyring),
+                Arc::new(MemoryStore::new()),
+                SessionConfig::new(),
+            )
+            .unwrap();
+            Fixture {
+                name,
+                josekit: josekit_for(alg, &kid, &secret),
+                floor: FloorKey { alg, kid, secret },
+                keyring,
+                manager,
+            }
+        })
+        .collect()
+}
+
+fn session_options() -> SealOptions {
+    SealOptions::new().with_typ("jwe-session")
+}
+
+fn bench_jwe(c: &mut Criterion) {
+    let fixtures = fixtures();
+    let cookie_key = cookie::Key::generate();
+    let options = session_options();
+    for (size, _, payload) in sizes() {
+        let text = String::from_utf8(payload.clone()).unwrap();
+
+        let mut group = c.benchmark_group(format!("jwe/seal/{size}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        for f in &fixtures {
+            group.bench_with_input(BenchmarkId::new("jwe-session", f.name), f, |b, f| {
+                b.iter(|| f.keyring.seal_with(black_box(&payload), &options).unwrap())
+            });
+            group.bench_with_input(BenchmarkId::new("josekit", f.name), f, |b, f| {
+                b.iter(|| {
+                    josekit::jwe::serialize_compact(
+                        black_box(&payload),
+                        &f.josekit.header,
+                        &*f.josekit.encrypter,
+                    )
+                    .unwrap()
+                })
+            });
+            group.bench_with_input(BenchmarkId::new("floor", f.name), f, |b, f| {
+                b.iter(|| floor_seal(&f.floor, black_box(&payload)))
+            });
+            group.bench_with_input(BenchmarkId::new("cookie-private", f.name), f, |b, _| {
+                b.iter(|| cookie_seal(&cookie_key, black_box(&text).clone()))
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("jwe/open/{size}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        for f in &fixtures {
+            let token = f.keyring.seal_with(&payload, &options).unwrap();
+            assert_eq!(f.keyring.open(&token).unwrap().plaintext(), &payload[..]);
+            group.bench_with_input(BenchmarkId::new("jwe-session", f.name), &token, |b, t| {
+                b.iter(|| f.keyring.open(black_box(t)).unwrap())
+            });
+            let jose =
+                josekit::jwe::serialize_compact(&payload, &f.josekit.header, &*f.josekit.encrypter)
+                    .unwrap();
+            group.bench_with_input(BenchmarkId::new("josekit", f.name), &jose, |b, t| {
+                b.iter(|| josekit::jwe::deserialize_compact(black_box(t), &*f.josekit.decrypter))
+            });
+            let floor = floor_seal(&f.floor, &payload);
+            assert_eq!(floor_open(&f.floor, &floor).unwrap(), payload);
+            group.bench_with_input(BenchmarkId::new("floor", f.name), &floor, |b, t| {
+                b.iter(|| floor_open(&f.floor, black_box(t)).unwrap())
+            });
+            let sealed = cookie_seal(&cookie_key, text.clone());
+            assert_eq!(cookie_open(&cookie_key, &sealed).unwrap().value(), text);
+            group.bench_with_input(
+                BenchmarkId::new("cookie-private", f.name),
+                &sealed,
+                |b, t| b.iter(|| cookie_open(&cookie_key, black_box(t)).unwrap()),
+            );
+        }
+        group.finish();
+    }
+}
+
+fn bench_session(c: &mut Criterion) {
+    let fixtures = fixtures();
+    let cookie_key = cookie::Key::generate();
+    for (size, data, payload) in sizes() {
+        let mut group = c.benchmark_group(format!("session/save/{size}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        for f in &fixtures {
+            let mut session = f.manager.start(data.clone()).unwrap();
+            session.set_subject("alice@example.com");
+            group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
+                b.iter(|| {
+                    let _ = session.data_mut(); // a changed session is sealed again
+                    match ready(f.manager.save(&mut session)).unwrap() {
+                        SaveOutcome::Seal { token, .. } => token,
+                        _ => unreachable!(),
+                    }
+                })
+            });
+            let plain = claims(data.clone());
+            let borrowed = Claims {
+                v: plain.v,
+                aud: plain.aud.clone(),
+                sid: plain.sid.clone(),
+                sub: plain.sub.clone(),
+                created_ms: plain.created_ms,
+                iat: plain.iat,
+                exp: plain.exp,
+                abs_exp: plain.abs_exp,
+                data: &data,
+            };
+            group.bench_function(BenchmarkId::new("floor", f.name), |b| {
+                b.iter(|| floor_session_seal(&f.floor, black_box(&borrowed)))
+            });
+            group.bench_function(BenchmarkId::new("cookie-private", f.name), |b| {
+                b.iter(|| {
+                    let json = serde_json::to_string(black_box(&borrowed)).unwrap();
+                    cookie_seal(&cookie_key, json)
+                })
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("session/load/{size}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        for f in &fixtures {
+            let mut session = f.manager.start(data.clone()).unwrap();
+            session.set_subject("alice@example.com");
+            let SaveOutcome::Seal { token, .. } = ready(f.manager.save(&mut session)).unwrap()
+            else {
+                unreachable!()
+            };
+            group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
+                b.iter(|| ready(f.manager.load::<SessionMap>(black_box(&token))).unwrap())
+            });
+            let floor = floor_seal(&f.floor, &payload);
+            assert!(floor_session_open(&f.floor, &floor).is_some());
+            group.bench_function(BenchmarkId::new("floor", f.name), |b| {
+                b.iter(|| floor_session_open(&f.floor, black_box(&floor)).unwrap())
+            });
+            let sealed = cookie_seal(&cookie_key, String::from_utf8(payload.clone()).unwrap());
+            group.bench_function(BenchmarkId::new("cookie-private", f.name), |b| {
+                b.iter(|| {
+                    let cookie = cookie_open(&cookie_key, black_box(&sealed)).unwrap();
+                    serde_json::from_str::<Claims<SessionMap>>(cookie.value()).unwrap()
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+fn bench_parts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parts");
+    let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    for _ in 0..3 {
+        keyring.rotate().unwrap();
+    }
+    group.bench_function("keyring snapshot (4 keys)", |b| {
+        b.iter(|| black_box(&keyring).snapshot())
+    });
+
+    let created = SystemTime::now() - Duration::from_secs(60);
+    let until = SystemTime::now() + Duration::from_secs(3600);
+    let empty = MemoryStore::new();
+    group.bench_function("memory check (empty store)", |b| {
+        b.iter(|| ready(empty.check(black_box("sid-valid"), Some("alice"), created)).unwrap())
+    });
+    let full = MemoryStore::new();
+    for i in 0..100_000 {
+        ready(full.revoke_session(&format!("sid-{i}"), until)).unwrap();
+    }
+    for i in 0..10_000 {
+        ready(full.revoke_subject(&format!("user-{i}"), created, until)).unwrap();
+    }
+    group.bench_function("memory check (110k entries)", |b| {
+        b.iter(|| ready(full.check(black_box("sid-valid"), Some("alice"), created)).unwrap())
+    });
+
+    #[cfg(feature = "rsa")]
+    {
+        let key = Key::generate(KeyAlgorithm::RsaOaep256).unwrap();
+        let keyring = Keyring::new(key);
+        let payload = serde_json::to_vec(&claims(typical_data())).unwrap();
+        let token = keyring.seal_with(&payload, &session_options()).unwrap();
+        group.bench_function("RSA-OAEP-256 (2048) open, 250B", |b| {
+            b.iter(|| keyring.open(black_box(&token)).unwrap())
+        });
+        group.bench_function("RSA-OAEP-256 (2048) seal, 250B", |b| {
+            b.iter(|| keyring.seal_with(black_box(&payload), &session_options()))
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_jwe, bench_session, bench_parts
+}
+criterion_main!(benches);

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Turns criterion's results for `benches/micro.rs` into the markdown tables
+of docs/benchmarks.md, with the ratios the targets are about.
+
+    cargo bench --bench micro --features rsa
+    python3 scripts/bench-table.py            # reads target/criterion/*/new
+    python3 scripts/bench-table.py before     # a baseline saved with
+                                              # `-- --save-baseline before`
+
+Times are criterion's median estimates. Ratios: jwe-session / floor (target
+at most 1.25 at 250 bytes) and josekit / jwe-session (target at least 2).
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+PAIRS = ["dir+A256GCM", "A256KW+A256GCM", "A256GCMKW+A256GCM"]
+
+
+def load(baseline):
+    results = {}
+    for dirpath, _dirs, files in os.walk(ROOT):
+        if os.path.basename(dirpath) != baseline or "estimates.json" not in files:
+            continue
+        with open(os.path.join(dirpath, "benchmark.json")) as f:
+            meta = json.load(f)
+        with open(os.path.join(dirpath, "estimates.json")) as f:
+            est = json.load(f)
+        key = (meta["group_id"], meta["function_id"], meta.get("value_str"))
+        results[key] = est["median"]["point_estimate"]
+    return results
+
+
+def fmt(ns):
+    if ns is None:
+        return "–"
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
+
+
+def ratio(a, b):
+    if a is None or b is None:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def main():
+    baseline = sys.argv[1] if len(sys.argv) > 1 else "new"
+    r = load(baseline)
+    if not r:
+        sys.exit(f"no criterion results for baseline {baseline!r} under {ROOT}")
+    for level in ["jwe", "session"]:
+        for op in (["seal", "open"] if level == "jwe" else ["save", "load"]):
+            for size in ["250B", "2KiB"]:
+                group = f"{level}/{op}/{size}"
+                if not any(k[0] == group for k in r):
+                    continue
+                print(f"#### `{group}`\n")
+                if level == "jwe":
+                    print("| pair | jwe-session | floor | josekit | cookie private jar | jwe-session / floor | josekit / jwe-session |")
+                    print("|---|---:|---:|---:|---:|---:|---:|")
+                else:
+                    jose_group = f"jwe/{'seal' if op == 'save' else 'open'}/{size}"
+                    print("| pair | jwe-session | floor | cookie private jar + serde_json | josekit (JWE only) | jwe-session / floor | josekit / jwe-session |")
+                    print("|---|---:|---:|---:|---:|---:|---:|")
+                for pair in PAIRS:
+                    ours = r.get((group, "jwe-session", pair))
+                    floor = r.get((group, "floor", pair))
+                    cookie = r.get((group, "cookie-private", pair))
+                    if level == "jwe":
+                        jose = r.get((group, "josekit", pair))
+                    else:
+                        jose = r.get((jose_group, "josekit", pair))
+                    print(f"| {pair} | {fmt(ours)} | {fmt(floor)} | {fmt(jose) if level == 'jwe' else fmt(cookie)} | "
+                          f"{fmt(cookie) if level == 'jwe' else fmt(jose)} | {ratio(ours, floor)} | {ratio(jose, ours)} |")
+                print()
+    parts = sorted((k[1], v) for k, v in r.items() if k[0] == "parts")
+    if parts:
+        print("#### `parts`\n")
+        print("| operation | time |")
+        print("|---|---:|")
+        for name, ns in parts:
+            print(f"| {name} | {fmt(ns)} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
