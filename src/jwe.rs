@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::generic_array::GenericArray;
@@ -139,9 +139,9 @@ impl OpenOptions {
 pub struct Header {
     alg: KeyAlgorithm,
     enc: ContentEncryption,
-    kid: Option<String>,
-    typ: Option<String>,
-    cty: Option<String>,
+    kid: Option<Arc<str>>,
+    typ: Option<Arc<str>>,
+    cty: Option<Arc<str>>,
     iv: Option<String>,
     tag: Option<String>,
     /// The members in the order the token had them, for `to_json`.
@@ -393,6 +393,17 @@ impl fmt::Debug for Opened {
 
 /// Splits, decodes and checks a compact token, without decrypting it.
 pub fn parse<'t>(token: &'t str, options: &OpenOptions) -> Result<Parsed<'t>, Rejection> {
+    parse_known(token, options, |_| None)
+}
+
+/// [`parse`], with `known` asked first for the header of an encoded
+/// protected header this crate wrote itself (see [`HeaderCache::lookup`]):
+/// such a header decodes and parses, to exactly that, so both are skipped.
+pub(crate) fn parse_known<'t>(
+    token: &'t str,
+    options: &OpenOptions,
+    known: impl FnOnce(&str) -> Option<Header>,
+) -> Result<Parsed<'t>, Rejection> {
     if token.len() > options.max_len {
         return Err(Rejection::malformed(
             "token longer than the configured maximum",
@@ -410,10 +421,13 @@ pub fn parse<'t>(token: &'t str, options: &OpenOptions) -> Result<Parsed<'t>, Re
         return Err(Rejection::malformed("not exactly five parts"));
     };
     let not_b64 = || Rejection::malformed("part is not canonical base64url");
+    let known = known(h);
     // The header is decoded first into a buffer on the stack when it fits.
     let mut stack = [0u8; 384];
     let heap;
-    let header_bytes: &[u8] = if h.len() <= 512 {
+    let header_bytes: &[u8] = if known.is_some() {
+        &[]
+    } else if h.len() <= 512 {
         let len = URL_SAFE_NO_PAD
             .decode_slice(h.as_bytes(), &mut stack)
             .map_err(|_| not_b64())?;
@@ -430,9 +444,12 @@ pub fn parse<'t>(token: &'t str, options: &OpenOptions) -> Result<Parsed<'t>, Re
     let iv = decode_short(i).map_err(|()| not_b64())?;
     let ciphertext = Zeroizing::new(b64::decode(c).map_err(|_| not_b64())?);
     let tag = decode_short(t).map_err(|()| not_b64())?;
-    let header = match parse_header_fast(header_bytes) {
+    let header = match known {
         Some(header) => header,
-        None => parse_header(header_bytes)?,
+        None => match parse_header_fast(header_bytes) {
+            Some(header) => header,
+            None => parse_header(header_bytes)?,
+        },
     };
     Ok(Parsed {
         header,
@@ -530,9 +547,9 @@ fn parse_header_fast(bytes: &[u8]) -> Option<Header> {
         match member {
             Member::Alg => alg = Some(KeyAlgorithm::from_name(&value)?),
             Member::Enc => enc = Some(ContentEncryption::from_name(&value)?),
-            Member::Kid => header.kid = Some(value.into_owned()),
-            Member::Typ => header.typ = Some(value.into_owned()),
-            Member::Cty => header.cty = Some(value.into_owned()),
+            Member::Kid => header.kid = Some(Arc::from(value)),
+            Member::Typ => header.typ = Some(Arc::from(value)),
+            Member::Cty => header.cty = Some(Arc::from(value)),
             Member::Iv => header.iv = Some(value.into_owned()),
             Member::Tag => header.tag = Some(value.into_owned()),
         }
@@ -619,9 +636,9 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
         match name.as_str() {
             "alg" => alg = Some(text()?),
             "enc" => enc = Some(text()?),
-            "kid" => header.kid = Some(text()?),
-            "typ" => header.typ = Some(text()?),
-            "cty" => header.cty = Some(text()?),
+            "kid" => header.kid = Some(Arc::from(text()?)),
+            "typ" => header.typ = Some(Arc::from(text()?)),
+            "cty" => header.cty = Some(Arc::from(text()?)),
             "iv" => header.iv = Some(text()?),
             "tag" => header.tag = Some(text()?),
             "zip" => return Err(Rejection::malformed("compression (zip) refused")),
@@ -812,7 +829,15 @@ fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static
 pub(crate) struct PreparedHeader {
     json_open: String,
     encoded: Option<String>,
+    /// What opening a token with this header parses it to (for AES-GCM key
+    /// wrapping, with the IV and tag left to fill in); set when cached.
+    parsed: Option<Header>,
 }
+
+/// The IV and tag given to the prepared header of AES-GCM key wrapping,
+/// to parse it once; each token has its own.
+const KW_PARAMS_PLACEHOLDER: &str =
+    ",\"iv\":\"AAAAAAAAAAAAAAAA\",\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA\"}";
 
 impl PreparedHeader {
     fn new(key: &Key, options: &SealOptions) -> Result<PreparedHeader, SealError> {
@@ -849,7 +874,63 @@ impl PreparedHeader {
         Ok(PreparedHeader {
             json_open: json,
             encoded,
+            parsed: None,
         })
+    }
+
+    /// Parses the header, by the same parser that opens tokens, so a token
+    /// with this header opens to exactly what [`header_of`] gives.
+    ///
+    /// [`header_of`]: PreparedHeader::header_of
+    fn with_parsed(mut self) -> PreparedHeader {
+        let mut whole = self.json_open.clone();
+        whole.push_str(if self.encoded.is_some() {
+            "}"
+        } else {
+            KW_PARAMS_PLACEHOLDER
+        });
+        self.parsed = parse_header_fast(whole.as_bytes());
+        self
+    }
+
+    /// The header `encoded` parses to, when it is this one (for AES-GCM key
+    /// wrapping: this one with any IV and tag of the right form).
+    fn header_of(&self, encoded: &str) -> Option<Header> {
+        let parsed = self.parsed.as_ref()?;
+        if let Some(mine) = &self.encoded {
+            return (mine == encoded).then(|| parsed.clone());
+        }
+        // `,"iv":"<16 chars>","tag":"<22 chars>"}` after the fixed part.
+        let tail_len = KW_PARAMS_PLACEHOLDER.len();
+        let len = self.json_open.len() + tail_len;
+        if encoded.len() != encoded_len(len) {
+            return None;
+        }
+        let mut stack = [0u8; 384];
+        let decoded = stack.get_mut(..len + 2)?;
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(encoded.as_bytes(), decoded)
+            .ok()?;
+        let (open, tail) = decoded[..n].split_at_checked(self.json_open.len())?;
+        if open != self.json_open.as_bytes() {
+            return None;
+        }
+        let tail = std::str::from_utf8(tail).ok()?;
+        let iv = tail.strip_prefix(",\"iv\":\"")?;
+        let (iv, rest) = iv.split_at_checked(16)?;
+        let tag = rest.strip_prefix("\",\"tag\":\"")?;
+        let (tag, rest) = tag.split_at_checked(22)?;
+        let b64url = |text: &str| {
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if rest != "\"}" || !b64url(iv) || !b64url(tag) {
+            return None;
+        }
+        let mut header = parsed.clone();
+        header.iv = Some(iv.to_owned());
+        header.tag = Some(tag.to_owned());
+        Some(header)
     }
 }
 
@@ -861,13 +942,21 @@ pub(crate) struct HeaderCache {
 }
 
 impl HeaderCache {
+    /// The header `encoded` parses to, when it is one this cache prepared.
+    pub(crate) fn lookup(&self, encoded: &str) -> Option<Header> {
+        self.slots
+            .iter()
+            .filter_map(OnceLock::get)
+            .find_map(|(_, prepared)| prepared.header_of(encoded))
+    }
+
     fn get(&self, key: &Key, options: &SealOptions) -> Result<Cow<'_, PreparedHeader>, SealError> {
         for slot in &self.slots {
             match slot.get() {
                 Some((seen, header)) if seen == options => return Ok(Cow::Borrowed(header)),
                 Some(_) => continue,
                 None => {
-                    let header = PreparedHeader::new(key, options)?;
+                    let header = PreparedHeader::new(key, options)?.with_parsed();
                     let _ = slot.set((options.clone(), header.clone()));
                     return Ok(Cow::Owned(header));
                 }
@@ -1138,5 +1227,85 @@ mod tests {
         let parsed = parse(&token, &OpenOptions::new()).unwrap();
         assert_eq!(parsed.header().typ(), Some("a+b/c"));
         assert_eq!(parsed.header().cty(), Some("JWT"));
+    }
+
+    #[test]
+    fn prepared_headers_open_to_what_parsing_gives() {
+        for alg in [
+            KeyAlgorithm::Dir,
+            KeyAlgorithm::A128Kw,
+            KeyAlgorithm::A256Kw,
+            KeyAlgorithm::A128GcmKw,
+            KeyAlgorithm::A256GcmKw,
+        ] {
+            for kid in ["k1", "kid \"quoted\" é"] {
+                let Ok(key) = Key::generate(alg).unwrap().with_kid(kid) else {
+                    continue;
+                };
+                let cache = HeaderCache::default();
+                for options in [
+                    SealOptions::new(),
+                    SealOptions::new().with_typ("jwe-session").with_cty("JWT"),
+                ] {
+                    for _ in 0..2 {
+                        let token = seal_cached(&key, b"payload", &options, &cache).unwrap();
+                        let h = token.split('.').next().unwrap();
+                        let known = cache.lookup(h).expect("a prepared header");
+                        let parsed = parse(&token, &OpenOptions::new()).unwrap();
+                        assert!(known == *parsed.header(), "{alg:?} {kid}");
+                        assert_eq!(known.to_json(), parsed.header().to_json());
+                        assert_eq!(
+                            known.to_json().keys().collect::<Vec<_>>(),
+                            parsed.header().to_json().keys().collect::<Vec<_>>()
+                        );
+                        let (_, plaintext) =
+                            open_with_key(&token, &key, &OpenOptions::new()).unwrap();
+                        assert_eq!(&plaintext[..], b"payload");
+                        // Any other header is parsed the long way.
+                        let mut other = h.to_owned();
+                        other.pop();
+                        assert!(cache.lookup(&other).is_none());
+                        assert!(cache.lookup(&format!("{h}A")).is_none());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_header_parser_accepts_only_what_the_strict_one_does_alike() {
+        let cases = [
+            r#"{"alg":"A256KW","enc":"A256GCM","kid":"k1","typ":"jwe-session"}"#,
+            r#"{"kid":"k\u00e9","enc":"A128GCM","alg":"dir","cty":"JWT"}"#,
+            r#" { "alg" : "A128GCMKW", "enc":"A256GCM", "iv":"AAAAAAAAAAAAAAAA", "tag":"AAAAAAAAAAAAAAAAAAAAAA" } "#,
+            r#"{"\u0061lg":"dir","enc":"A256GCM"}"#,
+            r#"{"alg":"dir","enc":"A256GCM","alg":"dir"}"#,
+            r#"{"alg":"dir","enc":"A256GCM","kid":7}"#,
+            r#"{"alg":"dir","enc":"A256GCM","zip":"DEF"}"#,
+            r#"{"alg":"dir","enc":"A256GCM","iv":"AAAAAAAAAAAAAAAA"}"#,
+            r#"{"alg":"A128GCMKW","enc":"A256GCM","iv":"AAAAAAAAAAAAAAAA"}"#,
+            r#"{"alg":"none","enc":"A256GCM"}"#,
+            r#"{"alg":"dir","enc":"A128CBC-HS256"}"#,
+            r#"{"alg":"dir"}"#,
+            r#"{"alg":"dir","enc":"A256GCM"} x"#,
+            r#"["alg","dir"]"#,
+            r#"{"alg":"dir","enc":"A256GCM","kid":null}"#,
+        ];
+        for case in cases {
+            let strict = parse_header(case.as_bytes());
+            match parse_header_fast(case.as_bytes()) {
+                Some(fast) => {
+                    let strict = strict.unwrap_or_else(|e| panic!("{case}: {e:?}"));
+                    assert!(fast == strict, "{case}");
+                    assert_eq!(fast.to_json(), strict.to_json(), "{case}");
+                    assert_eq!(
+                        fast.to_json().keys().collect::<Vec<_>>(),
+                        strict.to_json().keys().collect::<Vec<_>>(),
+                        "{case}"
+                    );
+                }
+                None => assert!(strict.is_err(), "{case}"),
+            }
+        }
     }
 }

@@ -515,11 +515,14 @@ impl Keyring {
     }
 
     fn open_inner(&self, token: &str, options: &OpenOptions) -> Result<Opened, Rejection> {
-        let parsed = jwe::parse(token, options)?;
+        let set = self.current.load();
+        // Most tokens carry a header the primary key prepared when sealing.
+        let parsed = jwe::parse_known(token, options, |encoded| {
+            set.primary().headers.lookup(encoded)
+        })?;
         let Some(kid) = parsed.header().kid() else {
             return Err(Rejection::malformed("header has no kid"));
         };
-        let set = self.current.load();
         let Some(entry) = set.get(kid) else {
             return Err(
                 Rejection::new(RejectionKind::UnknownKey, "no key with this kid").with_kid(kid),
