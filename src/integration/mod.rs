@@ -226,8 +226,9 @@ impl SessionHandle<SessionMap> {
 /// by every request.
 pub struct SessionService<T = SessionMap> {
     manager: Arc<SessionManager>,
-    cookies: CookieConfig,
-    csrf: Option<CsrfConfig>,
+    // Shared: the adapters clone the service for every request.
+    cookies: Arc<CookieConfig>,
+    csrf: Option<Arc<CsrfConfig>>,
     _data: PhantomData<fn() -> T>,
 }
 
@@ -235,7 +236,7 @@ impl<T> Clone for SessionService<T> {
     fn clone(&self) -> Self {
         SessionService {
             manager: Arc::clone(&self.manager),
-            cookies: self.cookies.clone(),
+            cookies: Arc::clone(&self.cookies),
             csrf: self.csrf.clone(),
             _data: PhantomData,
         }
@@ -318,8 +319,8 @@ impl SessionServiceBuilder {
         }
         Ok(SessionService {
             manager: Arc::new(manager),
-            cookies: self.cookies,
-            csrf: self.csrf,
+            cookies: Arc::new(self.cookies),
+            csrf: self.csrf.map(Arc::new),
             _data: PhantomData,
         })
     }
