@@ -19,6 +19,7 @@
 //! | `HTTP_CONNECTIONS` | 32 | concurrent keep-alive connections |
 //! | `HTTP_MAX_SECS` | 30 | time bound of any one run |
 //! | `HTTP_ROTATION_SECS` | 10 | length of the rotation run (a key rotation every second) |
+//! | `HTTP_ROUNDS` | 3 | rounds of the four steady configurations, interleaved; each reports its median round by req/s |
 //! | `HTTP_ONLY` | all | comma-separated configurations to run |
 //!
 //! Every request carries a valid session cookie (about 250 bytes of JSON
@@ -56,6 +57,7 @@ struct Settings {
     connections: usize,
     max: Duration,
     rotation: Duration,
+    rounds: usize,
     only: Option<Vec<String>>,
 }
 
@@ -73,6 +75,7 @@ impl Settings {
             connections: num("HTTP_CONNECTIONS", 32).max(1) as usize,
             max: Duration::from_secs(num("HTTP_MAX_SECS", 30).clamp(1, 120)),
             rotation: Duration::from_secs(num("HTTP_ROTATION_SECS", 10).clamp(2, 60)),
+            rounds: num("HTTP_ROUNDS", 3).clamp(1, 9) as usize,
             only: std::env::var("HTTP_ONLY")
                 .ok()
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
@@ -582,21 +585,43 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "HTTP load: {} measured requests ({} warm-up) per configuration, {} connections, at most {} s per run; rotation run {} s",
+        "HTTP load: {} measured requests ({} warm-up) per configuration and round, {} rounds, {} connections, at most {} s per run; rotation run {} s",
         settings.requests,
         settings.warmup,
+        settings.rounds,
         settings.connections,
         settings.max.as_secs(),
         settings.rotation.as_secs()
     );
+    let mut rounds: Vec<Vec<Report>> = TARGETS.iter().map(|_| Vec::new()).collect();
+    for round in 0..settings.rounds {
+        for (i, target) in TARGETS.iter().enumerate() {
+            // The rotation run is long: once, after the last round.
+            if !settings.wants(target.name) || (target.rotate && round + 1 < settings.rounds) {
+                continue;
+            }
+            let report = run(target, &settings, &client);
+            eprintln!(
+                "round {}: {}: {:.0} req/s, p50 {} µs, p99 {} µs, {:.2} server µs/req, {} failures",
+                round + 1,
+                report.name,
+                report.rps,
+                report.p50,
+                report.p99,
+                report.server_cpu_us,
+                report.failures
+            );
+            rounds[i].push(report);
+        }
+    }
+    // Each configuration's median round by req/s; failures of every round.
     let mut reports = Vec::new();
-    for target in TARGETS.iter().filter(|t| settings.wants(t.name)) {
-        let report = run(target, &settings, &client);
-        eprintln!(
-            "{}: {:.0} req/s, p50 {} µs, p99 {} µs, {} failures",
-            report.name, report.rps, report.p50, report.p99, report.failures
-        );
-        reports.push(report);
+    for mut runs in rounds.into_iter().filter(|r| !r.is_empty()) {
+        let failures: usize = runs.iter().map(|r| r.failures).sum();
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let mut median = runs.swap_remove(runs.len() / 2);
+        median.failures = failures;
+        reports.push(median);
     }
 
     println!();

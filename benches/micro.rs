@@ -39,6 +39,7 @@ use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use jwe_session::integration::{Admission, RequestHead, SessionService};
 use jwe_session::revocation::{MemoryStore, RevocationStore};
 use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
@@ -547,6 +548,51 @@ fn bench_session(c: &mut Criterion) {
 
 fn bench_parts(c: &mut Criterion) {
     let mut group = c.benchmark_group("parts");
+
+    // The framework-independent request path the axum and actix adapters
+    // share: CSRF check, cookie read, session load, then the save decision
+    // (nothing to send back here), for a GET with a valid 250 B session.
+    let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+        .build::<SessionMap>()
+        .unwrap();
+    let mut session = service.manager().start(typical_data()).unwrap();
+    session.set_subject("alice@example.com");
+    let SaveOutcome::Seal { token, .. } = ready(service.manager().save(&mut session)).unwrap()
+    else {
+        unreachable!()
+    };
+    let cookie = format!(
+        "theme=dark; {}={token}; _ga=GA1.2.3",
+        service.cookies().name()
+    );
+    let head = RequestHead {
+        method: "GET",
+        host: Some("example.com"),
+        cookies: vec![cookie.as_bytes()],
+        ..RequestHead::default()
+    };
+    group.bench_function("request path: begin + finish (A256KW, 250B)", |b| {
+        b.iter(|| {
+            let Admission::Proceed(active) = ready(service.begin(black_box(&head))) else {
+                unreachable!()
+            };
+            let response = ready(service.finish(active));
+            assert!(response.set_cookies.is_empty());
+            response
+        })
+    });
+    group.bench_function("request path: session load only (A256KW, 250B)", |b| {
+        b.iter(|| ready(service.manager().load::<SessionMap>(black_box(&token))).unwrap())
+    });
+    group.bench_function("request path: cookie read only", |b| {
+        b.iter(|| {
+            service
+                .cookies()
+                .read(black_box(&head).cookies.iter().copied())
+        })
+    });
+
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
     for _ in 0..3 {
         keyring.rotate().unwrap();

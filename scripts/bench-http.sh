@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The HTTP benchmark of docs/benchmarks.md: axum and actix-web, bare and with
+# the session layer, and axum with the key rotated every second, driven by
+# the Rust load generator in benches/http_load.rs. Loopback only (127.0.0.1,
+# ephemeral ports); every run is bounded in requests and in time.
+#
+#   scripts/bench-http.sh                      # the defaults below
+#   HTTP_REQUESTS=50000 HTTP_ROUNDS=1 scripts/bench-http.sh
+#   HTTP_ONLY=axum-bare,axum-session scripts/bench-http.sh
+#
+# Settings (environment): HTTP_REQUESTS (200000 per configuration and
+# round), HTTP_WARMUP (20000), HTTP_CONNECTIONS (32), HTTP_MAX_SECS (30, the
+# bound on any one run), HTTP_ROUNDS (3), HTTP_ROTATION_SECS (10),
+# HTTP_ONLY (a comma-separated subset of axum-bare, axum-session,
+# actix-bare, actix-session, axum-session-rotation).
+#
+# The results table is printed and kept in target/bench-http/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/bench-http
+mkdir -p "$out"
+{
+  echo "# HTTP benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo
+} > "$out/results.md"
+cargo bench --bench http_load --features axum,actix 2>&1 \
+  | grep -v -E '^\s*(Compiling|Finished|Running|Downloaded|Downloading)' \
+  | tee -a "$out/results.md"
