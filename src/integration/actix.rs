@@ -149,8 +149,8 @@ where
         let service = self.service.clone();
         Box::pin(async move {
             let admission = {
-                let owned = OwnedHead::of(&request);
-                service.begin(&owned.head()).await
+                let head = request_head(&request);
+                service.begin(&head).await
             };
             let active = match admission {
                 Admission::Proceed(active) => active,
@@ -167,50 +167,22 @@ where
     }
 }
 
-/// The request's parts, owned, so the request can move on.
-struct OwnedHead {
-    method: String,
-    host: Option<String>,
-    origin: Option<String>,
-    sec_fetch_site: Option<String>,
-    cookies: Vec<Vec<u8>>,
-}
-
-impl OwnedHead {
-    fn of(request: &ServiceRequest) -> OwnedHead {
-        let text = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+/// The parts of the request the session layer reads, borrowed from it.
+fn request_head(request: &ServiceRequest) -> RequestHead<'_> {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    RequestHead {
+        method: request.method().as_str(),
+        host: text(header::HOST.as_str()).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        origin: text(header::ORIGIN.as_str()),
+        sec_fetch_site: text("sec-fetch-site"),
         // The raw Cookie headers, not actix-web's parsed cookies: those are
         // percent-decoded, which would let `%5F%5FHost-session` (settable by
         // a sibling domain) pass for `__Host-session`.
-        let cookies = request
-            .headers()
+        cookies: headers
             .get_all(header::COOKIE)
-            .map(|v| v.as_bytes().to_vec())
-            .collect();
-        OwnedHead {
-            method: request.method().as_str().to_owned(),
-            host: text(header::HOST.as_str())
-                .or_else(|| request.uri().authority().map(|a| a.to_string())),
-            origin: text(header::ORIGIN.as_str()),
-            sec_fetch_site: text("sec-fetch-site"),
-            cookies,
-        }
-    }
-
-    fn head(&self) -> RequestHead<'_> {
-        RequestHead {
-            method: &self.method,
-            host: self.host.as_deref(),
-            origin: self.origin.as_deref(),
-            sec_fetch_site: self.sec_fetch_site.as_deref(),
-            cookies: self.cookies.iter().map(Vec::as_slice).collect(),
-        }
+            .map(|v| v.as_bytes())
+            .collect(),
     }
 }
 
