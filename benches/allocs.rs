@@ -1,0 +1,154 @@
+//! Heap allocations per operation, counted by a wrapping global allocator
+//! (`cargo bench --bench allocs`). Counts, not timings: they are the same on
+//! every machine and for every run, so they show what a change did to the
+//! allocations of the request path exactly.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use jwe_session::integration::{Admission, RequestHead, SessionService};
+use jwe_session::revocation::MemoryStore;
+use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
+use serde_json::json;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations (reallocations included) per call of `f`, over 1000 calls.
+fn count<R>(mut f: impl FnMut() -> R) -> f64 {
+    for _ in 0..10 {
+        drop(f());
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..1000 {
+        drop(std::hint::black_box(f()));
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0
+}
+
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the counted future waited"),
+    }
+}
+
+fn data() -> SessionMap {
+    let mut map = SessionMap::default();
+    map.insert("theme", "dark").unwrap();
+    map.insert("locale", "en-GB").unwrap();
+    map.insert("role", "editor").unwrap();
+    map.insert("cart", json!([1042, 77, 3051])).unwrap();
+    map.insert("flash", "Saved.").unwrap();
+    map
+}
+
+fn main() {
+    println!("| operation (250 B session) | dir+A256GCM | A256KW+A256GCM | A256GCMKW+A256GCM |");
+    println!("|---|---:|---:|---:|");
+    let algs = [
+        KeyAlgorithm::Dir,
+        KeyAlgorithm::A256Kw,
+        KeyAlgorithm::A256GcmKw,
+    ];
+    let mut rows: Vec<(&str, Vec<f64>)> = [
+        "Keyring::seal_with",
+        "Keyring::open",
+        "SessionManager::save (changed)",
+        "SessionManager::load",
+        "request path: begin + finish",
+    ]
+    .into_iter()
+    .map(|name| (name, Vec::new()))
+    .collect();
+    for alg in algs {
+        let keyring = Arc::new(Keyring::new(Key::generate(alg).unwrap()));
+        let options = SealOptions::new().with_typ("jwe-session");
+        let manager = SessionManager::new(
+            Arc::clone(&keyring),
+            Arc::new(MemoryStore::new()),
+            SessionConfig::new(),
+        )
+        .unwrap();
+        let mut session = manager.start(data()).unwrap();
+        session.set_subject("alice@example.com");
+        let SaveOutcome::Seal { token, .. } = ready(manager.save(&mut session)).unwrap() else {
+            unreachable!()
+        };
+        let payload = keyring.open(&token).unwrap().plaintext().to_vec();
+        rows[0]
+            .1
+            .push(count(|| keyring.seal_with(&payload, &options).unwrap()));
+        rows[1].1.push(count(|| keyring.open(&token).unwrap()));
+        rows[2].1.push(count(|| {
+            let _ = session.data_mut();
+            ready(manager.save(&mut session)).unwrap()
+        }));
+        rows[3]
+            .1
+            .push(count(|| ready(manager.load::<SessionMap>(&token)).unwrap()));
+
+        let service = SessionService::builder(Arc::clone(&keyring), Arc::new(MemoryStore::new()))
+            .build::<SessionMap>()
+            .unwrap();
+        let mut session = service.manager().start(data()).unwrap();
+        session.set_subject("alice@example.com");
+        let SaveOutcome::Seal { token, .. } = ready(service.manager().save(&mut session)).unwrap()
+        else {
+            unreachable!()
+        };
+        let cookie = format!("{}={token}", service.cookies().name());
+        let head = RequestHead {
+            method: "GET",
+            host: Some("example.com"),
+            cookies: vec![cookie.as_bytes()],
+            ..RequestHead::default()
+        };
+        rows[4].1.push(count(|| {
+            let Admission::Proceed(active) = ready(service.begin(&head)) else {
+                unreachable!()
+            };
+            ready(service.finish(active))
+        }));
+    }
+    for (name, counts) in rows {
+        let cells: Vec<String> = counts.iter().map(|c| format!("{c:.1}")).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+}
