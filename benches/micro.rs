@@ -593,6 +593,15 @@ fn bench_parts(c: &mut Criterion) {
         })
     });
 
+    // What one call for randomness costs (a getrandom system call): a seal
+    // used to make up to three, it makes one.
+    for len in [12usize, 56] {
+        group.bench_function(format!("OsRng, {len} bytes in one call"), |b| {
+            let mut buffer = [0u8; 56];
+            b.iter(|| OsRng.fill_bytes(black_box(&mut buffer[..len])))
+        });
+    }
+
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
     for _ in 0..3 {
         keyring.rotate().unwrap();

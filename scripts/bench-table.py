@@ -6,6 +6,8 @@ of docs/benchmarks.md, with the ratios the targets are about.
     python3 scripts/bench-table.py            # reads target/criterion/*/new
     python3 scripts/bench-table.py before     # a baseline saved with
                                               # `-- --save-baseline before`
+    python3 scripts/bench-table.py --compare before new
+                                              # jwe-session's own times, side by side
 
 Times are criterion's median estimates. Ratios: jwe-session / floor (target
 at most 1.25 at 250 bytes) and josekit / jwe-session (target at least 2).
@@ -44,7 +46,29 @@ def ratio(a, b):
     return f"{a / b:.2f}×"
 
 
+def compare(old_name, new_name):
+    old, new = load(old_name), load(new_name)
+    print(f"| operation | pair | {old_name} | {new_name} | change |")
+    print("|---|---|---:|---:|---:|")
+    for level, ops in [("jwe", ["seal", "open"]), ("session", ["save", "load"])]:
+        for op in ops:
+            for size in ["250B", "2KiB"]:
+                group = f"{level}/{op}/{size}"
+                for pair in PAIRS:
+                    a = old.get((group, "jwe-session", pair))
+                    b = new.get((group, "jwe-session", pair))
+                    if a is None or b is None:
+                        continue
+                    print(f"| `{group}` | {pair} | {fmt(a)} | {fmt(b)} | {(b / a - 1) * 100:+.0f}% |")
+    for key in sorted(k for k in new if k[0] == "parts"):
+        a, b = old.get(key), new.get(key)
+        if a is not None and b is not None:
+            print(f"| {key[1]} | | {fmt(a)} | {fmt(b)} | {(b / a - 1) * 100:+.0f}% |")
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        return compare(sys.argv[2], sys.argv[3])
     baseline = sys.argv[1] if len(sys.argv) > 1 else "new"
     r = load(baseline)
     if not r:
