@@ -722,44 +722,36 @@ pub(crate) fn decrypt(
     let Some(tag) = parsed.tag.exactly(TAG_LEN) else {
         return Err(fail("authentication tag is not 16 bytes"));
     };
-    let cek = unwrap_cek(&parsed, key).map_err(fail)?;
+    // The buffer stays here and is wiped on drop: never moved, so no copy
+    // of an unwrapped key is left behind.
+    let mut buffer = Zeroizing::new([0u8; 32]);
+    let cek = unwrap_cek(&parsed, key, &mut buffer).map_err(fail)?;
     let Parsed {
         header,
         header_b64,
         mut ciphertext,
         ..
     } = parsed;
-    gcm_open(cek.bytes(), iv, header_b64.as_bytes(), &mut ciphertext, tag)
+    gcm_open(cek, iv, header_b64.as_bytes(), &mut ciphertext, tag)
         .map_err(|()| fail("content authentication failed"))?;
     Ok((header, ciphertext))
 }
 
-/// A content encryption key: the `dir` key itself, or one unwrapped into a
-/// buffer wiped on drop.
-enum Cek<'k> {
-    Direct(&'k [u8]),
-    Unwrapped(Zeroizing<[u8; 32]>, usize),
-}
-
-impl Cek<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Cek::Direct(bytes) => bytes,
-            Cek::Unwrapped(buffer, len) => &buffer[..*len],
-        }
-    }
-}
-
-fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static str> {
+/// The content encryption key: the `dir` key itself, or one unwrapped into
+/// the caller's `cek` buffer.
+fn unwrap_cek<'a>(
+    parsed: &Parsed<'_>,
+    key: &'a Key,
+    cek: &'a mut [u8; 32],
+) -> Result<&'a [u8], &'static str> {
     let cek_len = parsed.header.enc.key_len();
     let ek = &parsed.encrypted_key;
-    let mut cek = Zeroizing::new([0u8; 32]);
     match (key.alg(), key.material()) {
         (KeyAlgorithm::Dir, Material::Symmetric(secret)) => {
             if !ek.is_empty() {
                 return Err("dir token carries an encrypted key");
             }
-            Ok(Cek::Direct(secret))
+            Ok(secret)
         }
         (
             KeyAlgorithm::A128Kw | KeyAlgorithm::A192Kw | KeyAlgorithm::A256Kw,
@@ -775,7 +767,7 @@ fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static
                 _ => aes_kw::KekAes256::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
             };
             match unwrapped {
-                Ok(Ok(())) => Ok(Cek::Unwrapped(cek, cek_len)),
+                Ok(Ok(())) => Ok(&cek[..cek_len]),
                 _ => Err("key unwrap failed"),
             }
         }
@@ -803,7 +795,7 @@ fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static
                 &tag.bytes[..TAG_LEN],
             )
             .map_err(|()| "key unwrap failed")?;
-            Ok(Cek::Unwrapped(cek, cek_len))
+            Ok(&cek[..cek_len])
         }
         #[cfg(feature = "rsa")]
         (KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256, Material::Rsa(pkey)) => {
@@ -815,7 +807,7 @@ fn unwrap_cek<'k>(parsed: &Parsed<'_>, key: &'k Key) -> Result<Cek<'k>, &'static
                 }
                 _ => OsRng.fill_bytes(&mut cek[..cek_len]),
             }
-            Ok(Cek::Unwrapped(cek, cek_len))
+            Ok(&cek[..cek_len])
         }
         _ => Err("key material does not fit its algorithm"),
     }
