@@ -151,10 +151,11 @@ impl Key {
     /// assert_eq!(err.to_string(), "key \"k2\": A256KW needs a key of 32 bytes, this one has 16");
     /// ```
     pub fn from_jwk(json: &str) -> Result<Key, KeyError> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|_| KeyError::new(None, KeyProblem::NotJson))?;
-        match value {
-            Value::Object(map) => Key::from_jwk_object(&map),
+        let value = WipedJson(
+            serde_json::from_str(json).map_err(|_| KeyError::new(None, KeyProblem::NotJson))?,
+        );
+        match &value.0 {
+            Value::Object(map) => Key::from_jwk_object(map),
             _ => Err(KeyError::new(None, KeyProblem::NotJson)),
         }
     }
@@ -373,6 +374,23 @@ impl PartialEq for Key {
 }
 
 impl Eq for Key {}
+
+/// Parsed JSON holding key material: every string in it is wiped on drop.
+pub(crate) struct WipedJson(pub(crate) Value);
+
+impl Drop for WipedJson {
+    fn drop(&mut self) {
+        fn wipe(value: &mut Value) {
+            match value {
+                Value::String(text) => zeroize::Zeroize::zeroize(text),
+                Value::Array(items) => items.iter_mut().for_each(wipe),
+                Value::Object(map) => map.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
 
 /// Fills a fresh secret buffer from the operating system's RNG.
 pub(crate) fn random_secret(len: usize) -> Result<Zeroizing<Vec<u8>>, KeyError> {

@@ -33,7 +33,7 @@ use crate::error::{
     Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
 };
 use crate::jwe::{self, HeaderCache, OpenOptions, Opened, SealOptions};
-use crate::key::Key;
+use crate::key::{Key, WipedJson};
 
 /// Seals under one `dir` key after which the keyring starts warning.
 pub const DIR_SEAL_WARNING: u64 = 1 << 30;
@@ -219,9 +219,11 @@ impl KeySet {
     /// Reads a JWK Set: the first key is the primary, the others open only
     /// (`x-state` may say `staged`; anything else is retired).
     pub fn from_jwk_set(json: &str, now: SystemTime) -> Result<KeySet, KeyringError> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|_| KeyringError::NotJwkSet("not valid JSON"))?;
+        let value = WipedJson(
+            serde_json::from_str(json).map_err(|_| KeyringError::NotJwkSet("not valid JSON"))?,
+        );
         let keys = value
+            .0
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(KeyringError::NotJwkSet("no \"keys\" array"))?;

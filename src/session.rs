@@ -941,8 +941,9 @@ impl SessionManager {
         };
         // Room for a typical session up front: growing the buffer would
         // leave copies of the payload behind, unwiped.
-        let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(1024));
-        serde_json::to_writer(&mut *payload, &wire).map_err(Error::Data)?;
+        let mut payload = WipingBuffer::with_capacity(1024);
+        serde_json::to_writer(&mut payload, &wire).map_err(Error::Data)?;
+        let payload = payload.0;
         self.keyring.seal_with(&payload, &self.seal_options)
     }
 
@@ -974,6 +975,34 @@ impl SessionManager {
     }
 }
 
+/// A write buffer that wipes what it leaves behind when it grows: a plain
+/// `Vec` would free its old allocation, session data and all, unwiped.
+struct WipingBuffer(zeroize::Zeroizing<Vec<u8>>);
+
+impl WipingBuffer {
+    fn with_capacity(capacity: usize) -> Self {
+        WipingBuffer(zeroize::Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+}
+
+impl std::io::Write for WipingBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let needed = self.0.len() + bytes.len();
+        if needed > self.0.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
+            grown.extend_from_slice(&self.0);
+            // The old buffer is wiped as it is dropped here.
+            self.0 = zeroize::Zeroizing::new(grown);
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A fresh session id: 128 random bits, base64url.
 fn new_sid() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
@@ -981,4 +1010,23 @@ fn new_sid() -> Result<String, Error> {
         .try_fill_bytes(&mut bytes)
         .map_err(|_| Error::Seal(crate::error::SealError::Random))?;
     Ok(b64::encode(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WipingBuffer;
+    use std::io::Write as _;
+
+    #[test]
+    fn wiping_buffer_grows_without_losing_bytes() {
+        let mut buffer = WipingBuffer::with_capacity(4);
+        let mut expected = Vec::new();
+        for i in 0..200u8 {
+            let chunk = vec![i; usize::from(i % 7) + 1];
+            buffer.write_all(&chunk).unwrap();
+            expected.extend_from_slice(&chunk);
+        }
+        assert_eq!(&buffer.0[..], &expected[..]);
+        assert!(buffer.0.capacity() >= expected.len());
+    }
 }
