@@ -31,7 +31,6 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::cookie::Cookie;
@@ -43,61 +42,18 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
-use crate::error::Error;
-use crate::keyring::Keyring;
-use crate::revocation::RevocationStore;
 use crate::session::SessionMap;
 
 /// The session middleware: `App::new().wrap(SessionMiddleware::new(...)?)`.
 ///
-/// The keyring stays shared: `keyring.rotate()` anywhere in the application
-/// takes effect for the next request.
-pub struct SessionMiddleware<T = SessionMap> {
-    service: SessionService<T>,
-}
+/// It is the framework-independent [`SessionService`] itself:
+/// `SessionMiddleware::new(keyring, store)` for the defaults, or
+/// [`SessionService::builder`] for anything else. The keyring stays shared:
+/// `keyring.rotate()` anywhere in the application takes effect for the next
+/// request.
+pub type SessionMiddleware<T = SessionMap> = SessionService<T>;
 
-impl<T> Clone for SessionMiddleware<T> {
-    fn clone(&self) -> Self {
-        SessionMiddleware {
-            service: self.service.clone(),
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for SessionMiddleware<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionMiddleware")
-            .field("service", &self.service)
-            .finish()
-    }
-}
-
-impl SessionMiddleware<SessionMap> {
-    /// A middleware with the defaults: [`SessionMap`] data, 30 min idle and
-    /// 12 h absolute lifetimes, `__Host-session` cookies, CSRF defence on.
-    /// For anything else use [`SessionService::builder`] and
-    /// [`SessionMiddleware::from`].
-    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
-        Ok(SessionMiddleware {
-            service: SessionService::builder(keyring, store).build()?,
-        })
-    }
-}
-
-impl<T> From<SessionService<T>> for SessionMiddleware<T> {
-    fn from(service: SessionService<T>) -> Self {
-        SessionMiddleware { service }
-    }
-}
-
-impl<T> SessionMiddleware<T> {
-    /// The service behind the middleware.
-    pub fn service(&self) -> &SessionService<T> {
-        &self.service
-    }
-}
-
-impl<S, B, T> Transform<S, ServiceRequest> for SessionMiddleware<T>
+impl<S, B, T> Transform<S, ServiceRequest> for SessionService<T>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
@@ -112,7 +68,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SessionMiddlewareService {
             inner: Rc::new(service),
-            service: self.service.clone(),
+            service: self.clone(),
         }))
     }
 }

@@ -26,7 +26,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -41,67 +40,24 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
-use crate::error::Error;
-use crate::keyring::Keyring;
-use crate::revocation::RevocationStore;
 use crate::session::SessionMap;
 
 /// The session layer: put it on a `Router` with `.layer(...)`.
 ///
-/// The keyring stays shared: `keyring.rotate()` anywhere in the application
-/// takes effect for the next request.
-pub struct SessionLayer<T = SessionMap> {
-    service: SessionService<T>,
-}
+/// It is the framework-independent [`SessionService`] itself:
+/// `SessionLayer::new(keyring, store)` for the defaults, or
+/// [`SessionService::builder`] for anything else. The keyring stays shared:
+/// `keyring.rotate()` anywhere in the application takes effect for the next
+/// request.
+pub type SessionLayer<T = SessionMap> = SessionService<T>;
 
-impl<T> Clone for SessionLayer<T> {
-    fn clone(&self) -> Self {
-        SessionLayer {
-            service: self.service.clone(),
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for SessionLayer<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionLayer")
-            .field("service", &self.service)
-            .finish()
-    }
-}
-
-impl SessionLayer<SessionMap> {
-    /// A layer with the defaults: [`SessionMap`] data, 30 min idle and 12 h
-    /// absolute lifetimes, `__Host-session` cookies, CSRF defence on. For
-    /// anything else use [`SessionService::builder`] and
-    /// [`SessionLayer::from`].
-    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
-        Ok(SessionLayer {
-            service: SessionService::builder(keyring, store).build()?,
-        })
-    }
-}
-
-impl<T> From<SessionService<T>> for SessionLayer<T> {
-    fn from(service: SessionService<T>) -> Self {
-        SessionLayer { service }
-    }
-}
-
-impl<T> SessionLayer<T> {
-    /// The service behind the layer.
-    pub fn service(&self) -> &SessionService<T> {
-        &self.service
-    }
-}
-
-impl<S, T> Layer<S> for SessionLayer<T> {
+impl<S, T> Layer<S> for SessionService<T> {
     type Service = SessionMiddleware<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionMiddleware {
             inner,
-            service: self.service.clone(),
+            service: self.clone(),
         }
     }
 }

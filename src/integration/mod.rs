@@ -327,6 +327,12 @@ impl SessionServiceBuilder {
 }
 
 impl SessionService<SessionMap> {
+    /// A service with the defaults: [`SessionMap`] data, 30 min idle and
+    /// 12 h absolute lifetimes, `__Host-session` cookies, CSRF defence on.
+    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
+        SessionService::builder(keyring, store).build()
+    }
+
     /// Starts building a service over `keyring`, keeping revocations in
     /// `store`.
     pub fn builder(
