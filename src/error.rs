@@ -350,6 +350,15 @@ pub enum SealError {
     /// A `dir` key reached its limit of 2^32 seals (NIST SP 800-38D); rotate.
     #[error("key {0:?} has sealed 2^32 tokens, the AES-GCM limit for one key; rotate the keyring")]
     KeyExhausted(String),
+    /// The sealed session is longer than the configured maximum token
+    /// length (for the integrations: than its cookies can carry).
+    #[error("sealed session of {len} bytes exceeds the maximum of {max}")]
+    TooLarge {
+        /// The token's length.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// The `typ` or `cty` given for the header is not acceptable.
     #[error("invalid header parameter {0}")]
     InvalidHeader(&'static str),

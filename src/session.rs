@@ -47,7 +47,7 @@ use serde_json::{Map, Value};
 
 use crate::b64;
 use crate::clock::{unix_seconds, Clock, SystemClock};
-use crate::error::{Error, Rejection, RejectionKind, StoreError};
+use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::{unix_millis, RevocationStatus, RevocationStore};
@@ -882,6 +882,9 @@ impl SessionManager {
         session: &mut Session<T>,
         now: SystemTime,
     ) -> Result<SaveOutcome, Error> {
+        // The id the client holds, to revoke once the renewed session is
+        // sealed, with the deadline it had.
+        let mut replaced = None;
         match &session.lifecycle {
             Lifecycle::Destroyed { renewed_from } => {
                 let until = self.revocation_deadline(session.abs_exp);
@@ -894,10 +897,9 @@ impl SessionManager {
                 return Ok(SaveOutcome::Remove);
             }
             Lifecycle::Renewed { old_sid, restart } => {
-                if let Some(old_sid) = old_sid {
-                    let until = self.revocation_deadline(session.abs_exp);
-                    self.store.revoke_session(old_sid, until).await?;
-                }
+                replaced = old_sid
+                    .clone()
+                    .map(|sid| (sid, self.revocation_deadline(session.abs_exp)));
                 if *restart {
                     let (_, _, abs_exp) = self.deadlines(now);
                     session.created_ms = unix_millis(now);
@@ -916,6 +918,23 @@ impl SessionManager {
             .saturating_add(self.config.idle_timeout.as_secs())
             .min(session.abs_exp);
         let token = self.seal(session)?;
+        // Never hand out a token this manager would refuse to open; and
+        // refuse before revoking anything, so the client's token stays good.
+        if token.len() > self.config.max_token_len {
+            tracing::error!(
+                len = token.len(),
+                max = self.config.max_token_len,
+                "session too large to seal; the client keeps its previous token"
+            );
+            return Err(SealError::TooLarge {
+                len: token.len(),
+                max: self.config.max_token_len,
+            }
+            .into());
+        }
+        if let Some((old_sid, until)) = replaced {
+            self.store.revoke_session(&old_sid, until).await?;
+        }
         session.changed = false;
         session.lifecycle = Lifecycle::Active;
         let primary = self.keyring.primary_kid();
@@ -939,8 +958,7 @@ impl SessionManager {
             abs_exp: session.abs_exp,
             data: &session.data,
         };
-        // Room for a typical session up front: growing the buffer would
-        // leave copies of the payload behind, unwiped.
+        // Room for a typical session up front; growth wipes what it leaves.
         let mut payload = WipingBuffer::with_capacity(1024);
         serde_json::to_writer(&mut payload, &wire).map_err(Error::Data)?;
         let payload = payload.0;

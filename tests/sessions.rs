@@ -470,3 +470,22 @@ async fn revocations_outlive_the_deadline_by_the_leeway() {
     f.clock.set_unix(T0 + 3600 + 61);
     assert_eq!(f.reject_kind(&token).await, RejectionKind::ExpiredAbsolute);
 }
+
+#[tokio::test]
+async fn a_session_too_large_to_seal_revokes_nothing() {
+    let f = fixture_with(SessionConfig::new().with_max_token_len(1024));
+    let token = f.login("alice").await;
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    session.renew().unwrap();
+    session.insert("note", "x".repeat(2000)).unwrap();
+    let err = f.manager.save(&mut session).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            jwe_session::Error::Seal(jwe_session::SealError::TooLarge { max: 1024, .. })
+        ),
+        "{err}"
+    );
+    // The renewal did not happen, so the client's token is still good.
+    assert!(f.manager.load::<SessionMap>(&token).await.is_ok());
+}

@@ -437,55 +437,53 @@ where
             Ok(SaveOutcome::Seal { token, expires, .. }) => {
                 let max_age = expires.duration_since(now).unwrap_or(Duration::ZERO);
                 match self.cookies.write(&token, max_age, &incoming) {
-                    Ok(set_cookies) => ResponseHead {
-                        set_cookies,
-                        no_store: true,
-                        replace_status: None,
-                    },
+                    Ok(set_cookies) => ResponseHead::setting(set_cookies),
                     Err(too_large) => {
+                        // The manager seals no token longer than the cookies
+                        // carry (the builder sets that limit); kept as a guard.
                         tracing::error!(error = %too_large, "session too large for its cookies; not sent");
-                        ResponseHead {
-                            replace_status: Some(500),
-                            ..ResponseHead::default()
-                        }
+                        ResponseHead::status(500)
                     }
                 }
             }
-            Ok(SaveOutcome::Remove) => ResponseHead {
-                set_cookies: self.cookies.remove(&incoming),
-                no_store: true,
-                replace_status: None,
-            },
-            Ok(_) if invalid => ResponseHead {
-                set_cookies: self.cookies.remove(&incoming),
-                no_store: true,
-                replace_status: None,
-            },
+            Ok(SaveOutcome::Remove) => ResponseHead::setting(self.cookies.remove(&incoming)),
+            Ok(_) if invalid => ResponseHead::setting(self.cookies.remove(&incoming)),
             Ok(_) => ResponseHead::default(),
             Err(Error::Store(error)) => {
                 tracing::error!(error = %error, "revocation store unavailable while saving the session");
-                ResponseHead {
-                    set_cookies: if destroyed {
-                        self.cookies.remove(&incoming)
-                    } else {
-                        Vec::new()
-                    },
-                    no_store: destroyed,
-                    replace_status: Some(503),
-                }
+                // A logout still clears the cookie, even though its
+                // revocation could not be recorded.
+                let mut head = if destroyed {
+                    ResponseHead::setting(self.cookies.remove(&incoming))
+                } else {
+                    ResponseHead::default()
+                };
+                head.replace_status = Some(503);
+                head
             }
             Err(error) => {
                 tracing::error!(error = %error, "could not save the session");
-                server_error("could not save the session")
+                ResponseHead::status(500)
             }
         }
     }
 }
 
-fn server_error(what: &'static str) -> ResponseHead {
-    tracing::error!("{what}");
-    ResponseHead {
-        replace_status: Some(500),
-        ..ResponseHead::default()
+impl ResponseHead {
+    /// Writes these session cookies, with `Cache-Control: no-store`.
+    fn setting(set_cookies: Vec<String>) -> Self {
+        ResponseHead {
+            set_cookies,
+            no_store: true,
+            replace_status: None,
+        }
+    }
+
+    /// Replaces the response with this status, cookies untouched.
+    fn status(status: u16) -> Self {
+        ResponseHead {
+            replace_status: Some(status),
+            ..ResponseHead::default()
+        }
     }
 }
