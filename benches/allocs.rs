@@ -3,18 +3,16 @@
 //! every machine and for every run, so they show what a change did to the
 //! allocations of the request path exactly.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use jwe_session::integration::{Admission, RequestHead, SessionService};
 use jwe_session::revocation::MemoryStore;
 use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
-use serde_json::json;
 
 struct Counting;
 
@@ -58,27 +56,6 @@ fn count<R>(mut f: impl FnMut() -> R) -> f64 {
     (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0
 }
 
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the counted future waited"),
-    }
-}
-
-fn data() -> SessionMap {
-    let mut map = SessionMap::default();
-    map.insert("theme", "dark").unwrap();
-    map.insert("locale", "en-GB").unwrap();
-    map.insert("role", "editor").unwrap();
-    map.insert("cart", json!([1042, 77, 3051])).unwrap();
-    map.insert("flash", "Saved.").unwrap();
-    map
-}
-
 fn main() {
     println!("| operation (250 B session) | dir+A256GCM | A256KW+A256GCM | A256GCMKW+A256GCM |");
     println!("|---|---:|---:|---:|");
@@ -106,9 +83,10 @@ fn main() {
             SessionConfig::new(),
         )
         .unwrap();
-        let mut session = manager.start(data()).unwrap();
+        let mut session = manager.start(common::typical_data()).unwrap();
         session.set_subject("alice@example.com");
-        let SaveOutcome::Seal { token, .. } = ready(manager.save(&mut session)).unwrap() else {
+        let SaveOutcome::Seal { token, .. } = common::ready(manager.save(&mut session)).unwrap()
+        else {
             unreachable!()
         };
         let payload = keyring.open(&token).unwrap().plaintext().to_vec();
@@ -118,18 +96,19 @@ fn main() {
         rows[1].1.push(count(|| keyring.open(&token).unwrap()));
         rows[2].1.push(count(|| {
             let _ = session.data_mut();
-            ready(manager.save(&mut session)).unwrap()
+            common::ready(manager.save(&mut session)).unwrap()
         }));
-        rows[3]
-            .1
-            .push(count(|| ready(manager.load::<SessionMap>(&token)).unwrap()));
+        rows[3].1.push(count(|| {
+            common::ready(manager.load::<SessionMap>(&token)).unwrap()
+        }));
 
         let service = SessionService::builder(Arc::clone(&keyring), Arc::new(MemoryStore::new()))
             .build::<SessionMap>()
             .unwrap();
-        let mut session = service.manager().start(data()).unwrap();
+        let mut session = service.manager().start(common::typical_data()).unwrap();
         session.set_subject("alice@example.com");
-        let SaveOutcome::Seal { token, .. } = ready(service.manager().save(&mut session)).unwrap()
+        let SaveOutcome::Seal { token, .. } =
+            common::ready(service.manager().save(&mut session)).unwrap()
         else {
             unreachable!()
         };
@@ -141,10 +120,10 @@ fn main() {
             ..RequestHead::default()
         };
         rows[4].1.push(count(|| {
-            let Admission::Proceed(active) = ready(service.begin(&head)) else {
+            let Admission::Proceed(active) = common::ready(service.begin(&head)) else {
                 unreachable!()
             };
-            ready(service.finish(active))
+            common::ready(service.finish(active))
         }));
     }
     for (name, counts) in rows {

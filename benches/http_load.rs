@@ -31,6 +31,8 @@
 //! server threads used per request (from `/proc/self/task/*/schedstat`),
 //! which does not depend on how fast the generator is.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,7 +48,6 @@ use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::MemoryStore;
 use jwe_session::session::{SaveOutcome, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring};
-use serde_json::json;
 
 const COOKIE_NAME: &str = "__Host-session";
 const BODY: &str = "alice@example.com";
@@ -92,17 +93,6 @@ impl Settings {
 // ---------------------------------------------------------------------------
 // Servers
 
-/// The session data: with the claims, about 250 bytes of JSON.
-fn session_data() -> SessionMap {
-    let mut map = SessionMap::default();
-    map.insert("theme", "dark").unwrap();
-    map.insert("locale", "en-GB").unwrap();
-    map.insert("role", "editor").unwrap();
-    map.insert("cart", json!([1042, 77, 3051])).unwrap();
-    map.insert("flash", "Saved.").unwrap();
-    map
-}
-
 fn service(keyring: &Arc<Keyring>) -> SessionService<SessionMap> {
     SessionService::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
         .build::<SessionMap>()
@@ -112,7 +102,7 @@ fn service(keyring: &Arc<Keyring>) -> SessionService<SessionMap> {
 /// A valid session token from `service`'s manager.
 async fn token_for(service: &SessionService<SessionMap>) -> String {
     let manager = service.manager();
-    let mut session = manager.start(session_data()).unwrap();
+    let mut session = manager.start(common::typical_data()).unwrap();
     session.renew().unwrap();
     session.set_subject(BODY);
     match manager.save(&mut session).await.unwrap() {

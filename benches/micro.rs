@@ -26,11 +26,10 @@
 //! written and read by serde_json, base64url, AES-GCM in place. No strict
 //! parsing, no allowlist, no zeroizing, no keyring.
 
-use std::future::Future;
+mod common;
+
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::generic_array::GenericArray;
@@ -57,21 +56,9 @@ const PAIRS: [(KeyAlgorithm, &str); 3] = [
     (KeyAlgorithm::A256GcmKw, "A256GCMKW+A256GCM"),
 ];
 
-/// Application data for a typical session: with the claims, about 250
-/// bytes of JSON.
-fn typical_data() -> SessionMap {
-    let mut map = SessionMap::default();
-    map.insert("theme", "dark").unwrap();
-    map.insert("locale", "en-GB").unwrap();
-    map.insert("role", "editor").unwrap();
-    map.insert("cart", json!([1042, 77, 3051])).unwrap();
-    map.insert("flash", "Saved.").unwrap();
-    map
-}
-
 /// Application data for a large session: with the claims, about 2 KiB.
 fn large_data() -> SessionMap {
-    let mut map = typical_data();
+    let mut map = common::typical_data();
     let recent: Vec<Value> = (0..24)
         .map(|i| json!({"path": format!("/projects/{i}/settings"), "at": 1_767_225_600 + i}))
         .collect();
@@ -119,7 +106,7 @@ fn unix_seconds() -> u64 {
 
 /// The payload sizes: name, data, plaintext bytes (claims included).
 fn sizes() -> Vec<(&'static str, SessionMap, Vec<u8>)> {
-    [("250B", typical_data()), ("2KiB", large_data())]
+    [("250B", common::typical_data()), ("2KiB", large_data())]
         .into_iter()
         .map(|(name, data)| {
             let payload = serde_json::to_vec(&claims(data.clone())).unwrap();
@@ -134,19 +121,6 @@ fn secret_of(key: &Key) -> Vec<u8> {
     URL_SAFE_NO_PAD
         .decode(jwk["k"].as_str().unwrap().as_bytes())
         .unwrap()
-}
-
-/// Runs a future that never waits (the memory store never does) to
-/// completion without an executor, so no runtime cost is timed.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the benchmarked future waited"),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -487,7 +461,7 @@ fn bench_session(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
                 b.iter(|| {
                     let _ = session.data_mut(); // a changed session is sealed again
-                    match ready(f.manager.save(&mut session)).unwrap() {
+                    match common::ready(f.manager.save(&mut session)).unwrap() {
                         SaveOutcome::Seal { token, .. } => token,
                         _ => unreachable!(),
                     }
@@ -522,12 +496,13 @@ fn bench_session(c: &mut Criterion) {
         for f in &fixtures {
             let mut session = f.manager.start(data.clone()).unwrap();
             session.set_subject("alice@example.com");
-            let SaveOutcome::Seal { token, .. } = ready(f.manager.save(&mut session)).unwrap()
+            let SaveOutcome::Seal { token, .. } =
+                common::ready(f.manager.save(&mut session)).unwrap()
             else {
                 unreachable!()
             };
             group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
-                b.iter(|| ready(f.manager.load::<SessionMap>(black_box(&token))).unwrap())
+                b.iter(|| common::ready(f.manager.load::<SessionMap>(black_box(&token))).unwrap())
             });
             let floor = floor_seal(&f.floor, &payload);
             assert!(floor_session_open(&f.floor, &floor).is_some());
@@ -556,9 +531,10 @@ fn bench_parts(c: &mut Criterion) {
     let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
         .build::<SessionMap>()
         .unwrap();
-    let mut session = service.manager().start(typical_data()).unwrap();
+    let mut session = service.manager().start(common::typical_data()).unwrap();
     session.set_subject("alice@example.com");
-    let SaveOutcome::Seal { token, .. } = ready(service.manager().save(&mut session)).unwrap()
+    let SaveOutcome::Seal { token, .. } =
+        common::ready(service.manager().save(&mut session)).unwrap()
     else {
         unreachable!()
     };
@@ -574,16 +550,16 @@ fn bench_parts(c: &mut Criterion) {
     };
     group.bench_function("request path: begin + finish (A256KW, 250B)", |b| {
         b.iter(|| {
-            let Admission::Proceed(active) = ready(service.begin(black_box(&head))) else {
+            let Admission::Proceed(active) = common::ready(service.begin(black_box(&head))) else {
                 unreachable!()
             };
-            let response = ready(service.finish(active));
+            let response = common::ready(service.finish(active));
             assert!(response.set_cookies.is_empty());
             response
         })
     });
     group.bench_function("request path: session load only (A256KW, 250B)", |b| {
-        b.iter(|| ready(service.manager().load::<SessionMap>(black_box(&token))).unwrap())
+        b.iter(|| common::ready(service.manager().load::<SessionMap>(black_box(&token))).unwrap())
     });
     group.bench_function("request path: cookie read only", |b| {
         b.iter(|| {
@@ -614,24 +590,28 @@ fn bench_parts(c: &mut Criterion) {
     let until = SystemTime::now() + Duration::from_secs(3600);
     let empty = MemoryStore::new();
     group.bench_function("memory check (empty store)", |b| {
-        b.iter(|| ready(empty.check(black_box("sid-valid"), Some("alice"), created)).unwrap())
+        b.iter(|| {
+            common::ready(empty.check(black_box("sid-valid"), Some("alice"), created)).unwrap()
+        })
     });
     let full = MemoryStore::new();
     for i in 0..100_000 {
-        ready(full.revoke_session(&format!("sid-{i}"), until)).unwrap();
+        common::ready(full.revoke_session(&format!("sid-{i}"), until)).unwrap();
     }
     for i in 0..10_000 {
-        ready(full.revoke_subject(&format!("user-{i}"), created, until)).unwrap();
+        common::ready(full.revoke_subject(&format!("user-{i}"), created, until)).unwrap();
     }
     group.bench_function("memory check (110k entries)", |b| {
-        b.iter(|| ready(full.check(black_box("sid-valid"), Some("alice"), created)).unwrap())
+        b.iter(|| {
+            common::ready(full.check(black_box("sid-valid"), Some("alice"), created)).unwrap()
+        })
     });
 
     #[cfg(feature = "rsa")]
     {
         let key = Key::generate(KeyAlgorithm::RsaOaep256).unwrap();
         let keyring = Keyring::new(key);
-        let payload = serde_json::to_vec(&claims(typical_data())).unwrap();
+        let payload = serde_json::to_vec(&claims(common::typical_data())).unwrap();
         let token = keyring.seal_with(&payload, &session_options()).unwrap();
         group.bench_function("RSA-OAEP-256 (2048) open, 250B", |b| {
             b.iter(|| keyring.open(black_box(&token)).unwrap())
