@@ -207,6 +207,36 @@ impl PartialEq for Header {
 impl Eq for Header {}
 
 impl Header {
+    /// A header with nothing read yet, for the parsers to fill in.
+    fn blank(members: u8) -> Header {
+        Header {
+            alg: KeyAlgorithm::A256Kw,
+            enc: ContentEncryption::A256Gcm,
+            kid: None,
+            typ: None,
+            cty: None,
+            iv: None,
+            tag: None,
+            order: [Member::Alg; 7],
+            members,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// Whether `iv` and `tag` are both present for AES-GCM key wrapping,
+    /// and both absent for every other algorithm.
+    fn key_wrap_params_fit(&self) -> bool {
+        let gcm_kw = matches!(
+            self.alg,
+            KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
+        );
+        if gcm_kw {
+            self.iv.is_some() && self.tag.is_some()
+        } else {
+            self.iv.is_none() && self.tag.is_none()
+        }
+    }
+
     /// The key management algorithm.
     pub fn alg(&self) -> KeyAlgorithm {
         self.alg
@@ -529,18 +559,7 @@ impl<'de> Deserialize<'de> for FastHeader<'de> {
 /// too, with an equal result.
 fn parse_header_fast(bytes: &[u8]) -> Option<Header> {
     let FastHeader(members, count) = serde_json::from_slice(bytes).ok()?;
-    let mut header = Header {
-        alg: KeyAlgorithm::A256Kw,
-        enc: ContentEncryption::A256Gcm,
-        kid: None,
-        typ: None,
-        cty: None,
-        iv: None,
-        tag: None,
-        order: [Member::Alg; 7],
-        members: count,
-        json: OnceLock::new(),
-    };
+    let mut header = Header::blank(count);
     let (mut alg, mut enc) = (None, None);
     for (i, (member, value)) in members.into_iter().flatten().enumerate() {
         header.order[i] = member;
@@ -556,13 +575,7 @@ fn parse_header_fast(bytes: &[u8]) -> Option<Header> {
     }
     header.alg = alg?;
     header.enc = enc?;
-    let gcm_kw = matches!(
-        header.alg,
-        KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
-    );
-    if gcm_kw != (header.iv.is_some() && header.tag.is_some())
-        || (!gcm_kw && (header.iv.is_some() || header.tag.is_some()))
-    {
+    if !header.key_wrap_params_fit() {
         return None;
     }
     Some(header)
@@ -604,18 +617,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
     })?;
     let mut alg = None;
     let mut enc = None;
-    let mut header = Header {
-        alg: KeyAlgorithm::A256Kw,
-        enc: ContentEncryption::A256Gcm,
-        kid: None,
-        typ: None,
-        cty: None,
-        iv: None,
-        tag: None,
-        order: [Member::Alg; 7],
-        members: 0,
-        json: OnceLock::new(),
-    };
+    let mut header = Header::blank(0);
     // The algorithms first, so the reason logged for a foreign token names
     // them rather than one of their parameters (`p2s`, `epk`, ...).
     if let Some(Value::String(alg)) = json.get("alg") {
@@ -657,13 +659,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Rejection> {
         KeyAlgorithm::from_name(&alg).ok_or_else(|| Rejection::malformed("alg not supported"))?;
     header.enc = ContentEncryption::from_name(&enc)
         .ok_or_else(|| Rejection::malformed("enc not supported"))?;
-    let gcm_kw = matches!(
-        header.alg,
-        KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
-    );
-    if gcm_kw != (header.iv.is_some() && header.tag.is_some())
-        || (!gcm_kw && (header.iv.is_some() || header.tag.is_some()))
-    {
+    if !header.key_wrap_params_fit() {
         return Err(Rejection::malformed(
             "iv and tag belong to AES-GCM key wrapping only",
         ));
