@@ -298,7 +298,8 @@ impl<T> fmt::Debug for Session<T> {
 }
 
 impl<T> Session<T> {
-    /// The session id.
+    /// The session id: 128 random bits, base64url. A new session has none
+    /// (the empty string) until it is first saved or renewed.
     pub fn id(&self) -> &str {
         &self.sid
     }
@@ -720,7 +721,9 @@ impl SessionManager {
         let created_ms = unix_millis(now);
         let (iat, exp, abs_exp) = self.deadlines(now);
         Ok(Session {
-            sid: new_sid()?,
+            // Drawn when the session is first sealed: most requests without
+            // a session never get one, and need no randomness.
+            sid: String::new(),
             sub: None,
             created_ms,
             iat,
@@ -917,6 +920,9 @@ impl SessionManager {
         session.exp = now_s
             .saturating_add(self.config.idle_timeout.as_secs())
             .min(session.abs_exp);
+        if session.sid.is_empty() {
+            session.sid = new_sid()?;
+        }
         let token = self.seal(session)?;
         // Never hand out a token this manager would refuse to open; and
         // refuse before revoking anything, so the client's token stays good.

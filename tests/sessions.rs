@@ -224,9 +224,15 @@ async fn a_new_session_without_data_is_never_sealed() {
     let mut session = f.manager.start(SessionMap::default()).unwrap();
     assert!(session.is_new());
     assert_eq!(
+        session.id(),
+        "",
+        "no id is drawn for a session never sealed"
+    );
+    assert_eq!(
         f.manager.save(&mut session).await.unwrap(),
         SaveOutcome::Unchanged
     );
+    assert_eq!(session.id(), "");
     session.insert("k", 1).unwrap();
     assert!(matches!(
         f.manager.save(&mut session).await.unwrap(),
@@ -235,6 +241,7 @@ async fn a_new_session_without_data_is_never_sealed() {
             ..
         }
     ));
+    assert_eq!(session.id().len(), 22, "sealing draws a 128-bit id");
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
