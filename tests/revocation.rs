@@ -228,6 +228,26 @@ async fn memory_entries_end_when_nothing_they_match_is_alive() {
 }
 
 #[tokio::test]
+async fn memory_a_shorter_revocation_never_cuts_a_longer_one() {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let now = clock.now();
+    store
+        .revoke_session("s", now + Duration::from_secs(100))
+        .await
+        .unwrap();
+    store
+        .revoke_session("s", now + Duration::from_secs(10))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(50));
+    assert_eq!(
+        store.check("s", None, now).await.unwrap(),
+        RevocationStatus::SessionRevoked
+    );
+}
+
+#[tokio::test]
 async fn memory_store_purges_expired_entries_and_stays_bounded() {
     let clock = Arc::new(ManualClock::at_unix(T0));
     let store = MemoryStore::new()
@@ -368,6 +388,28 @@ mod redis_store {
         // The epoch is the revocation time in milliseconds.
         let epoch = server.command(&["GET", "ttl:sub:alice"]);
         assert_eq!(epoch, "$13", "bulk string of a 13-digit millisecond time");
+    }
+
+    #[tokio::test]
+    async fn a_shorter_revocation_never_cuts_a_longer_one() {
+        let Some(server) = with_server() else { return };
+        let world = World::new();
+        let store = redis_store(&server.url(), "keep:", world.clock.clone());
+        let now = world.clock.now();
+        store
+            .revoke_session("s", now + Duration::from_secs(100))
+            .await
+            .unwrap();
+        store
+            .revoke_session("s", now + Duration::from_secs(10))
+            .await
+            .unwrap();
+        let pttl: i64 = server
+            .command(&["PTTL", "keep:sid:s"])
+            .trim_start_matches(':')
+            .parse()
+            .unwrap();
+        assert!(pttl > 95_000 && pttl <= 100_000, "PTTL {pttl}");
     }
 
     #[tokio::test]
