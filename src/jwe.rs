@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::generic_array::GenericArray;
@@ -370,15 +370,27 @@ pub struct Opened {
     header: Header,
     plaintext: Zeroizing<Vec<u8>>,
     key_state: KeyState,
+    key: Weak<Key>,
 }
 
 impl Opened {
-    pub(crate) fn new(header: Header, plaintext: Zeroizing<Vec<u8>>, key_state: KeyState) -> Self {
+    pub(crate) fn new(
+        header: Header,
+        plaintext: Zeroizing<Vec<u8>>,
+        key_state: KeyState,
+        key: Weak<Key>,
+    ) -> Self {
         Opened {
             header,
             plaintext,
             key_state,
+            key,
         }
+    }
+
+    /// The key that opened the token (weak: it may have left the keyring).
+    pub(crate) fn key(&self) -> &Weak<Key> {
+        &self.key
     }
 
     /// The decrypted payload (wiped when `Opened` is dropped).

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -532,7 +532,20 @@ impl Keyring {
         };
         let state = entry.state;
         let (header, plaintext) = jwe::decrypt(parsed, &entry.key)?;
-        Ok(Opened::new(header, plaintext, state))
+        Ok(Opened::new(
+            header,
+            plaintext,
+            state,
+            Arc::downgrade(&entry.key),
+        ))
+    }
+
+    /// The current state of the key `kid`, if the keyring still holds that
+    /// very key (the one `key` points to) under it.
+    pub(crate) fn state_of(&self, kid: &str, key: &Weak<Key>) -> Option<KeyState> {
+        let set = self.current.load();
+        let entry = set.get(kid)?;
+        std::ptr::eq(Arc::as_ptr(&entry.key), key.as_ptr()).then_some(entry.state)
     }
 
     fn change<T>(

@@ -60,6 +60,7 @@ pub mod key;
 pub mod keyring;
 pub mod revocation;
 pub mod session;
+mod token_cache;
 
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};

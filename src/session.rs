@@ -51,9 +51,15 @@ use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::{unix_millis, RevocationStatus, RevocationStore};
+pub use crate::token_cache::TokenCacheStats;
+use crate::token_cache::{TokenCache, Verified};
 
 /// The payload format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// How many opened tokens a [`SessionManager`] remembers unless configured
+/// otherwise ([`SessionConfig::with_token_cache`]).
+pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
 
 /// The longest idle or absolute timeout accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -97,6 +103,7 @@ pub struct SessionConfig {
     purpose: String,
     store_failure: StoreFailurePolicy,
     max_token_len: usize,
+    token_cache: usize,
 }
 
 impl Default for SessionConfig {
@@ -108,6 +115,7 @@ impl Default for SessionConfig {
             purpose: "session".to_owned(),
             store_failure: StoreFailurePolicy::FailClosed,
             max_token_len: 16 * 1024,
+            token_cache: DEFAULT_TOKEN_CACHE,
         }
     }
 }
@@ -155,6 +163,33 @@ impl SessionConfig {
     pub fn with_max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;
         self
+    }
+
+    /// How many opened tokens to remember, so the same cookie on the next
+    /// request is not decrypted and parsed again (default 10,000, about
+    /// 1 KiB each for a typical session; 0 turns the cache off).
+    ///
+    /// A cached token is still checked on every request: both deadlines
+    /// against the current time, the revocation store, and that the keyring
+    /// still holds the key that opened it (a removed key makes its tokens
+    /// fail at once; a retired one makes them re-issued). What the cache
+    /// saves is the key unwrap, the AES-GCM decryption and the claims
+    /// parse. The data is decoded into the application's type every time.
+    ///
+    /// ```
+    /// use jwe_session::SessionConfig;
+    /// let config = SessionConfig::new().with_token_cache(0);
+    /// assert_eq!(config.token_cache(), 0);
+    /// assert_eq!(SessionConfig::new().token_cache(), 10_000);
+    /// ```
+    pub fn with_token_cache(mut self, entries: usize) -> Self {
+        self.token_cache = entries;
+        self
+    }
+
+    /// How many opened tokens are remembered (0: none).
+    pub fn token_cache(&self) -> usize {
+        self.token_cache
     }
 
     /// The idle timeout.
@@ -520,9 +555,28 @@ impl<T> Session<T> {
 /// assert!(map.is_empty());
 /// # Ok::<(), jwe_session::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionMap(Map<String, Value>);
+///
+/// Cloning is cheap: the map is shared until one of the clones changes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionMap(Arc<Map<String, Value>>);
+
+impl Serialize for SessionMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(|map| SessionMap(Arc::new(map)))
+    }
+}
+
+impl From<Map<String, Value>> for SessionMap {
+    fn from(map: Map<String, Value>) -> Self {
+        SessionMap(Arc::new(map))
+    }
+}
 
 impl SessionMap {
     /// The value under `key`, decoded as `V`; `Ok(None)` when absent.
@@ -536,18 +590,23 @@ impl SessionMap {
     /// Stores `value` under `key`.
     pub fn insert<V: Serialize>(&mut self, key: impl Into<String>, value: V) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(Error::Data)?;
-        self.0.insert(key.into(), value);
+        Arc::make_mut(&mut self.0).insert(key.into(), value);
         Ok(())
     }
 
     /// Removes and returns the value under `key`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.0.remove(key)
+        if !self.0.contains_key(key) {
+            return None;
+        }
+        Arc::make_mut(&mut self.0).remove(key)
     }
 
     /// Removes every value.
     pub fn clear(&mut self) {
-        self.0.clear();
+        if !self.0.is_empty() {
+            self.0 = Arc::default();
+        }
     }
 
     /// The number of values.
@@ -655,6 +714,7 @@ pub struct SessionManager {
     clock: Arc<dyn Clock>,
     seal_options: SealOptions,
     open_options: OpenOptions,
+    cache: TokenCache,
 }
 
 impl fmt::Debug for SessionManager {
@@ -678,6 +738,7 @@ impl SessionManager {
             keyring,
             store,
             open_options: OpenOptions::new().with_max_len(config.max_token_len),
+            cache: TokenCache::new(config.token_cache),
             config,
             clock: Arc::new(SystemClock),
             seal_options: SealOptions::new().with_typ(SESSION_TYP),
@@ -703,6 +764,29 @@ impl SessionManager {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// How many opened tokens the token cache holds now
+    /// ([`SessionConfig::with_token_cache`]).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The token cache's size, capacity, hits and misses.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SessionConfig, SessionManager};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// let stats = manager.token_cache_stats();
+    /// assert_eq!((stats.entries, stats.capacity, stats.hits, stats.misses), (0, 10_000, 0, 0));
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn token_cache_stats(&self) -> TokenCacheStats {
+        self.cache.stats()
     }
 
     /// The current time by this manager's clock.
@@ -757,7 +841,55 @@ impl SessionManager {
         token: &str,
         now: SystemTime,
     ) -> Result<Session<T>, Rejection> {
-        let result = self.load_inner(token, now).await;
+        self.load_logged(token, now, |verified| {
+            serde_json::from_str::<T>(&verified.data).ok()
+        })
+        .await
+    }
+
+    /// [`load`](SessionManager::load), keeping the decoded data in the
+    /// token cache too: the next request with the same token gets a clone of
+    /// it instead of decoding the JSON again. The integrations load this
+    /// way. A [`SessionMap`] clones for the cost of a reference count.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// let mut session = manager.start(SessionMap::default())?;
+    /// session.insert("theme", "dark")?;
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    ///
+    /// // Decoded once; the second load clones the cached map.
+    /// let first = manager.load_cached::<SessionMap>(&token).await?;
+    /// let second = manager.load_cached::<SessionMap>(&token).await?;
+    /// assert_eq!(first.data(), second.data());
+    /// assert_eq!(manager.cached_tokens(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn load_cached<T>(&self, token: &str) -> Result<Session<T>, Rejection>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let keep = self.cache.is_enabled();
+        let now = self.clock.now();
+        self.load_logged(token, now, |verified| verified.data_as::<T>(keep))
+            .await
+    }
+
+    async fn load_logged<T>(
+        &self,
+        token: &str,
+        now: SystemTime,
+        decode: impl FnOnce(&Verified) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let result = self.load_inner(token, now, decode).await;
         if let Err(rejection) = &result {
             tracing::info!(
                 kind = rejection.kind().as_str(),
@@ -769,38 +901,14 @@ impl SessionManager {
         result
     }
 
-    async fn load_inner<T: DeserializeOwned>(
+    async fn load_inner<T>(
         &self,
         token: &str,
         now: SystemTime,
+        decode: impl FnOnce(&Verified) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        let opened = self.keyring.open_with(token, &self.open_options)?;
-        let kid = opened.kid().to_owned();
-        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&kid);
-        if opened.header().typ() != Some(SESSION_TYP) {
-            return Err(reject(
-                RejectionKind::WrongPurpose,
-                "header typ is not a session's",
-            ));
-        }
-        let wire: WireIn<'_> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
-            reject(
-                RejectionKind::WrongPurpose,
-                "payload is not a session of a known format",
-            )
-        })?;
-        if wire.v != FORMAT_VERSION {
-            return Err(reject(
-                RejectionKind::WrongPurpose,
-                "unsupported session format version",
-            ));
-        }
-        if wire.aud != self.config.purpose {
-            return Err(reject(
-                RejectionKind::WrongPurpose,
-                "audience is another purpose",
-            ));
-        }
+        let (wire, key_state) = self.verify(token)?;
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         let now_s = unix_seconds(now);
         let leeway = self.config.leeway.as_secs();
         let created_s = wire.created_ms / 1000;
@@ -824,7 +932,7 @@ impl SessionManager {
         if now_s > idle.saturating_add(leeway) {
             return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
         }
-        let data = serde_json::from_str::<T>(wire.data.get()).map_err(|_| {
+        let data = decode(&wire).ok_or_else(|| {
             reject(
                 RejectionKind::Malformed,
                 "session data does not fit the expected type",
@@ -860,8 +968,8 @@ impl SessionManager {
             },
         }
         Ok(Session {
-            sid: wire.sid,
-            sub: wire.sub,
+            sid: wire.sid.clone(),
+            sub: wire.sub.clone(),
             created_ms: wire.created_ms,
             iat: wire.iat,
             exp: wire.exp.min(absolute),
@@ -869,8 +977,65 @@ impl SessionManager {
             data,
             changed: false,
             lifecycle: Lifecycle::Active,
-            opened: Some((kid, opened.key_state())),
+            opened: Some((wire.kid.clone(), key_state)),
         })
+    }
+
+    /// What does not change between two requests with the same token:
+    /// decryption, purpose and format. Remembered in the token cache while
+    /// the keyring holds the key that opened the token; the key's state is
+    /// read from the keyring each time.
+    fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState), Rejection> {
+        if let Some(verified) = self.cache.get(token) {
+            if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
+                self.cache.hit();
+                return Ok((verified, state));
+            }
+            // The key that opened it left the keyring (or was replaced):
+            // open it again, which says why it fails.
+            self.cache.remove(token);
+        }
+        self.cache.miss();
+        let opened = self.keyring.open_with(token, &self.open_options)?;
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(opened.kid());
+        if opened.header().typ() != Some(SESSION_TYP) {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "header typ is not a session's",
+            ));
+        }
+        let wire: WireIn<'_> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
+            reject(
+                RejectionKind::WrongPurpose,
+                "payload is not a session of a known format",
+            )
+        })?;
+        if wire.v != FORMAT_VERSION {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "unsupported session format version",
+            ));
+        }
+        if wire.aud != self.config.purpose {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "audience is another purpose",
+            ));
+        }
+        let verified = Arc::new(Verified {
+            kid: opened.kid().to_owned(),
+            key: opened.key().clone(),
+            sid: wire.sid,
+            sub: wire.sub,
+            created_ms: wire.created_ms,
+            iat: wire.iat,
+            exp: wire.exp,
+            abs_exp: wire.abs_exp,
+            data: zeroize::Zeroizing::new(wire.data.get().to_owned()),
+            decoded: std::sync::OnceLock::new(),
+        });
+        self.cache.insert(token, Arc::clone(&verified));
+        Ok((verified, opened.key_state()))
     }
 
     /// Decides what the client needs after a request, seals when needed,

@@ -352,7 +352,7 @@ impl SessionService<SessionMap> {
 
 impl<T> SessionService<T>
 where
-    T: Serialize + DeserializeOwned + Default + Send + 'static,
+    T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static,
 {
     /// The session manager.
     pub fn manager(&self) -> &Arc<SessionManager> {
@@ -392,7 +392,7 @@ where
         }
         let mut session = None;
         if let Some(token) = incoming.token() {
-            match self.manager.load::<T>(token).await {
+            match self.manager.load_cached::<T>(token).await {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);

@@ -1,0 +1,318 @@
+//! Tokens this process has already opened and checked.
+//!
+//! A browser sends the same session cookie on every request until the
+//! server issues a new one. Opening it again costs a key unwrap, AES-GCM and
+//! a JSON parse each time, with the same result. The cache remembers, per
+//! token, what opening it established: the claims, the data as JSON text,
+//! and the key that opened it.
+//!
+//! What the cache never decides:
+//!
+//! - **Time.** Both deadlines are checked on every request, against the
+//!   current time.
+//! - **Revocation.** The revocation store is asked on every request.
+//! - **Keys.** A hit counts only while the keyring still holds the very key
+//!   that opened the token, under the same `kid`; its current state is read
+//!   from the keyring, so a token under a key retired since is re-issued. A
+//!   removed or replaced key makes every token it opened a miss at once.
+//!
+//! A hit needs the whole token, byte for byte (compared in constant time),
+//! to equal one that was opened; buckets are chosen by a randomly keyed hash
+//! of the token's authentication tag, so a client can neither aim at another
+//! client's entry nor make its own hit without holding the token.
+
+use std::any::Any;
+use std::collections::hash_map::RandomState;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{Equivalent, UnitWeighter};
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use crate::key::Key;
+
+/// How a [`SessionManager`](crate::SessionManager)'s token cache is doing
+/// ([`SessionManager::token_cache_stats`](crate::SessionManager::token_cache_stats)),
+/// for metrics and for sizing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenCacheStats {
+    /// Tokens cached now.
+    pub entries: usize,
+    /// The configured capacity (0: the cache is off).
+    pub capacity: usize,
+    /// Loads served from the cache since the manager was made.
+    pub hits: u64,
+    /// Loads that had to open their token (counted while the cache is on).
+    pub misses: u64,
+}
+
+/// What opening a token established, kept for its next request.
+pub(crate) struct Verified {
+    /// The `kid` of the key that opened the token.
+    pub(crate) kid: String,
+    /// That very key: the entry is valid only while the keyring holds it.
+    /// A weak reference, so a removed key's material is still dropped (and
+    /// wiped) at once.
+    pub(crate) key: Weak<Key>,
+    pub(crate) sid: String,
+    pub(crate) sub: Option<String>,
+    pub(crate) created_ms: u64,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    pub(crate) abs_exp: u64,
+    /// The application's data as JSON text, wiped when the entry goes.
+    pub(crate) data: Zeroizing<String>,
+    /// The data decoded into the application's type, by the first
+    /// [`Verified::data_as`] that kept it.
+    pub(crate) decoded: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl Verified {
+    /// The data as a `T`: a clone of the decoded value when one of this
+    /// type is kept, else decoded from the text (and kept when `keep`).
+    /// `None` when the data is not a `T`.
+    pub(crate) fn data_as<T>(&self, keep: bool) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(data) = self.decoded.get().and_then(|any| any.downcast_ref::<T>()) {
+            return Some(data.clone());
+        }
+        let data: T = serde_json::from_str(&self.data).ok()?;
+        if keep {
+            // The first type kept wins; another type is decoded each time.
+            let _ = self.decoded.set(Box::new(data.clone()));
+        }
+        Some(data)
+    }
+}
+
+/// A token as the cache keeps it (wiped when the entry goes).
+struct TokenKey(Zeroizing<String>);
+
+/// A token as a request presents it.
+struct TokenRef<'a>(&'a str);
+
+/// The bytes that pick a bucket: the last segment of a compact JWE, its
+/// authentication tag, which differs for every token sealed.
+fn hash_token<H: Hasher>(token: &str, state: &mut H) {
+    let tag = token.rsplit_once('.').map_or(token, |(_, tag)| tag);
+    state.write(tag.as_bytes());
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+impl Hash for TokenRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        TokenRef(&other.0).equivalent(self)
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        same_bytes(self.0.as_bytes(), key.0.as_bytes())
+    }
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their length only:
+/// every word is compared, with no early exit at the first difference
+/// (`subtle`'s byte-wise comparison costs a microsecond for a typical
+/// token; this about twenty nanoseconds).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_tail) = a.as_chunks::<8>();
+    let (b_words, b_tail) = b.as_chunks::<8>();
+    let mut diff = a_words.iter().zip(b_words).fold(0u64, |acc, (x, y)| {
+        acc | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y))
+    });
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+type Inner = Cache<TokenKey, Arc<Verified>, UnitWeighter, RandomState>;
+
+/// A bounded, sharded cache of opened tokens (none when the capacity is 0).
+pub(crate) struct TokenCache {
+    inner: Option<Inner>,
+    capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl TokenCache {
+    /// A cache of about `capacity` tokens; 0 keeps none.
+    pub(crate) fn new(capacity: usize) -> TokenCache {
+        let inner = (capacity > 0).then(|| {
+            Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                RandomState::new(),
+                DefaultLifecycle::default(),
+            )
+        });
+        TokenCache {
+            inner,
+            capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a token served from the cache.
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a token that had to be opened (only while the cache is on).
+    pub(crate) fn miss(&self) {
+        if self.inner.is_some() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The figures for [`TokenCacheStats`].
+    pub(crate) fn stats(&self) -> TokenCacheStats {
+        TokenCacheStats {
+            entries: self.len(),
+            capacity: self.capacity,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What opening `token` established, if it was opened before and is
+    /// still cached.
+    pub(crate) fn get(&self, token: &str) -> Option<Arc<Verified>> {
+        self.inner.as_ref()?.get(&TokenRef(token))
+    }
+
+    /// Remembers what opening `token` established.
+    pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
+        if let Some(inner) = &self.inner {
+            inner.insert(TokenKey(Zeroizing::new(token.to_owned())), verified);
+        }
+    }
+
+    /// Forgets `token`.
+    pub(crate) fn remove(&self, token: &str) {
+        if let Some(inner) = &self.inner {
+            inner.remove(&TokenRef(token));
+        }
+    }
+
+    /// Whether the cache keeps anything.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// How many tokens are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, Inner::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(sid: &str) -> Arc<Verified> {
+        Arc::new(Verified {
+            kid: "k1".to_owned(),
+            key: Weak::new(),
+            sid: sid.to_owned(),
+            sub: None,
+            created_ms: 0,
+            iat: 0,
+            exp: 0,
+            abs_exp: 0,
+            data: Zeroizing::new("{}".to_owned()),
+            decoded: OnceLock::new(),
+        })
+    }
+
+    #[test]
+    fn a_hit_needs_the_whole_token() {
+        let cache = TokenCache::new(16);
+        cache.insert("h.k.iv.ct.TAG", verified("a"));
+        assert_eq!(
+            cache.get("h.k.iv.ct.TAG").map(|v| v.sid.clone()),
+            Some("a".into())
+        );
+        // Same tag, any other byte different: a miss.
+        assert!(cache.get("h.k.iv.cT.TAG").is_none());
+        assert!(cache.get("H.k.iv.ct.TAG").is_none());
+        assert!(cache.get("h.k.iv.ct.TAG.").is_none());
+        assert!(cache.get("x.h.k.iv.ct.TAG").is_none());
+        assert!(cache.get("TAG").is_none());
+        assert!(cache.get("").is_none());
+        cache.remove("h.k.iv.ct.TAG");
+        assert!(cache.get("h.k.iv.ct.TAG").is_none());
+    }
+
+    #[test]
+    fn two_tokens_with_one_tag_are_two_entries() {
+        let cache = TokenCache::new(16);
+        cache.insert("a.b.c.d.T", verified("1"));
+        cache.insert("e.f.g.h.T", verified("2"));
+        assert_eq!(
+            cache.get("a.b.c.d.T").map(|v| v.sid.clone()),
+            Some("1".into())
+        );
+        assert_eq!(
+            cache.get("e.f.g.h.T").map(|v| v.sid.clone()),
+            Some("2".into())
+        );
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte() {
+        let token = b"eyJhbGciOiJBMjU2S1ciLCJlbmMiOiJBMjU2R0NNIn0.abc.def.ghi.jkl";
+        assert!(same_bytes(token, token));
+        for i in 0..token.len() {
+            let mut other = token.to_vec();
+            other[i] ^= 1;
+            assert!(!same_bytes(token, &other), "byte {i}");
+        }
+        assert!(!same_bytes(token, &token[..token.len() - 1]));
+        assert!(same_bytes(b"", b""));
+    }
+
+    #[test]
+    fn capacity_zero_keeps_nothing() {
+        let cache = TokenCache::new(0);
+        cache.insert("a.b.c.d.e", verified("1"));
+        assert!(cache.get("a.b.c.d.e").is_none());
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = TokenCache::new(64);
+        for i in 0..10_000 {
+            cache.insert(&format!("h.k.iv.ct.{i}"), verified("x"));
+        }
+        assert!(cache.len() <= 64 + 64 / 4, "{} entries", cache.len());
+    }
+}

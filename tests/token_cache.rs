@@ -1,0 +1,330 @@
+//! The token cache changes what a load costs, never what it answers: every
+//! check the cache could skip is tried here against a token that is cached.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwe_session::revocation::MemoryStore;
+use jwe_session::session::{
+    ResealReason, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
+};
+use jwe_session::{Key, KeyAlgorithm, KeyState, Keyring, ManualClock, RejectionKind};
+use serde::{Deserialize, Serialize};
+
+const T0: u64 = 1_800_000_000;
+
+struct Fixture {
+    clock: Arc<ManualClock>,
+    keyring: Arc<Keyring>,
+    manager: SessionManager,
+}
+
+fn fixture_with(config: SessionConfig) -> Fixture {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let keyring = Arc::new(Keyring::with_clock(
+        Key::generate(KeyAlgorithm::A256Kw).unwrap(),
+        clock.clone(),
+    ));
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let manager = SessionManager::new(keyring.clone(), store, config)
+        .unwrap()
+        .with_clock(clock.clone());
+    Fixture {
+        clock,
+        keyring,
+        manager,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(SessionConfig::new())
+}
+
+impl Fixture {
+    fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    async fn login(&self, user: &str) -> String {
+        let mut session = self.manager.start(SessionMap::default()).unwrap();
+        session.login(user).unwrap();
+        session.insert("theme", "dark").unwrap();
+        self.seal(&mut session).await
+    }
+
+    async fn seal<T: Serialize>(&self, session: &mut Session<T>) -> String {
+        match self.manager.save(session).await.unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            other => panic!("expected a sealed token, got {other:?}"),
+        }
+    }
+
+    async fn load(&self, token: &str) -> Result<Session<SessionMap>, RejectionKind> {
+        self.manager
+            .load_cached::<SessionMap>(token)
+            .await
+            .map_err(|rejection| rejection.kind())
+    }
+
+    /// Loads `token` once so that it is cached, and checks that it is.
+    async fn cache(&self, token: &str) {
+        let before = self.manager.token_cache_stats();
+        self.load(token).await.unwrap();
+        self.load(token).await.unwrap();
+        let after = self.manager.token_cache_stats();
+        assert!(
+            after.hits > before.hits,
+            "the token is served from the cache"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_load_is_served_from_the_cache() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let first = f.load(&token).await.unwrap();
+    let second = f.load(&token).await.unwrap();
+    let stats = f.manager.token_cache_stats();
+    assert_eq!((stats.entries, stats.hits, stats.misses), (1, 1, 1));
+    assert_eq!(first.id(), second.id());
+    assert_eq!(second.subject(), Some("alice"));
+    assert_eq!(
+        second.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(second.kid(), first.kid());
+    // Plain `load` uses the cached claims too.
+    assert!(f.manager.load::<SessionMap>(&token).await.is_ok());
+    assert_eq!(f.manager.token_cache_stats().hits, 2);
+}
+
+#[tokio::test]
+async fn a_cached_token_still_expires() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    f.advance(30 * 60 + 61); // past the idle deadline and the leeway
+    assert_eq!(
+        f.load(&token).await.unwrap_err(),
+        RejectionKind::ExpiredIdle
+    );
+
+    let f = fixture_with(
+        SessionConfig::new()
+            .with_idle_timeout(Duration::from_secs(3600))
+            .with_absolute_timeout(Duration::from_secs(3600)),
+    );
+    let token = f.login("bob").await;
+    f.cache(&token).await;
+    f.advance(3600 + 61);
+    assert_eq!(
+        f.load(&token).await.unwrap_err(),
+        RejectionKind::ExpiredAbsolute
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_is_still_revoked() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    // Log out through another copy of the session.
+    let mut session = f.load(&token).await.unwrap();
+    session.destroy();
+    assert_eq!(
+        f.manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
+    assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::Revoked);
+
+    // Log out everywhere.
+    let token = {
+        f.advance(1);
+        f.login("bob").await
+    };
+    f.cache(&token).await;
+    f.advance(1);
+    f.manager.revoke_subject("bob").await.unwrap();
+    assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::Revoked);
+}
+
+#[tokio::test]
+async fn removing_the_key_fails_its_cached_tokens_at_once() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let old = f.keyring.primary_kid();
+    f.keyring.rotate().unwrap();
+    f.keyring.remove(&old).unwrap();
+    assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::UnknownKey);
+    assert_eq!(f.manager.cached_tokens(), 0, "the stale entry is dropped");
+}
+
+#[tokio::test]
+async fn a_cached_token_under_a_key_retired_since_is_reissued() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    f.keyring.rotate().unwrap();
+    let hits = f.manager.token_cache_stats().hits;
+    let mut session = f.load(&token).await.unwrap();
+    assert_eq!(f.manager.token_cache_stats().hits, hits + 1);
+    assert_eq!(session.key_state(), Some(KeyState::Retired));
+    match f.manager.save(&mut session).await.unwrap() {
+        SaveOutcome::Seal {
+            reason, token: new, ..
+        } => {
+            assert_eq!(reason, ResealReason::KeyNotPrimary);
+            let reissued = f.load(&new).await.unwrap();
+            assert_eq!(reissued.kid(), Some(f.keyring.primary_kid().as_str()));
+            assert_eq!(reissued.id(), session.id());
+        }
+        other => panic!("expected a re-issue, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_different_key_under_the_same_kid_is_not_trusted() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let kid = f.keyring.primary_kid();
+
+    // The same key reloaded (a new key object, same material): opens again.
+    let same = Keyring::from_jwk_set(&f.keyring.to_jwk_set()).unwrap();
+    f.keyring.replace_with(&same);
+    let misses = f.manager.token_cache_stats().misses;
+    assert!(f.load(&token).await.is_ok());
+    assert_eq!(
+        f.manager.token_cache_stats().misses,
+        misses + 1,
+        "a replaced key object is a miss, and the token is opened again"
+    );
+
+    // Other material under the same kid: the cached result must not count.
+    let other = Keyring::new(
+        Key::generate(KeyAlgorithm::A256Kw)
+            .unwrap()
+            .with_kid(kid)
+            .unwrap(),
+    );
+    f.keyring.replace_with(&other);
+    assert_eq!(
+        f.load(&token).await.unwrap_err(),
+        RejectionKind::DecryptFailed
+    );
+}
+
+#[tokio::test]
+async fn a_token_one_byte_off_is_not_a_hit() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let tag_start = token.rfind('.').unwrap() + 1;
+    let ciphertext = token[..tag_start - 1].rfind('.').unwrap() + 1;
+    // One byte in each part, the tag kept as it is (the cache buckets by it).
+    let dots: Vec<usize> = token.match_indices('.').map(|(i, _)| i).collect();
+    let mut positions = vec![0, dots[0] + 1, dots[1] + 1, ciphertext + 3];
+    positions.push(token.len() - 1);
+    for position in positions {
+        let mut bytes = token.clone().into_bytes();
+        bytes[position] = if bytes[position] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(bytes).unwrap();
+        assert!(f.load(&forged).await.is_err(), "byte {position} changed");
+    }
+    // A token with extra bytes around the cached one.
+    assert!(f.load(&format!("{token}A")).await.is_err());
+    assert!(f.load(&format!(" {token}")).await.is_err());
+    assert!(f.load(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn cached_data_is_copied_on_write() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let mut first = f.load(&token).await.unwrap();
+    first.insert("theme", "light").unwrap();
+    first.insert("extra", 1).unwrap();
+    let second = f.load(&token).await.unwrap();
+    assert_eq!(
+        second.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(second.get::<u32>("extra").unwrap(), None);
+    assert_eq!(second.data().len(), 1);
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Prefs {
+    theme: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cart {
+    items: Vec<u32>,
+}
+
+#[tokio::test]
+async fn each_type_is_checked_against_the_cached_data() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    // Another type that fits the data decodes; one that does not is refused.
+    let prefs = f.manager.load_cached::<Prefs>(&token).await.unwrap();
+    assert_eq!(prefs.data().theme, "dark");
+    let refused = f.manager.load_cached::<Cart>(&token).await.unwrap_err();
+    assert_eq!(refused.kind(), RejectionKind::Malformed);
+    let refused = f.manager.load::<Cart>(&token).await.unwrap_err();
+    assert_eq!(refused.kind(), RejectionKind::Malformed);
+    // And the map is still there for its own type.
+    assert!(f.load(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_rejected_token_stays_rejected() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    // The same keyring under another purpose: refused, and again when asked twice.
+    let manager = SessionManager::new(
+        f.keyring.clone(),
+        Arc::new(MemoryStore::new()),
+        SessionConfig::new().with_purpose("admin"),
+    )
+    .unwrap()
+    .with_clock(f.clock.clone());
+    for _ in 0..2 {
+        let kind = manager.load::<SessionMap>(&token).await.unwrap_err().kind();
+        assert_eq!(kind, RejectionKind::WrongPurpose);
+    }
+    assert_eq!(manager.cached_tokens(), 0);
+    assert_eq!(manager.token_cache_stats().misses, 2);
+}
+
+#[tokio::test]
+async fn the_cache_can_be_turned_off() {
+    let f = fixture_with(SessionConfig::new().with_token_cache(0));
+    let token = f.login("alice").await;
+    for _ in 0..3 {
+        assert_eq!(f.load(&token).await.unwrap().subject(), Some("alice"));
+    }
+    let stats = f.manager.token_cache_stats();
+    assert_eq!(
+        (stats.entries, stats.capacity, stats.hits, stats.misses),
+        (0, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_capacity() {
+    let f = fixture_with(SessionConfig::new().with_token_cache(16));
+    for i in 0..200 {
+        let token = f.login(&format!("user{i}")).await;
+        assert!(f.load(&token).await.is_ok());
+    }
+    let stats = f.manager.token_cache_stats();
+    assert!(stats.entries <= 20, "{} entries", stats.entries);
+    assert_eq!(stats.misses, 200);
+}
