@@ -59,7 +59,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// How many opened tokens a [`SessionManager`] remembers unless configured
 /// otherwise ([`SessionConfig::with_token_cache`]).
-pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
+pub const DEFAULT_TOKEN_CACHE: usize = 4096;
 
 /// The longest idle or absolute timeout accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -166,21 +166,29 @@ impl SessionConfig {
     }
 
     /// How many opened tokens to remember, so the same cookie on the next
-    /// request is not decrypted and parsed again (default 10,000, about
-    /// 1 KiB each for a typical session; 0 turns the cache off).
+    /// request is not decrypted and parsed again (default 4,096; 0 turns
+    /// the cache off). Each cached token holds about 2 KiB for a typical
+    /// session (the token, the claims, the data as text and decoded), so
+    /// the default holds at most about 9 MiB.
     ///
     /// A cached token is still checked on every request: both deadlines
     /// against the current time, the revocation store, and that the keyring
     /// still holds the key that opened it (a removed key makes its tokens
     /// fail at once; a retired one makes them re-issued). What the cache
     /// saves is the key unwrap, the AES-GCM decryption and the claims
-    /// parse. The data is decoded into the application's type every time.
+    /// parse; with [`SessionManager::load_cached`] (what the integrations
+    /// use) also decoding the data, which is cloned from the cache instead.
+    ///
+    /// The cache keeps decrypted session contents in this process's memory
+    /// for as long as an entry lives (the text is wiped when it goes; the
+    /// decoded value is dropped like any other). Turn it off where that
+    /// matters more than the time it saves.
     ///
     /// ```
     /// use jwe_session::SessionConfig;
     /// let config = SessionConfig::new().with_token_cache(0);
     /// assert_eq!(config.token_cache(), 0);
-    /// assert_eq!(SessionConfig::new().token_cache(), 10_000);
+    /// assert_eq!(SessionConfig::new().token_cache(), 4096);
     /// ```
     pub fn with_token_cache(mut self, entries: usize) -> Self {
         self.token_cache = entries;
@@ -772,6 +780,39 @@ impl SessionManager {
         self.cache.len()
     }
 
+    /// Drops `token` from the token cache, if it is there. For a token the
+    /// client will not send again: after a logout, so the session's
+    /// decrypted contents leave memory at once, or after a new token
+    /// replaced it. Nothing else changes: a token that was valid stays
+    /// valid (only slower to load next time), a revoked one stays revoked.
+    /// The integrations call this whenever they send a new token or remove
+    /// the cookie.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// # let mut session = manager.start(SessionMap::default())?;
+    /// # session.login("alice")?;
+    /// # let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    /// let mut session = manager.load::<SessionMap>(&token).await?;
+    /// assert_eq!(manager.cached_tokens(), 1);
+    /// session.destroy();
+    /// assert_eq!(manager.save(&mut session).await?, SaveOutcome::Remove);
+    /// manager.forget_token(&token);
+    /// assert_eq!(manager.cached_tokens(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn forget_token(&self, token: &str) {
+        self.cache.remove(token);
+    }
+
     /// The token cache's size, capacity, hits and misses.
     ///
     /// ```
@@ -782,7 +823,7 @@ impl SessionManager {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
     /// let stats = manager.token_cache_stats();
-    /// assert_eq!((stats.entries, stats.capacity, stats.hits, stats.misses), (0, 10_000, 0, 0));
+    /// assert_eq!((stats.entries, stats.capacity, stats.hits, stats.misses), (0, 4096, 0, 0));
     /// # Ok::<(), jwe_session::Error>(())
     /// ```
     pub fn token_cache_stats(&self) -> TokenCacheStats {

@@ -328,3 +328,66 @@ async fn the_cache_stays_within_its_capacity() {
     assert!(stats.entries <= 20, "{} entries", stats.entries);
     assert_eq!(stats.misses, 200);
 }
+
+mod service {
+    use super::*;
+    use jwe_session::integration::{Admission, RequestHead, SessionService};
+
+    async fn request(
+        service: &SessionService<SessionMap>,
+        token: &str,
+        handler: impl FnOnce(&jwe_session::integration::SessionHandle<SessionMap>),
+    ) -> Vec<String> {
+        let cookie = format!("{}={token}", service.cookies().name());
+        let head = RequestHead {
+            method: "GET",
+            host: Some("example.com"),
+            cookies: vec![cookie.as_bytes()],
+            ..RequestHead::default()
+        };
+        let Admission::Proceed(active) = service.begin(&head).await else {
+            panic!("refused")
+        };
+        handler(active.handle());
+        service.finish(active).await.set_cookies
+    }
+
+    #[tokio::test]
+    async fn a_token_the_response_replaces_or_removes_leaves_the_cache() {
+        let f = fixture();
+        let service = SessionService::builder(f.keyring.clone(), Arc::new(MemoryStore::new()))
+            .clock(f.clock.clone())
+            .build::<SessionMap>()
+            .unwrap();
+        let manager = service.manager();
+        let mut session = manager.start(SessionMap::default()).unwrap();
+        session.login("alice").unwrap();
+        let token = match manager.save(&mut session).await.unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            other => panic!("{other:?}"),
+        };
+
+        // Nothing to send back: the token stays cached.
+        assert!(request(&service, &token, |_| {}).await.is_empty());
+        assert!(request(&service, &token, |_| {}).await.is_empty());
+        assert_eq!(manager.cached_tokens(), 1);
+        assert_eq!(manager.token_cache_stats().hits, 1);
+
+        // New data: a new token is sent and the old one is forgotten.
+        let sent = request(&service, &token, |handle| handle.insert("n", 1).unwrap()).await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(manager.cached_tokens(), 0);
+
+        // Logout: the cookie is removed and the token is forgotten.
+        assert!(request(&service, &token, |_| {}).await.is_empty());
+        assert_eq!(manager.cached_tokens(), 1);
+        let sent = request(&service, &token, |handle| handle.destroy()).await;
+        assert!(sent[0].contains("Max-Age=0"), "{sent:?}");
+        assert_eq!(manager.cached_tokens(), 0);
+
+        // A revoked token that comes back is removed again, and not kept.
+        let sent = request(&service, &token, |_| {}).await;
+        assert!(sent[0].contains("Max-Age=0"), "{sent:?}");
+        assert_eq!(manager.cached_tokens(), 0);
+    }
+}

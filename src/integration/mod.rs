@@ -433,7 +433,15 @@ where
         let mut session = std::mem::replace(&mut *handle.lock(), Session::detached(T::default()));
         let destroyed = session.is_destroyed();
         let now = self.manager.now();
-        match self.manager.save_at(&mut session, now).await {
+        let saved = self.manager.save_at(&mut session, now).await;
+        let replaced =
+            invalid || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));
+        if let (true, Some(token)) = (replaced, incoming.token()) {
+            // The response replaces or removes this token: the client will
+            // not send it again.
+            self.manager.forget_token(token);
+        }
+        match saved {
             Ok(SaveOutcome::Seal { token, expires, .. }) => {
                 let max_age = expires.duration_since(now).unwrap_or(Duration::ZERO);
                 match self.cookies.write(&token, max_age, &incoming) {
