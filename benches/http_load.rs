@@ -19,7 +19,7 @@
 //! | `HTTP_CONNECTIONS` | 32 | concurrent keep-alive connections |
 //! | `HTTP_MAX_SECS` | 30 | time bound of any one run |
 //! | `HTTP_ROTATION_SECS` | 10 | length of the rotation run (a key rotation every second) |
-//! | `HTTP_ROUNDS` | 3 | rounds of the four steady configurations, interleaved; each reports its median round by req/s |
+//! | `HTTP_ROUNDS` | 3 | rounds of the six steady configurations, interleaved; each reports its median round by req/s |
 //! | `HTTP_ONLY` | all | comma-separated configurations to run |
 //!
 //! Every request carries a valid session cookie (about 250 bytes of JSON
@@ -46,7 +46,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::MemoryStore;
-use jwe_session::session::{SaveOutcome, SessionMap};
+use jwe_session::session::{SaveOutcome, SessionConfig, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring};
 
 const COOKIE_NAME: &str = "__Host-session";
@@ -93,8 +93,16 @@ impl Settings {
 // ---------------------------------------------------------------------------
 // Servers
 
-fn service(keyring: &Arc<Keyring>) -> SessionService<SessionMap> {
+/// The session service; `cache: false` turns the token cache off, so every
+/// request opens its token.
+fn service(keyring: &Arc<Keyring>, cache: bool) -> SessionService<SessionMap> {
+    let config = if cache {
+        SessionConfig::new()
+    } else {
+        SessionConfig::new().with_token_cache(0)
+    };
     SessionService::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
+        .config(config)
         .build::<SessionMap>()
         .unwrap()
 }
@@ -423,44 +431,65 @@ struct Target {
     axum: bool,
     session: bool,
     rotate: bool,
+    /// The token cache on (the default).
+    cache: bool,
 }
 
-const TARGETS: [Target; 5] = [
+const TARGETS: [Target; 7] = [
     Target {
         name: "axum-bare",
         axum: true,
         session: false,
         rotate: false,
+        cache: true,
     },
     Target {
         name: "axum-session",
         axum: true,
         session: true,
         rotate: false,
+        cache: true,
+    },
+    Target {
+        name: "axum-session-nocache",
+        axum: true,
+        session: true,
+        rotate: false,
+        cache: false,
     },
     Target {
         name: "actix-bare",
         axum: false,
         session: false,
         rotate: false,
+        cache: true,
     },
     Target {
         name: "actix-session",
         axum: false,
         session: true,
         rotate: false,
+        cache: true,
+    },
+    Target {
+        name: "actix-session-nocache",
+        axum: false,
+        session: true,
+        rotate: false,
+        cache: false,
     },
     Target {
         name: "axum-session-rotation",
         axum: true,
         session: true,
         rotate: true,
+        cache: true,
     },
 ];
 
 fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -> Report {
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    let service = service(&keyring);
+    let service = service(&keyring, target.cache);
     let cookie = client.block_on(token_for(&service));
     let server = match (target.axum, target.session) {
         (true, false) => axum_server(None),
@@ -648,6 +677,16 @@ fn main() {
                 session.server_cpu_us - bare.server_cpu_us,
                 bare.server_cpu_us,
                 session.server_cpu_us
+            );
+        }
+        if let (Some(bare), Some(session)) = (
+            find(&format!("{framework}-bare")),
+            find(&format!("{framework}-session-nocache")),
+        ) {
+            println!(
+                "{framework}, token cache off: the session layer costs {:.1}% of the bare handler's req/s; server CPU +{:.1} µs/request",
+                (1.0 - session.rps / bare.rps) * 100.0,
+                session.server_cpu_us - bare.server_cpu_us
             );
         }
     }

@@ -37,7 +37,7 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use jwe_session::integration::{Admission, RequestHead, SessionService};
 use jwe_session::revocation::{MemoryStore, RevocationStore};
 use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
@@ -354,7 +354,10 @@ struct Fixture {
     keyring: Arc<Keyring>,
     floor: FloorKey,
     josekit: Josekit,
+    /// Opens every token it loads (the token cache off), like the floor.
     manager: SessionManager,
+    /// The default configuration: a token loaded before is cached.
+    cached: SessionManager,
 }
 
 fn fixtures() -> Vec<Fixture> {
@@ -368,10 +371,17 @@ fn fixtures() -> Vec<Fixture> {
             let manager = SessionManager::new(
                 Arc::clone(&keyring),
                 Arc::new(MemoryStore::new()),
+                SessionConfig::new().with_token_cache(0),
+            )
+            .unwrap();
+            let cached = SessionManager::new(
+                Arc::clone(&keyring),
+                Arc::new(MemoryStore::new()),
                 SessionConfig::new(),
             )
             .unwrap();
             Fixture {
+                cached,
                 name,
                 josekit: josekit_for(alg, &kid, &secret),
                 floor: FloorKey { alg, kid, secret },
@@ -504,6 +514,12 @@ fn bench_session(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
                 b.iter(|| common::ready(f.manager.load::<SessionMap>(black_box(&token))).unwrap())
             });
+            // The same token again, as a browser sends it: from the token cache.
+            group.bench_function(BenchmarkId::new("jwe-session-cached", f.name), |b| {
+                b.iter(|| {
+                    common::ready(f.cached.load_cached::<SessionMap>(black_box(&token))).unwrap()
+                })
+            });
             let floor = floor_seal(&f.floor, &payload);
             assert!(floor_session_open(&f.floor, &floor).is_some());
             group.bench_function(BenchmarkId::new("floor", f.name), |b| {
@@ -559,8 +575,56 @@ fn bench_parts(c: &mut Criterion) {
         })
     });
     group.bench_function("request path: session load only (A256KW, 250B)", |b| {
-        b.iter(|| common::ready(service.manager().load::<SessionMap>(black_box(&token))).unwrap())
+        b.iter(|| {
+            common::ready(
+                service
+                    .manager()
+                    .load_cached::<SessionMap>(black_box(&token)),
+            )
+            .unwrap()
+        })
     });
+    // The same with the token cache off: every request opens its token.
+    let uncached = SessionService::builder(
+        Arc::clone(service.manager().keyring()),
+        Arc::new(MemoryStore::new()),
+    )
+    .config(SessionConfig::new().with_token_cache(0))
+    .build::<SessionMap>()
+    .unwrap();
+    group.bench_function("request path, token cache off: begin + finish", |b| {
+        b.iter(|| {
+            let Admission::Proceed(active) = common::ready(uncached.begin(black_box(&head))) else {
+                unreachable!()
+            };
+            common::ready(uncached.finish(active))
+        })
+    });
+    // The worst case for the cache: every token new to it (each made, not
+    // timed, just before its load), so each load opens its token and
+    // inserts it, evicting another once the cache is full.
+    let small = SessionManager::new(
+        Arc::clone(service.manager().keyring()),
+        Arc::new(MemoryStore::new()),
+        SessionConfig::new().with_token_cache(1024),
+    )
+    .unwrap();
+    let new_token = || {
+        let mut session = small.start(common::typical_data()).unwrap();
+        session.set_subject("alice@example.com");
+        match common::ready(small.save(&mut session)).unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            _ => unreachable!(),
+        }
+    };
+    group.bench_function("session load, token cache miss (A256KW, 250B)", |b| {
+        b.iter_batched(
+            new_token,
+            |token| common::ready(small.load_cached::<SessionMap>(&token)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    assert_eq!(small.token_cache_stats().hits, 0);
     group.bench_function("request path: cookie read only", |b| {
         b.iter(|| {
             service

@@ -12,7 +12,9 @@
 # round), HTTP_WARMUP (20000), HTTP_CONNECTIONS (32), HTTP_MAX_SECS (30, the
 # bound on any one run), HTTP_ROUNDS (3), HTTP_ROTATION_SECS (10),
 # HTTP_ONLY (a comma-separated subset of axum-bare, axum-session,
-# actix-bare, actix-session, axum-session-rotation).
+# axum-session-nocache, actix-bare, actix-session, actix-session-nocache,
+# axum-session-rotation; "nocache" is the session layer with its token
+# cache off).
 #
 # The results table is printed and kept in target/bench-http/results.md.
 set -euo pipefail

@@ -97,6 +97,15 @@ def main():
                         jose = r.get((jose_group, "josekit", pair))
                     print(f"| {pair} | {fmt(ours)} | {fmt(floor)} | {fmt(jose) if level == 'jwe' else fmt(cookie)} | "
                           f"{fmt(cookie) if level == 'jwe' else fmt(jose)} | {ratio(ours, floor)} | {ratio(jose, ours)} |")
+                cached = [(pair, r.get((group, "jwe-session-cached", pair))) for pair in PAIRS]
+                if any(ns for _, ns in cached):
+                    print()
+                    print("The same token loaded again, from the token cache (the default):\n")
+                    print("| pair | jwe-session, cached token | floor | jwe-session cached / floor |")
+                    print("|---|---:|---:|---:|")
+                    for pair, ns in cached:
+                        floor = r.get((group, "floor", pair))
+                        print(f"| {pair} | {fmt(ns)} | {fmt(floor)} | {ratio(ns, floor)} |")
                 print()
     parts = sorted((k[1], v) for k, v in r.items() if k[0] == "parts")
     if parts:
