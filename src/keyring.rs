@@ -84,6 +84,8 @@ pub struct KeyEntry {
     state: KeyState,
     created: u64,
     retired_at: Option<u64>,
+    /// For a staged key: when it becomes the primary by itself.
+    promote_at: Option<u64>,
     seals: Arc<AtomicU64>,
     /// Protected headers prepared for this key, shared by every snapshot.
     headers: Arc<HeaderCache>,
@@ -96,6 +98,7 @@ impl KeyEntry {
             state,
             created,
             retired_at: None,
+            promote_at: None,
             seals: Arc::new(AtomicU64::new(0)),
             headers: Arc::default(),
         }
@@ -126,6 +129,12 @@ impl KeyEntry {
         self.retired_at.map(from_unix_seconds)
     }
 
+    /// For a staged key, when it is scheduled to become the primary
+    /// ([`Keyring::promote_at`]).
+    pub fn promote_at(&self) -> Option<SystemTime> {
+        self.promote_at.map(from_unix_seconds)
+    }
+
     /// How many tokens this process has sealed under the key.
     pub fn seal_count(&self) -> u64 {
         self.seals.load(Ordering::Relaxed)
@@ -138,6 +147,8 @@ impl KeyEntry {
 pub struct KeySet {
     entries: Vec<KeyEntry>,
     index: HashMap<String, usize>,
+    /// The earliest scheduled promotion, if any.
+    due: Option<u64>,
 }
 
 impl KeySet {
@@ -154,7 +165,16 @@ impl KeySet {
         if entries.is_empty() {
             return Err(KeyringError::Empty);
         }
-        Ok(KeySet { entries, index })
+        let due = entries
+            .iter()
+            .filter(|e| e.state == KeyState::Staged)
+            .filter_map(|e| e.promote_at)
+            .min();
+        Ok(KeySet {
+            entries,
+            index,
+            due,
+        })
     }
 
     /// The primary key.
@@ -185,8 +205,9 @@ impl KeySet {
 
     /// Exports the set as a JWK Set: the primary first, all others only
     /// open. Each key carries its state and times in the private members
-    /// `x-state`, `x-created` and `x-retired` (Unix seconds). The text holds
-    /// every secret and is wiped on drop.
+    /// `x-state`, `x-created`, `x-retired` and, for a staged key scheduled
+    /// to become the primary, `x-promote-at` (times in Unix seconds). The
+    /// text holds every secret and is wiped on drop.
     pub fn to_jwk_set(&self) -> Zeroizing<String> {
         // Sized up front: growing would free buffers holding secrets
         // without wiping them.
@@ -210,6 +231,9 @@ impl KeySet {
             if let Some(retired) = entry.retired_at {
                 extra.push(("x-retired", retired.to_string()));
             }
+            if let Some(at) = entry.promote_at {
+                extra.push(("x-promote-at", at.to_string()));
+            }
             entry.key.write_jwk(&mut out, &extra);
         }
         out.push_str("\n]}\n");
@@ -217,7 +241,10 @@ impl KeySet {
     }
 
     /// Reads a JWK Set: the first key is the primary, the others open only
-    /// (`x-state` may say `staged`; anything else is retired).
+    /// (`x-state` may say `staged`; anything else is retired). A staged key
+    /// may carry `x-promote-at` (Unix seconds): every process that loads the
+    /// set makes it the primary at that time. `x-promote-at` on any other
+    /// key, or not a number of seconds, is refused.
     pub fn from_jwk_set(json: &str, now: SystemTime) -> Result<KeySet, KeyringError> {
         let value = WipedJson(
             serde_json::from_str(json).map_err(|_| KeyringError::NotJwkSet("not valid JSON"))?,
@@ -254,6 +281,19 @@ impl KeySet {
                     .and_then(Value::as_u64)
                     .unwrap_or(now),
             );
+            match object.get("x-promote-at") {
+                None => {}
+                Some(at) if state == KeyState::Staged => {
+                    entry.promote_at = Some(at.as_u64().ok_or(KeyringError::NotJwkSet(
+                        "x-promote-at must be a time in Unix seconds",
+                    ))?);
+                }
+                Some(_) => {
+                    return Err(KeyringError::NotJwkSet(
+                        "x-promote-at is only for staged keys",
+                    ))
+                }
+            }
             if state == KeyState::Retired {
                 entry.retired_at = Some(
                     object
@@ -299,7 +339,8 @@ pub struct Keyring {
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let set = self.snapshot();
+        // The set as it is: formatting never promotes a key.
+        let set = self.current.load();
         f.debug_struct("Keyring")
             .field("primary", &set.primary().kid())
             .field("keys", &set.len())
@@ -319,6 +360,7 @@ impl Keyring {
         let set = KeySet {
             index: HashMap::from([(primary.kid().to_owned(), 0)]),
             entries: vec![KeyEntry::new(Arc::new(primary), KeyState::Primary, created)],
+            due: None,
         };
         Keyring::from_set(set, clock)
     }
@@ -453,12 +495,60 @@ impl Keyring {
     /// The current key set. Lock-free; hold it as long as you like, it never
     /// changes under you.
     pub fn snapshot(&self) -> Arc<KeySet> {
-        self.current.load_full()
+        arc_swap::Guard::into_inner(self.load())
+    }
+
+    /// The current set, after any promotion that has come due
+    /// ([`Keyring::promote_at`]). Reading the clock is needed only while a
+    /// promotion is scheduled.
+    fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
+        let set = self.current.load();
+        match set.due {
+            Some(due) if unix_seconds(self.clock.now()) >= due => {
+                drop(set);
+                self.promote_due();
+                self.current.load()
+            }
+            _ => set,
+        }
+    }
+
+    /// Promotes every staged key whose time has come, earliest first (the
+    /// last one promoted ends up the primary).
+    fn promote_due(&self) {
+        let _guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            let now = unix_seconds(self.clock.now());
+            let current = self.current.load_full();
+            let Some(entry) = current
+                .entries
+                .iter()
+                .filter(|e| e.state == KeyState::Staged && e.promote_at.is_some_and(|at| at <= now))
+                .min_by_key(|e| e.promote_at)
+            else {
+                return; // another thread got here first
+            };
+            let kid = entry.kid().to_owned();
+            match promoted(&current, &kid, now).and_then(KeySet::build) {
+                Ok(next) => {
+                    tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
+                    self.current.store(Arc::new(next));
+                }
+                Err(error) => {
+                    // Cannot happen for a key of this set; never loop on it.
+                    tracing::error!(kid = %kid, error = %error, "scheduled promotion failed");
+                    return;
+                }
+            }
+        }
     }
 
     /// The primary key's `kid`.
     pub fn primary_kid(&self) -> String {
-        self.current.load().primary().kid().to_owned()
+        self.load().primary().kid().to_owned()
     }
 
     /// Seals `plaintext` under the primary key, with no `typ`.
@@ -468,7 +558,7 @@ impl Keyring {
 
     /// Seals `plaintext` under the primary key.
     pub fn seal_with(&self, plaintext: &[u8], options: &SealOptions) -> Result<String, Error> {
-        let set = self.current.load();
+        let set = self.load();
         let primary = set.primary();
         if primary.key.alg() == KeyAlgorithm::Dir {
             let count = primary.seals.fetch_add(1, Ordering::Relaxed) + 1;
@@ -517,7 +607,7 @@ impl Keyring {
     }
 
     fn open_inner(&self, token: &str, options: &OpenOptions) -> Result<Opened, Rejection> {
-        let set = self.current.load();
+        let set = self.load();
         // Most tokens carry a header the primary key prepared when sealing.
         let parsed = jwe::parse_known(token, options, |encoded| {
             set.primary().headers.lookup(encoded)
@@ -543,7 +633,7 @@ impl Keyring {
     /// The current state of the key `kid`, if the keyring still holds that
     /// very key (the one `key` points to) under it.
     pub(crate) fn state_of(&self, kid: &str, key: &Weak<Key>) -> Option<KeyState> {
-        let set = self.current.load();
+        let set = self.load();
         let entry = set.get(kid)?;
         std::ptr::eq(Arc::as_ptr(&entry.key), key.as_ptr()).then_some(entry.state)
     }
@@ -566,7 +656,7 @@ impl Keyring {
     /// Makes a fresh key of the primary's algorithm the primary; the old
     /// primary is retired and still opens. Returns the new `kid`.
     pub fn rotate(&self) -> Result<String, Error> {
-        let next = self.current.load().primary().key.generate_like()?;
+        let next = self.load().primary().key.generate_like()?;
         let kid = next.kid().to_owned();
         self.rotate_to(next)?;
         Ok(kid)
@@ -619,19 +709,46 @@ impl Keyring {
     /// assert!(keyring.promote("old").is_err(), "retired keys are not brought back");
     /// ```
     pub fn promote(&self, kid: &str) -> Result<(), KeyringError> {
-        self.change(|set, now| {
+        self.change(|set, now| Ok((promoted(set, kid, now)?, ())))
+    }
+
+    /// Schedules the staged key `kid` to become the primary at `at`, as
+    /// [`promote`](Keyring::promote) would. Every process whose keyring has
+    /// the same schedule (a JWK Set file with `x-promote-at`, see
+    /// [`KeySet::to_jwk_set`]) switches at the same moment, without a
+    /// restart or a signal: each seal, open or snapshot after `at` sees the
+    /// new primary. A time already past promotes at the next use. A later
+    /// `promote`, `retire` or `promote_at` of the key replaces the schedule.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState, ManualClock};
+    ///
+    /// let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    /// let old = Key::generate(KeyAlgorithm::A256Kw).unwrap().with_kid("old").unwrap();
+    /// let keyring = Keyring::with_clock(old, clock.clone());
+    /// keyring.stage(Key::generate(KeyAlgorithm::A256Kw).unwrap().with_kid("new").unwrap()).unwrap();
+    /// keyring.promote_at("new", clock.now() + Duration::from_secs(600)).unwrap();
+    /// assert_eq!(keyring.primary_kid(), "old");
+    ///
+    /// clock.advance(Duration::from_secs(600));
+    /// assert_eq!(keyring.primary_kid(), "new");
+    /// assert_eq!(keyring.snapshot().get("old").unwrap().state(), KeyState::Retired);
+    /// # use jwe_session::Clock;
+    /// ```
+    pub fn promote_at(&self, kid: &str, at: SystemTime) -> Result<(), KeyringError> {
+        self.change(|set, _| {
             let entry = set
                 .get(kid)
                 .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
             if entry.state != KeyState::Staged {
                 return Err(KeyringError::NotStaged(kid.to_owned()));
             }
-            let mut entries = Vec::with_capacity(set.len());
-            let mut primary = entry.clone();
-            primary.state = KeyState::Primary;
-            primary.retired_at = None;
-            entries.push(primary);
-            retire_rest(set, now, kid, &mut entries);
+            let mut entries = set.entries.clone();
+            for e in entries.iter_mut().filter(|e| e.kid() == kid) {
+                e.promote_at = Some(unix_seconds(at));
+            }
             Ok((entries, ()))
         })
     }
@@ -652,6 +769,7 @@ impl Keyring {
                     e.state = KeyState::Retired;
                     e.retired_at = Some(now);
                 }
+                e.promote_at = None;
             }
             Ok((entries, ()))
         })
@@ -723,6 +841,25 @@ impl Keyring {
     pub fn to_jwk_set(&self) -> Zeroizing<String> {
         self.snapshot().to_jwk_set()
     }
+}
+
+/// The entries of `set` with the staged key `kid` as the primary and the
+/// old primary retired at `now`.
+fn promoted(set: &KeySet, kid: &str, now: u64) -> Result<Vec<KeyEntry>, KeyringError> {
+    let entry = set
+        .get(kid)
+        .ok_or_else(|| KeyringError::UnknownKid(kid.to_owned()))?;
+    if entry.state != KeyState::Staged {
+        return Err(KeyringError::NotStaged(kid.to_owned()));
+    }
+    let mut entries = Vec::with_capacity(set.len());
+    let mut primary = entry.clone();
+    primary.state = KeyState::Primary;
+    primary.retired_at = None;
+    primary.promote_at = None;
+    entries.push(primary);
+    retire_rest(set, now, kid, &mut entries);
+    Ok(entries)
 }
 
 fn retire_rest(set: &KeySet, now: u64, new_primary: &str, entries: &mut Vec<KeyEntry>) {

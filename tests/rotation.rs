@@ -416,3 +416,206 @@ fn from_env_errors_never_contain_the_secret() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Scheduled promotion (`promote_at`), with an injected clock.
+
+mod scheduled {
+    use super::*;
+    use jwe_session::{Clock, ManualClock};
+    use std::time::Duration;
+
+    const T0: u64 = 1_800_000_000;
+
+    fn keyring_at(clock: &Arc<ManualClock>, kid: &str) -> Keyring {
+        let key = Key::generate(KeyAlgorithm::A256Kw)
+            .unwrap()
+            .with_kid(kid)
+            .unwrap();
+        Keyring::with_clock(key, clock.clone())
+    }
+
+    fn staged(kid: &str) -> Key {
+        Key::generate(KeyAlgorithm::A256Kw)
+            .unwrap()
+            .with_kid(kid)
+            .unwrap()
+    }
+
+    /// Another process loading `keyring`'s export, on the same clock.
+    fn fleet_member(keyring: &Keyring, clock: &Arc<ManualClock>) -> Keyring {
+        let mut other = Keyring::from_jwk_set(&keyring.to_jwk_set()).unwrap();
+        other.set_clock(clock.clone());
+        other
+    }
+
+    #[test]
+    fn every_process_switches_at_the_scheduled_time() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        let at = clock.now() + Duration::from_secs(600);
+        a.promote_at("k2", at).unwrap();
+        assert_eq!(a.snapshot().get("k2").unwrap().promote_at(), Some(at));
+        let b = fleet_member(&a, &clock);
+        assert_eq!(b.snapshot().get("k2").unwrap().promote_at(), Some(at));
+
+        let before = [a.seal(b"a1").unwrap(), b.seal(b"b1").unwrap()];
+        clock.advance(Duration::from_secs(599));
+        for ring in [&a, &b] {
+            assert_eq!(ring.primary_kid(), "k1");
+            assert_eq!(kid_of(&ring.seal(b"x").unwrap()), "k1");
+        }
+
+        clock.advance(Duration::from_secs(1));
+        let after = [a.seal(b"a2").unwrap(), b.seal(b"b2").unwrap()];
+        for ring in [&a, &b] {
+            assert_eq!(ring.primary_kid(), "k2");
+            for token in &after {
+                assert_eq!(kid_of(token), "k2");
+                assert_eq!(ring.open(token).unwrap().key_state(), KeyState::Primary);
+            }
+            for token in &before {
+                assert_eq!(ring.open(token).unwrap().key_state(), KeyState::Retired);
+            }
+            let set = ring.snapshot();
+            assert_eq!(set.get("k1").unwrap().retired_at(), Some(clock.now()));
+            assert_eq!(set.get("k2").unwrap().promote_at(), None);
+        }
+        // The export no longer schedules anything.
+        assert!(!a.to_jwk_set().contains("x-promote-at"));
+    }
+
+    #[test]
+    fn an_open_sees_the_promotion_without_a_seal() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        let old = a.seal(b"old").unwrap();
+        a.stage(staged("k2")).unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(a.open(&old).unwrap().key_state(), KeyState::Primary);
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(a.open(&old).unwrap().key_state(), KeyState::Retired);
+    }
+
+    #[test]
+    fn only_staged_keys_can_be_scheduled() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        let at = clock.now();
+        assert!(matches!(
+            a.promote_at("k1", at),
+            Err(KeyringError::NotStaged(kid)) if kid == "k1"
+        ));
+        assert!(matches!(
+            a.promote_at("nobody", at),
+            Err(KeyringError::UnknownKid(kid)) if kid == "nobody"
+        ));
+        a.rotate().unwrap();
+        assert!(matches!(
+            a.promote_at("k1", at),
+            Err(KeyringError::NotStaged(_))
+        ));
+    }
+
+    #[test]
+    fn retiring_or_promoting_by_hand_cancels_the_schedule() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_secs(60))
+            .unwrap();
+        a.retire("k2").unwrap();
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(a.primary_kid(), "k1");
+        assert_eq!(a.snapshot().get("k2").unwrap().promote_at(), None);
+
+        a.stage(staged("k3")).unwrap();
+        a.promote_at("k3", clock.now() + Duration::from_secs(60))
+            .unwrap();
+        a.promote("k3").unwrap();
+        a.stage(staged("k4")).unwrap();
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(a.primary_kid(), "k3", "the old schedule is gone");
+    }
+
+    #[test]
+    fn several_schedules_apply_in_order() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        a.stage(staged("k3")).unwrap();
+        a.promote_at("k3", clock.now() + Duration::from_secs(200))
+            .unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_secs(100))
+            .unwrap();
+        clock.advance(Duration::from_secs(150));
+        assert_eq!(a.primary_kid(), "k2");
+        clock.advance(Duration::from_secs(100));
+        assert_eq!(a.primary_kid(), "k3");
+        let set = a.snapshot();
+        assert_eq!(set.get("k1").unwrap().state(), KeyState::Retired);
+        assert_eq!(set.get("k2").unwrap().state(), KeyState::Retired);
+    }
+
+    #[test]
+    fn readers_never_fail_while_a_promotion_comes_due() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let keyring = Arc::new(keyring_at(&clock, "k1"));
+        keyring.stage(staged("k2")).unwrap();
+        keyring
+            .promote_at("k2", clock.now() + Duration::from_secs(1))
+            .unwrap();
+        let start = Arc::new(Barrier::new(5));
+        let advanced = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let keyring = Arc::clone(&keyring);
+                let start = Arc::clone(&start);
+                let advanced = Arc::clone(&advanced);
+                thread::spawn(move || {
+                    start.wait();
+                    // Until 100 rounds after the clock passed the time.
+                    let mut after = 0;
+                    let mut last = String::new();
+                    while after < 100 {
+                        if advanced.load(Ordering::Acquire) {
+                            after += 1;
+                        }
+                        let token = keyring.seal(b"x").unwrap();
+                        last = kid_of(&token);
+                        assert_eq!(keyring.open(&token).unwrap().plaintext(), b"x");
+                    }
+                    last
+                })
+            })
+            .collect();
+        start.wait();
+        clock.advance(Duration::from_secs(1));
+        advanced.store(true, Ordering::Release);
+        for reader in readers {
+            assert_eq!(reader.join().unwrap(), "k2");
+        }
+        assert_eq!(keyring.primary_kid(), "k2");
+        let set = keyring.snapshot();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.get("k1").unwrap().state(), KeyState::Retired);
+    }
+
+    #[test]
+    fn a_bad_schedule_in_a_jwk_set_is_refused() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        let mut set: Value = serde_json::from_str(&a.to_jwk_set()).unwrap();
+        set["keys"][1]["x-promote-at"] = "soon".into();
+        let refused = Keyring::from_jwk_set(&set.to_string()).unwrap_err();
+        assert!(refused.to_string().contains("x-promote-at"), "{refused}");
+
+        let mut set: Value = serde_json::from_str(&a.to_jwk_set()).unwrap();
+        set["keys"][0]["x-promote-at"] = T0.into();
+        let refused = Keyring::from_jwk_set(&set.to_string()).unwrap_err();
+        assert!(refused.to_string().contains("staged"), "{refused}");
+    }
+}

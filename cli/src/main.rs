@@ -24,7 +24,7 @@ mod files;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session::clock::unix_seconds;
@@ -150,6 +150,11 @@ enum KeyringCommand {
         /// The new key's id [default: random]
         #[arg(long, value_name = "KID")]
         kid: Option<String>,
+
+        /// Make it the primary by itself at this time (Unix seconds): every
+        /// process that loads the file switches then, with no restart
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        promote_at: Option<u64>,
     },
 
     /// Make a staged key the primary; the old primary is retired
@@ -329,16 +334,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keyring(KeyringCommand::Rotate { file, alg, kid }) => {
             keyring_rotate(&file, alg, kid)
         }
-        Command::Keyring(KeyringCommand::Stage { file, alg, kid }) => {
-            keyring_change(&file, |keyring| {
-                let key = with_kid(next_key(keyring, alg)?, kid.as_deref())?;
-                let kid = key.kid().to_owned();
+        Command::Keyring(KeyringCommand::Stage {
+            file,
+            alg,
+            kid,
+            promote_at,
+        }) => keyring_change(&file, |keyring| {
+            let key = with_kid(next_key(keyring, alg)?, kid.as_deref())?;
+            let kid = key.kid().to_owned();
+            keyring
+                .stage(key)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            if let Some(at) = promote_at {
                 keyring
-                    .stage(key)
+                    .promote_at(&kid, UNIX_EPOCH + Duration::from_secs(at))
                     .map_err(|e| Failure::Usage(e.to_string()))?;
-                Ok(kid + "\n")
-            })
-        }
+            }
+            Ok(kid + "\n")
+        }),
         Command::Keyring(KeyringCommand::Promote { file, kid }) => {
             keyring_change(&file, |keyring| {
                 keyring

@@ -1002,3 +1002,74 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     assert_eq!(list, "k2\tA256KW\tprimary\n");
     assert_eq!(listing(dir.path()), ["keys.json"]);
 }
+
+#[test]
+fn stage_with_promote_at_schedules_the_switch_in_the_file() {
+    let (_dir, file) = keyring(&["--kid", "k1"]);
+    let later = (now() + 24 * 3600).to_string();
+    run(
+        &[
+            "keyring",
+            "stage",
+            "--file",
+            s(&file),
+            "--kid",
+            "k2",
+            "--promote-at",
+            &later,
+        ],
+        b"",
+    )
+    .ok();
+    // Written for every process that loads the file; not yet the primary.
+    let set: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(set["keys"][1]["kid"], "k2");
+    assert_eq!(set["keys"][1]["x-promote-at"].to_string(), later);
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list, "k1\tA256KW\tprimary\nk2\tA256KW\tstaged\n");
+
+    // A time already past: the next use of the file finds k3 the primary.
+    let past = (now() - 60).to_string();
+    run(
+        &[
+            "keyring",
+            "stage",
+            "--file",
+            s(&file),
+            "--kid",
+            "k3",
+            "--promote-at",
+            &past,
+        ],
+        b"",
+    )
+    .ok();
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(
+        list,
+        "k3\tA256KW\tprimary\nk1\tA256KW\tretired\nk2\tA256KW\tstaged\n"
+    );
+    assert_eq!(
+        open_with_file(&file, &seal_with_file(&file, &claims_exp(60)))["kid"],
+        "k3"
+    );
+
+    // Not a number of seconds: a usage error (clap's message), nothing staged.
+    let before = fs::read_to_string(&file).unwrap();
+    let args = [
+        "keyring",
+        "stage",
+        "--file",
+        s(&file),
+        "--promote-at",
+        "tomorrow",
+    ];
+    let refused = run(&args, b"");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("--promote-at"), "{refused:?}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), before);
+}
