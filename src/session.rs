@@ -44,6 +44,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use zeroize::Zeroize;
 
 use crate::b64;
 use crate::clock::{unix_seconds, Clock, SystemClock};
@@ -57,9 +58,14 @@ use crate::token_cache::{TokenCache, Verified};
 /// The payload format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// How many opened tokens a [`SessionManager`] remembers unless configured
-/// otherwise ([`SessionConfig::with_token_cache`]).
-pub const DEFAULT_TOKEN_CACHE: usize = 4096;
+/// How many bytes of opened tokens a [`SessionManager`] remembers unless
+/// configured otherwise ([`SessionConfig::with_token_cache`]): 8 MiB, about
+/// 4,000 typical sessions.
+pub const DEFAULT_TOKEN_CACHE: usize = 8 * 1024 * 1024;
+
+/// The largest token cache accepted, in bytes
+/// ([`SessionConfig::with_token_cache`]): 1 GiB.
+pub const MAX_TOKEN_CACHE: usize = 1 << 30;
 
 /// The longest idle or absolute timeout accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -165,19 +171,24 @@ impl SessionConfig {
         self
     }
 
-    /// How many opened tokens to remember, so the same cookie on the next
-    /// request is not decrypted and parsed again (default 4,096; 0 turns
-    /// the cache off). Each cached token holds about 2 KiB for a typical
-    /// session (the token, the claims, the data as text and decoded), so
-    /// the default holds at most about 9 MiB.
+    /// How much memory, in bytes, opened tokens may hold, so the same
+    /// cookie on the next request is not decrypted and parsed again
+    /// (default 8 MiB; 0 turns the cache off). Each entry is weighed by an
+    /// estimate of what it holds: its token, its data as text and decoded,
+    /// and a fixed part; a typical session's entry is about 2 KiB (about
+    /// 4,000 of them in the default), a session near the cookie limit
+    /// about 20 KiB. [`SessionManager::token_cache_stats`] says how much
+    /// is held.
     ///
     /// A cached token is still checked on every request: both deadlines
     /// against the current time, the revocation store, and that the keyring
     /// still holds the key that opened it (a removed key makes its tokens
     /// fail at once; a retired one makes them re-issued). What the cache
     /// saves is the key unwrap, the AES-GCM decryption and the claims
-    /// parse; with [`SessionManager::load_cached`] (what the integrations
-    /// use) also decoding the data, which is cloned from the cache instead.
+    /// parse; for a [`SessionMap`] loaded with
+    /// [`SessionManager::load_cached`] (what the integrations use) also
+    /// decoding the data, which is shared with the cache instead. Other
+    /// data types are decoded from the text on every load.
     ///
     /// The cache keeps decrypted session contents in this process's memory
     /// for as long as an entry lives (the text is wiped when it goes; the
@@ -188,14 +199,14 @@ impl SessionConfig {
     /// use jwe_session::SessionConfig;
     /// let config = SessionConfig::new().with_token_cache(0);
     /// assert_eq!(config.token_cache(), 0);
-    /// assert_eq!(SessionConfig::new().token_cache(), 4096);
+    /// assert_eq!(SessionConfig::new().token_cache(), 8 * 1024 * 1024);
     /// ```
     pub fn with_token_cache(mut self, entries: usize) -> Self {
         self.token_cache = entries;
         self
     }
 
-    /// How many opened tokens are remembered (0: none).
+    /// The memory opened tokens may hold, in bytes (0: no cache).
     pub fn token_cache(&self) -> usize {
         self.token_cache
     }
@@ -233,7 +244,8 @@ impl SessionConfig {
     /// Checks the configuration: timeouts of at least one second and at
     /// most 366 days, a leeway of at most an hour, an idle timeout no longer
     /// than the absolute one, a leeway shorter than the
-    /// idle timeout, a non-empty purpose.
+    /// idle timeout, a non-empty purpose, a token cache of at most
+    /// [`MAX_TOKEN_CACHE`] bytes.
     pub fn validate(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Config(m.to_owned()));
         if self.idle_timeout.as_secs() == 0 || self.absolute_timeout.as_secs() == 0 {
@@ -250,6 +262,9 @@ impl SessionConfig {
         }
         if self.purpose.is_empty() {
             return fail("the purpose must not be empty");
+        }
+        if self.token_cache > MAX_TOKEN_CACHE {
+            return fail("the token cache is limited to 1 GiB");
         }
         Ok(())
     }
@@ -823,7 +838,8 @@ impl SessionManager {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
     /// let stats = manager.token_cache_stats();
-    /// assert_eq!((stats.entries, stats.capacity, stats.hits, stats.misses), (0, 4096, 0, 0));
+    /// assert_eq!((stats.entries, stats.bytes, stats.hits, stats.misses), (0, 0, 0, 0));
+    /// assert_eq!(stats.capacity, 8 * 1024 * 1024);
     /// # Ok::<(), jwe_session::Error>(())
     /// ```
     pub fn token_cache_stats(&self) -> TokenCacheStats {
@@ -888,10 +904,11 @@ impl SessionManager {
         .await
     }
 
-    /// [`load`](SessionManager::load), keeping the decoded data in the
-    /// token cache too: the next request with the same token gets a clone of
-    /// it instead of decoding the JSON again. The integrations load this
-    /// way. A [`SessionMap`] clones for the cost of a reference count.
+    /// [`load`](SessionManager::load), and for a [`SessionMap`] also keeps
+    /// the decoded map in the token cache: the next request with the same
+    /// token shares it (copy on write) instead of decoding the JSON again.
+    /// Other data types are decoded on every load, as with `load`. The
+    /// integrations load this way.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -914,13 +931,12 @@ impl SessionManager {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn load_cached<T>(&self, token: &str) -> Result<Session<T>, Rejection>
-    where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
-    {
-        let keep = self.cache.is_enabled();
+    pub async fn load_cached<T: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Session<T>, Rejection> {
         let now = self.clock.now();
-        self.load_logged(token, now, |verified| verified.data_as::<T>(keep))
+        self.load_logged(token, now, |verified| verified.data_as::<T>())
             .await
     }
 
@@ -942,13 +958,34 @@ impl SessionManager {
         result
     }
 
+    /// Verifies the token (or finds it in the cache), then checks it. Only
+    /// a token whose whole load succeeds is kept in the cache; a kept one
+    /// that fails a check now is dropped from it.
     async fn load_inner<T>(
         &self,
         token: &str,
         now: SystemTime,
         decode: impl FnOnce(&Verified) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        let (wire, key_state) = self.verify(token)?;
+        let (wire, key_state, cached) = self.verify(token)?;
+        let result = self.check(&wire, key_state, now, decode).await;
+        match (&result, cached) {
+            (Ok(_), false) => self.cache.insert(token, wire),
+            (Err(_), true) => self.cache.remove(token),
+            _ => {}
+        }
+        result
+    }
+
+    /// Everything that may change between two requests with the same
+    /// token: the deadlines against `now`, the data type, revocation.
+    async fn check<T>(
+        &self,
+        wire: &Verified,
+        key_state: KeyState,
+        now: SystemTime,
+        decode: impl FnOnce(&Verified) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         let now_s = unix_seconds(now);
         let leeway = self.config.leeway.as_secs();
@@ -973,7 +1010,7 @@ impl SessionManager {
         if now_s > idle.saturating_add(leeway) {
             return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
         }
-        let data = decode(&wire).ok_or_else(|| {
+        let data = decode(wire).ok_or_else(|| {
             reject(
                 RejectionKind::Malformed,
                 "session data does not fit the expected type",
@@ -1023,14 +1060,15 @@ impl SessionManager {
     }
 
     /// What does not change between two requests with the same token:
-    /// decryption, purpose and format. Remembered in the token cache while
-    /// the keyring holds the key that opened the token; the key's state is
-    /// read from the keyring each time.
-    fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState), Rejection> {
+    /// decryption, purpose and format, from the token cache when it holds
+    /// the token and the keyring still holds the key that opened it (the
+    /// key's state is read from the keyring each time). Says whether it
+    /// came from the cache.
+    fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
         if let Some(verified) = self.cache.get(token) {
             if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
                 self.cache.hit();
-                return Ok((verified, state));
+                return Ok((verified, state, true));
             }
             // The key that opened it left the keyring (or was replaced):
             // open it again, which says why it fails.
@@ -1073,10 +1111,9 @@ impl SessionManager {
             exp: wire.exp,
             abs_exp: wire.abs_exp,
             data: zeroize::Zeroizing::new(wire.data.get().to_owned()),
-            decoded: std::sync::OnceLock::new(),
+            map: std::sync::OnceLock::new(),
         });
-        self.cache.insert(token, Arc::clone(&verified));
-        Ok((verified, opened.key_state()))
+        Ok((verified, opened.key_state(), false))
     }
 
     /// Decides what the client needs after a request, seals when needed,
@@ -1173,8 +1210,7 @@ impl SessionManager {
         // Room for a typical session up front; growth wipes what it leaves.
         let mut payload = WipingBuffer::with_capacity(1024);
         serde_json::to_writer(&mut payload, &wire).map_err(Error::Data)?;
-        let payload = payload.0;
-        self.keyring.seal_with(&payload, &self.seal_options)
+        self.keyring.seal_with(&payload.0, &self.seal_options)
     }
 
     /// Revokes every session of `sub` created before now (log out
@@ -1205,13 +1241,23 @@ impl SessionManager {
     }
 }
 
-/// A write buffer that wipes what it leaves behind when it grows: a plain
-/// `Vec` would free its old allocation, session data and all, unwiped.
-struct WipingBuffer(zeroize::Zeroizing<Vec<u8>>);
+/// A write buffer that wipes what was written to it: when it grows (a
+/// plain `Vec` would free its old allocation, session data and all,
+/// unwiped) and when it is dropped. Only the bytes written are wiped, not
+/// the whole capacity: the rest never held anything, and wiping is done a
+/// byte at a time (volatile writes), so a 1 KiB buffer holding a 250-byte
+/// payload costs a quarter of the time.
+struct WipingBuffer(Vec<u8>);
 
 impl WipingBuffer {
     fn with_capacity(capacity: usize) -> Self {
-        WipingBuffer(zeroize::Zeroizing::new(Vec::with_capacity(capacity)))
+        WipingBuffer(Vec::with_capacity(capacity))
+    }
+}
+
+impl Drop for WipingBuffer {
+    fn drop(&mut self) {
+        self.0.as_mut_slice().zeroize();
     }
 }
 
@@ -1221,8 +1267,8 @@ impl std::io::Write for WipingBuffer {
         if needed > self.0.capacity() {
             let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
             grown.extend_from_slice(&self.0);
-            // The old buffer is wiped as it is dropped here.
-            self.0 = zeroize::Zeroizing::new(grown);
+            let mut old = std::mem::replace(&mut self.0, grown);
+            old.as_mut_slice().zeroize();
         }
         self.0.extend_from_slice(bytes);
         Ok(bytes.len())

@@ -100,6 +100,26 @@ async fn a_second_load_is_served_from_the_cache() {
 }
 
 #[tokio::test]
+async fn only_tokens_whose_load_succeeds_are_kept() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.advance(30 * 60 + 61);
+    assert_eq!(
+        f.load(&token).await.unwrap_err(),
+        RejectionKind::ExpiredIdle
+    );
+    assert_eq!(f.manager.cached_tokens(), 0, "an expired token is not kept");
+
+    let token = f.login("bob").await;
+    let mut session = f.load(&token).await.unwrap();
+    session.destroy();
+    f.manager.save(&mut session).await.unwrap();
+    f.manager.forget_token(&token);
+    assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::Revoked);
+    assert_eq!(f.manager.cached_tokens(), 0, "a revoked token is not kept");
+}
+
+#[tokio::test]
 async fn a_cached_token_still_expires() {
     let f = fixture();
     let token = f.login("alice").await;
@@ -109,6 +129,7 @@ async fn a_cached_token_still_expires() {
         f.load(&token).await.unwrap_err(),
         RejectionKind::ExpiredIdle
     );
+    assert_eq!(f.manager.cached_tokens(), 0, "dropped once it fails");
 
     let f = fixture_with(
         SessionConfig::new()
@@ -185,6 +206,29 @@ async fn a_cached_token_under_a_key_retired_since_is_reissued() {
 }
 
 #[tokio::test]
+async fn a_scheduled_promotion_reaches_cached_tokens() {
+    use jwe_session::Clock;
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let next = Key::generate(KeyAlgorithm::A256Kw)
+        .unwrap()
+        .with_kid("next")
+        .unwrap();
+    f.keyring.stage(next).unwrap();
+    f.keyring
+        .promote_at("next", f.clock.now() + Duration::from_secs(60))
+        .unwrap();
+    let session = f.load(&token).await.unwrap();
+    assert_eq!(session.key_state(), Some(KeyState::Primary));
+    f.advance(60);
+    let hits = f.manager.token_cache_stats().hits;
+    let session = f.load(&token).await.unwrap();
+    assert_eq!(f.manager.token_cache_stats().hits, hits + 1);
+    assert_eq!(session.key_state(), Some(KeyState::Retired));
+}
+
+#[tokio::test]
 async fn a_different_key_under_the_same_kid_is_not_trusted() {
     let f = fixture();
     let token = f.login("alice").await;
@@ -210,6 +254,25 @@ async fn a_different_key_under_the_same_kid_is_not_trusted() {
             .unwrap(),
     );
     f.keyring.replace_with(&other);
+    assert_eq!(
+        f.load(&token).await.unwrap_err(),
+        RejectionKind::DecryptFailed
+    );
+}
+
+#[tokio::test]
+async fn a_new_key_under_a_removed_kid_does_not_revive_cached_tokens() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    let kid = f.keyring.primary_kid();
+    f.keyring.rotate().unwrap();
+    f.keyring.remove(&kid).unwrap();
+    let other = Key::generate(KeyAlgorithm::A256Kw)
+        .unwrap()
+        .with_kid(kid)
+        .unwrap();
+    f.keyring.stage(other).unwrap();
     assert_eq!(
         f.load(&token).await.unwrap_err(),
         RejectionKind::DecryptFailed
@@ -247,13 +310,52 @@ async fn cached_data_is_copied_on_write() {
     let mut first = f.load(&token).await.unwrap();
     first.insert("theme", "light").unwrap();
     first.insert("extra", 1).unwrap();
-    let second = f.load(&token).await.unwrap();
+    let mut second = f.load(&token).await.unwrap();
     assert_eq!(
         second.get::<String>("theme").unwrap().as_deref(),
         Some("dark")
     );
     assert_eq!(second.get::<u32>("extra").unwrap(), None);
     assert_eq!(second.data().len(), 1);
+    assert_eq!(second.remove("theme"), Some(serde_json::json!("dark")));
+    let mut third = f.load(&token).await.unwrap();
+    assert_eq!(third.data().len(), 1);
+    third.data_mut().clear();
+    assert!(third.data().is_empty());
+    let fourth = f.load(&token).await.unwrap();
+    assert_eq!(
+        fourth.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
+}
+
+/// Decoding this type is not repeatable: each decode takes a new number.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Numbered {
+    theme: String,
+    #[serde(skip, default = "next_number")]
+    number: u64,
+}
+
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn only_session_maps_are_kept_decoded() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    f.cache(&token).await;
+    // A type of the application's is decoded again on every load, as it
+    // would be without the cache, even though the token is cached.
+    let hits = f.manager.token_cache_stats().hits;
+    let first = f.manager.load_cached::<Numbered>(&token).await.unwrap();
+    let second = f.manager.load_cached::<Numbered>(&token).await.unwrap();
+    assert_eq!(f.manager.token_cache_stats().hits, hits + 2);
+    assert_eq!(first.data().theme, "dark");
+    assert_ne!(first.data().number, second.data().number);
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -317,16 +419,46 @@ async fn the_cache_can_be_turned_off() {
     );
 }
 
+#[test]
+fn an_absurd_capacity_is_refused_at_start_up() {
+    let config = SessionConfig::new().with_token_cache(usize::MAX);
+    let error = config.validate().unwrap_err();
+    assert!(error.to_string().contains("token cache"), "{error}");
+    let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    assert!(SessionManager::new(keyring, Arc::new(MemoryStore::new()), config).is_err());
+    assert!(SessionConfig::new()
+        .with_token_cache(jwe_session::session::MAX_TOKEN_CACHE)
+        .validate()
+        .is_ok());
+}
+
 #[tokio::test]
-async fn the_cache_stays_within_its_capacity() {
-    let f = fixture_with(SessionConfig::new().with_token_cache(16));
+async fn the_cache_stays_within_its_bytes() {
+    let f = fixture_with(SessionConfig::new().with_token_cache(64 * 1024));
     for i in 0..200 {
         let token = f.login(&format!("user{i}")).await;
         assert!(f.load(&token).await.is_ok());
     }
     let stats = f.manager.token_cache_stats();
-    assert!(stats.entries <= 20, "{} entries", stats.entries);
+    assert!(stats.bytes <= 64 * 1024, "{stats:?}");
+    // 1.5 to 2 KiB a token: a few dozen fit, not 200.
+    assert!((16..=48).contains(&stats.entries), "{stats:?}");
     assert_eq!(stats.misses, 200);
+}
+
+#[tokio::test]
+async fn a_large_session_weighs_more() {
+    let f = fixture_with(SessionConfig::new().with_token_cache(1024 * 1024));
+    let small = f.login("alice").await;
+    f.cache(&small).await;
+    let one = f.manager.token_cache_stats().bytes;
+    let mut session = f.manager.start(SessionMap::default()).unwrap();
+    session.login("bob").unwrap();
+    session.insert("draft", "x".repeat(6000)).unwrap();
+    let large = f.seal(&mut session).await;
+    f.cache(&large).await;
+    let two = f.manager.token_cache_stats().bytes;
+    assert!(two - one > 6000 * 4, "{one} then {two}");
 }
 
 mod service {
@@ -388,6 +520,85 @@ mod service {
         // A revoked token that comes back is removed again, and not kept.
         let sent = request(&service, &token, |_| {}).await;
         assert!(sent[0].contains("Max-Age=0"), "{sent:?}");
+        assert_eq!(manager.cached_tokens(), 0);
+    }
+}
+
+mod failing_store {
+    use super::*;
+    use jwe_session::integration::{Admission, RequestHead, SessionService};
+    use jwe_session::revocation::{RevocationStatus, RevocationStore};
+    use jwe_session::StoreError;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::SystemTime;
+
+    /// A memory store whose writes fail while `down` is set.
+    struct Flaky {
+        inner: MemoryStore,
+        down: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl RevocationStore for Flaky {
+        async fn revoke_session(&self, sid: &str, until: SystemTime) -> Result<(), StoreError> {
+            if self.down.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("down for the test".into()));
+            }
+            self.inner.revoke_session(sid, until).await
+        }
+
+        async fn revoke_subject(
+            &self,
+            sub: &str,
+            before: SystemTime,
+            until: SystemTime,
+        ) -> Result<(), StoreError> {
+            self.inner.revoke_subject(sub, before, until).await
+        }
+
+        async fn check(
+            &self,
+            sid: &str,
+            sub: Option<&str>,
+            created: SystemTime,
+        ) -> Result<RevocationStatus, StoreError> {
+            self.inner.check(sid, sub, created).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_logout_the_store_could_not_record_still_forgets_the_token() {
+        let store = Arc::new(Flaky {
+            inner: MemoryStore::new(),
+            down: AtomicBool::new(false),
+        });
+        let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+        let service = SessionService::builder(keyring, store.clone())
+            .build::<SessionMap>()
+            .unwrap();
+        let manager = service.manager();
+        let mut session = manager.start(SessionMap::default()).unwrap();
+        session.login("alice").unwrap();
+        let token = match manager.save(&mut session).await.unwrap() {
+            SaveOutcome::Seal { token, .. } => token,
+            other => panic!("{other:?}"),
+        };
+        let cookie = format!("{}={token}", service.cookies().name());
+        let head = RequestHead {
+            method: "GET",
+            host: Some("example.com"),
+            cookies: vec![cookie.as_bytes()],
+            ..RequestHead::default()
+        };
+        let Admission::Proceed(active) = service.begin(&head).await else {
+            panic!("refused")
+        };
+        assert_eq!(manager.cached_tokens(), 1);
+        active.handle().destroy();
+        store.down.store(true, Ordering::Relaxed);
+        let response = service.finish(active).await;
+        assert_eq!(response.replace_status, Some(503));
+        assert!(response.set_cookies[0].contains("Max-Age=0"));
         assert_eq!(manager.cached_tokens(), 0);
     }
 }

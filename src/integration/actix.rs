@@ -57,7 +57,7 @@ impl<S, B, T> Transform<S, ServiceRequest> for SessionService<T>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
@@ -92,7 +92,7 @@ impl<S, B, T> Service<ServiceRequest> for SessionMiddlewareService<S, T>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;

@@ -87,7 +87,7 @@ impl<S, T> Service<Request<Body>> for SessionMiddleware<S, T>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;

@@ -352,7 +352,7 @@ impl SessionService<SessionMap> {
 
 impl<T> SessionService<T>
 where
-    T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     /// The session manager.
     pub fn manager(&self) -> &Arc<SessionManager> {
@@ -434,8 +434,9 @@ where
         let destroyed = session.is_destroyed();
         let now = self.manager.now();
         let saved = self.manager.save_at(&mut session, now).await;
-        let replaced =
-            invalid || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));
+        let replaced = invalid
+            || destroyed
+            || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));
         if let (true, Some(token)) = (replaced, incoming.token()) {
             // The response replaces or removes this token: the client will
             // not send it again.
