@@ -602,3 +602,52 @@ mod failing_store {
         assert_eq!(manager.cached_tokens(), 0);
     }
 }
+
+/// Once `remove(kid)` has returned, no load that starts afterwards accepts a
+/// token of that key, however many threads have it cached.
+#[test]
+fn no_load_after_a_key_is_removed_accepts_its_cached_tokens() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let f = fixture();
+    let token = runtime.block_on(f.login("alice"));
+    runtime.block_on(f.cache(&token));
+    let manager = Arc::new(f.manager);
+    let removed = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(std::sync::Barrier::new(5));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let manager = Arc::clone(&manager);
+            let removed = Arc::clone(&removed);
+            let start = Arc::clone(&start);
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                start.wait();
+                let mut after = 0;
+                while after < 200 {
+                    let was_removed = removed.load(Ordering::Acquire);
+                    let loaded = runtime.block_on(manager.load_cached::<SessionMap>(&token));
+                    if was_removed {
+                        after += 1;
+                        let kind = loaded.map(|_| ()).unwrap_err().kind();
+                        assert_eq!(kind, RejectionKind::UnknownKey);
+                    }
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let old = f.keyring.primary_kid();
+    f.keyring.rotate().unwrap();
+    f.keyring.remove(&old).unwrap();
+    removed.store(true, Ordering::Release);
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    assert_eq!(manager.cached_tokens(), 0);
+}
