@@ -90,6 +90,12 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
 /// use jwe_session::clock::{from_unix_seconds, unix_seconds};
 /// assert_eq!(unix_seconds(from_unix_seconds(42)), 42);
 /// ```
+///
+/// Saturates at the end of the year 9999 (a time read from a key file is
+/// never trusted to fit in a `SystemTime`).
 pub fn from_unix_seconds(seconds: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(seconds)
+    UNIX_EPOCH + Duration::from_secs(seconds.min(MAX_UNIX_SECONDS))
 }
+
+/// The last second of the year 9999, the latest time a key file may name.
+pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;

@@ -91,6 +91,9 @@ pub enum KeyProblem {
     Random,
     /// The text is not a JSON object.
     NotJson,
+    /// `x-promote-at` on a key that is neither staged nor the first (the
+    /// primary) of a JWK Set.
+    PromoteAtNotStaged,
 }
 
 impl fmt::Display for KeyProblem {
@@ -103,6 +106,9 @@ impl fmt::Display for KeyProblem {
                 write!(f, "key type {kty:?} does not fit the algorithm")
             }
             KeyProblem::MissingMember(name) => write!(f, "missing member \"{name}\""),
+            KeyProblem::InvalidMember("x-promote-at") => f.write_str(
+                "member \"x-promote-at\" is not a time in Unix seconds (up to the year 9999)",
+            ),
             KeyProblem::InvalidMember(name) => write!(f, "member \"{name}\" is not valid"),
             KeyProblem::WrongUse => f.write_str("\"use\" or \"key_ops\" do not allow encryption"),
             KeyProblem::WrongLength {
@@ -126,6 +132,9 @@ impl fmt::Display for KeyProblem {
                 f.write_str("the operating system's random number generator failed")
             }
             KeyProblem::NotJson => f.write_str("not a JSON object"),
+            KeyProblem::PromoteAtNotStaged => f.write_str(
+                "\"x-promote-at\" is only for staged keys (\"x-state\": \"staged\"; the first key is the primary)",
+            ),
         }
     }
 }

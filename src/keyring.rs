@@ -4,14 +4,17 @@
 //! Readers are lock-free: every change builds a whole new immutable
 //! [`KeySet`] and publishes it through [`arc_swap::ArcSwap`], so a reader sees
 //! the old set or the new one, never a mix. Changes are serialized among
-//! themselves by a mutex that readers never touch.
+//! themselves by a mutex that readers never touch, with one exception: the
+//! first reader after a scheduled promotion's time ([`Keyring::promote_at`])
+//! applies it, under that mutex, once.
 //!
 //! # Rotation
 //!
 //! * One process: [`Keyring::rotate`] makes a fresh primary of the same
 //!   algorithm and retires the old one, which still opens.
 //! * A fleet: [`Keyring::stage`] a new key everywhere first (it opens but
-//!   never seals), then [`Keyring::promote`] it once every process has it.
+//!   never seals), then [`Keyring::promote`] it once every process has it,
+//!   or schedule that with [`Keyring::promote_at`].
 //! * [`Keyring::prune`] drops retired keys once every token they sealed is
 //!   past its deadline; dropped keys are zeroized.
 
@@ -20,7 +23,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use serde_json::Value;
@@ -28,7 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::alg::KeyAlgorithm;
 use crate::b64;
-use crate::clock::{from_unix_seconds, unix_seconds, Clock, SystemClock};
+use crate::clock::{from_unix_seconds, unix_seconds, Clock, SystemClock, MAX_UNIX_SECONDS};
 use crate::error::{
     Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
 };
@@ -281,18 +284,20 @@ impl KeySet {
                     .and_then(Value::as_u64)
                     .unwrap_or(now),
             );
-            match object.get("x-promote-at") {
-                None => {}
-                Some(at) if state == KeyState::Staged => {
-                    entry.promote_at = Some(at.as_u64().ok_or(KeyringError::NotJwkSet(
-                        "x-promote-at must be a time in Unix seconds",
-                    ))?);
+            let kid = entry.kid().to_owned();
+            let refuse = |problem| KeyError::new(Some(&kid), problem).at_position(i + 1);
+            match (object.get("x-promote-at"), state) {
+                (None, _) => {}
+                // The first key is the primary already: nothing to schedule.
+                (Some(_), KeyState::Primary) => {}
+                (Some(at), KeyState::Staged) => {
+                    let at = at
+                        .as_u64()
+                        .filter(|&at| at <= MAX_UNIX_SECONDS)
+                        .ok_or_else(|| refuse(KeyProblem::InvalidMember("x-promote-at")))?;
+                    entry.promote_at = Some(at);
                 }
-                Some(_) => {
-                    return Err(KeyringError::NotJwkSet(
-                        "x-promote-at is only for staged keys",
-                    ))
-                }
+                (Some(_), _) => return Err(refuse(KeyProblem::PromoteAtNotStaged).into()),
             }
             if state == KeyState::Retired {
                 entry.retired_at = Some(
@@ -492,8 +497,9 @@ impl Keyring {
         Ok(Keyring::from_set(set, clock))
     }
 
-    /// The current key set. Lock-free; hold it as long as you like, it never
-    /// changes under you.
+    /// The current key set, after any promotion that has come due. Lock-free
+    /// (but for applying such a promotion, once); hold it as long as you
+    /// like, it never changes under you.
     pub fn snapshot(&self) -> Arc<KeySet> {
         arc_swap::Guard::into_inner(self.load())
     }
@@ -513,15 +519,27 @@ impl Keyring {
         }
     }
 
-    /// Promotes every staged key whose time has come, earliest first (the
-    /// last one promoted ends up the primary).
+    /// Promotes every staged key whose time has come.
     fn promote_due(&self) {
-        let _guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let promoted = {
+            let _guard = self
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.apply_due(unix_seconds(self.clock.now())).1
+        };
+        // Logged once the lock is released: a log layer may use the keyring.
+        for kid in promoted {
+            tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
+        }
+    }
+
+    /// With the writer lock held: promotes every staged key whose time has
+    /// come at `now`, earliest first (the last one promoted ends up the
+    /// primary), and returns the set as it then is, with the kids promoted.
+    fn apply_due(&self, now: u64) -> (Arc<KeySet>, Vec<String>) {
+        let mut kids = Vec::new();
         loop {
-            let now = unix_seconds(self.clock.now());
             let current = self.current.load_full();
             let Some(entry) = current
                 .entries
@@ -529,18 +547,18 @@ impl Keyring {
                 .filter(|e| e.state == KeyState::Staged && e.promote_at.is_some_and(|at| at <= now))
                 .min_by_key(|e| e.promote_at)
             else {
-                return; // another thread got here first
+                return (current, kids); // nothing (more) due
             };
             let kid = entry.kid().to_owned();
             match promoted(&current, &kid, now).and_then(KeySet::build) {
                 Ok(next) => {
-                    tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
                     self.current.store(Arc::new(next));
+                    kids.push(kid);
                 }
                 Err(error) => {
                     // Cannot happen for a key of this set; never loop on it.
                     tracing::error!(kid = %kid, error = %error, "scheduled promotion failed");
-                    return;
+                    return (current, kids);
                 }
             }
         }
@@ -647,7 +665,11 @@ impl Keyring {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = unix_seconds(self.clock.now());
-        let current = self.current.load_full();
+        // A change applies to the set as it is now: due promotions first.
+        let (current, promoted) = self.apply_due(now);
+        for kid in &promoted {
+            tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
+        }
         let (entries, out) = f(&current, now)?;
         self.current.store(Arc::new(KeySet::build(entries)?));
         Ok(out)
@@ -717,8 +739,11 @@ impl Keyring {
     /// the same schedule (a JWK Set file with `x-promote-at`, see
     /// [`KeySet::to_jwk_set`]) switches at the same moment, without a
     /// restart or a signal: each seal, open or snapshot after `at` sees the
-    /// new primary. A time already past promotes at the next use. A later
-    /// `promote`, `retire` or `promote_at` of the key replaces the schedule.
+    /// new primary. A time already past promotes at the next use; a time
+    /// within a second promotes at the end of that second. A later
+    /// `promote`, `retire` or `promote_at` of the key replaces the schedule;
+    /// a promotion of another key does not. Every change to the keyring
+    /// applies a due promotion first.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -745,9 +770,14 @@ impl Keyring {
             if entry.state != KeyState::Staged {
                 return Err(KeyringError::NotStaged(kid.to_owned()));
             }
+            // Never early: a time within a second promotes at its end.
+            let at = at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+                .unwrap_or(0);
             let mut entries = set.entries.clone();
             for e in entries.iter_mut().filter(|e| e.kid() == kid) {
-                e.promote_at = Some(unix_seconds(at));
+                e.promote_at = Some(at);
             }
             Ok((entries, ()))
         })
@@ -811,18 +841,28 @@ impl Keyring {
     }
 
     /// Replaces the whole key set with `other`'s (a reload from a file or the
-    /// environment), atomically. Seal counters of keys kept are carried over.
+    /// environment), atomically. A key whose material is unchanged stays the
+    /// same key object, with its seal counter (so session token caches keep
+    /// the tokens it opened); scheduled promotions in `other` apply by this
+    /// keyring's clock.
     pub fn replace_with(&self, other: &Keyring) {
+        // `other`'s set as it is, read before taking our lock (never both
+        // locks at once); its schedules apply here by this keyring's clock.
+        let mut next = KeySet::clone(&other.current.load_full());
         let _guard = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.current.load_full();
-        let mut next = (*other.snapshot()).clone();
         for entry in &mut next.entries {
             if let Some(old) = current.get(entry.kid()) {
                 if *old.key == *entry.key {
+                    // The same key: keep the same key object, so tokens it
+                    // opened stay in session token caches, with its seal
+                    // count and prepared headers.
+                    entry.key = Arc::clone(&old.key);
                     entry.seals = Arc::clone(&old.seals);
+                    entry.headers = Arc::clone(&old.headers);
                 }
             }
         }

@@ -538,6 +538,11 @@ mod scheduled {
         a.stage(staged("k4")).unwrap();
         clock.advance(Duration::from_secs(120));
         assert_eq!(a.primary_kid(), "k3", "the old schedule is gone");
+        assert_eq!(a.snapshot().get("k3").unwrap().promote_at(), None);
+        let export = a.to_jwk_set();
+        assert!(!export.contains("x-promote-at"), "{}", export.as_str());
+        let reloaded = fleet_member(&a, &clock);
+        assert_eq!(reloaded.primary_kid(), "k3");
     }
 
     #[test]
@@ -608,14 +613,89 @@ mod scheduled {
         let clock = Arc::new(ManualClock::at_unix(T0));
         let a = keyring_at(&clock, "k1");
         a.stage(staged("k2")).unwrap();
-        let mut set: Value = serde_json::from_str(&a.to_jwk_set()).unwrap();
-        set["keys"][1]["x-promote-at"] = "soon".into();
-        let refused = Keyring::from_jwk_set(&set.to_string()).unwrap_err();
-        assert!(refused.to_string().contains("x-promote-at"), "{refused}");
+        a.stage(staged("k3")).unwrap();
+        a.retire("k3").unwrap();
+        let export = || -> Value { serde_json::from_str(&a.to_jwk_set()).unwrap() };
 
-        let mut set: Value = serde_json::from_str(&a.to_jwk_set()).unwrap();
+        for bad in [
+            Value::from("soon"),
+            Value::from(-1),
+            Value::from(1e12),
+            Value::from(u64::MAX),
+        ] {
+            let mut set = export();
+            set["keys"][1]["x-promote-at"] = bad.clone();
+            let refused = Keyring::from_jwk_set(&set.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("x-promote-at") && refused.contains("k2"),
+                "{bad}: {refused}"
+            );
+        }
+        // On a retired key: refused, naming it.
+        let mut set = export();
+        set["keys"][2]["x-promote-at"] = T0.into();
+        let refused = Keyring::from_jwk_set(&set.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("k3") && refused.contains("staged"),
+            "{refused}"
+        );
+        // On the first key, the primary already: nothing to do.
+        let mut set = export();
         set["keys"][0]["x-promote-at"] = T0.into();
-        let refused = Keyring::from_jwk_set(&set.to_string()).unwrap_err();
-        assert!(refused.to_string().contains("staged"), "{refused}");
+        let loaded = Keyring::from_jwk_set(&set.to_string()).unwrap();
+        assert_eq!(loaded.primary_kid(), "k1");
+        assert_eq!(loaded.snapshot().get("k1").unwrap().promote_at(), None);
+    }
+
+    #[test]
+    fn a_change_applies_a_due_promotion_first() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_secs(60))
+            .unwrap();
+        clock.advance(Duration::from_secs(60));
+        // No seal or open since the time: k2 is the primary all the same.
+        assert!(matches!(a.remove("k2"), Err(KeyringError::PrimaryKey(_))));
+        assert!(matches!(a.retire("k2"), Err(KeyringError::PrimaryKey(_))));
+        a.stage(staged("k3")).unwrap();
+        a.promote("k3").unwrap();
+        let set = a.snapshot();
+        assert_eq!(a.primary_kid(), "k3", "the manual promotion wins, after");
+        assert_eq!(set.get("k2").unwrap().state(), KeyState::Retired);
+        assert_eq!(set.get("k1").unwrap().state(), KeyState::Retired);
+    }
+
+    #[test]
+    fn a_time_within_a_second_promotes_at_its_end() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_millis(59_500))
+            .unwrap();
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(a.primary_kid(), "k1");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(a.primary_kid(), "k2");
+    }
+
+    #[test]
+    fn reloading_with_a_due_promotion_never_deadlocks() {
+        let clock = Arc::new(ManualClock::at_unix(T0));
+        let a = keyring_at(&clock, "k1");
+        a.stage(staged("k2")).unwrap();
+        a.promote_at("k2", clock.now() + Duration::from_secs(1))
+            .unwrap();
+        let b = fleet_member(&a, &clock);
+        clock.advance(Duration::from_secs(1));
+        a.replace_with(&a);
+        a.replace_with(&b);
+        b.replace_with(&a);
+        assert_eq!(a.primary_kid(), "k2");
+        assert_eq!(b.primary_kid(), "k2");
     }
 }
