@@ -88,7 +88,7 @@ fn main() {
         let manager = SessionManager::new(
             Arc::clone(&keyring),
             Arc::new(MemoryStore::new()),
-            SessionConfig::new().with_token_cache(0),
+            SessionConfig::new().with_token_cache_bytes(0),
         )
         .unwrap();
         let cached = SessionManager::new(
@@ -119,10 +119,10 @@ fn main() {
             common::ready(cached.load_cached::<SessionMap>(&token)).unwrap()
         }));
 
-        for (row, cache) in [(5, 0), (6, SessionConfig::new().token_cache())] {
+        for (row, cache) in [(5, 0), (6, SessionConfig::new().token_cache_bytes())] {
             let service =
                 SessionService::builder(Arc::clone(&keyring), Arc::new(MemoryStore::new()))
-                    .config(SessionConfig::new().with_token_cache(cache))
+                    .config(SessionConfig::new().with_token_cache_bytes(cache))
                     .build::<SessionMap>()
                     .unwrap();
             rows[row].1.push(request_path(&service));
@@ -205,5 +205,5 @@ fn bytes_of_empty_cache() -> i64 {
         drop(manager);
         held
     };
-    held(SessionConfig::new()) - held(SessionConfig::new().with_token_cache(0))
+    held(SessionConfig::new()) - held(SessionConfig::new().with_token_cache_bytes(0))
 }

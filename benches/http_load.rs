@@ -99,7 +99,7 @@ fn service(keyring: &Arc<Keyring>, cache: bool) -> SessionService<SessionMap> {
     let config = if cache {
         SessionConfig::new()
     } else {
-        SessionConfig::new().with_token_cache(0)
+        SessionConfig::new().with_token_cache_bytes(0)
     };
     SessionService::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
         .config(config)

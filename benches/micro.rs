@@ -371,7 +371,7 @@ fn fixtures() -> Vec<Fixture> {
             let manager = SessionManager::new(
                 Arc::clone(&keyring),
                 Arc::new(MemoryStore::new()),
-                SessionConfig::new().with_token_cache(0),
+                SessionConfig::new().with_token_cache_bytes(0),
             )
             .unwrap();
             let cached = SessionManager::new(
@@ -589,7 +589,7 @@ fn bench_parts(c: &mut Criterion) {
         Arc::clone(service.manager().keyring()),
         Arc::new(MemoryStore::new()),
     )
-    .config(SessionConfig::new().with_token_cache(0))
+    .config(SessionConfig::new().with_token_cache_bytes(0))
     .build::<SessionMap>()
     .unwrap();
     group.bench_function("request path, token cache off: begin + finish", |b| {
@@ -602,11 +602,12 @@ fn bench_parts(c: &mut Criterion) {
     });
     // The worst case for the cache: every token new to it (each made, not
     // timed, just before its load), so each load opens its token and
-    // inserts it, evicting another once the cache is full.
+    // inserts it, evicting others once the cache (1 MiB, about 500 tokens)
+    // is full.
     let small = SessionManager::new(
         Arc::clone(service.manager().keyring()),
         Arc::new(MemoryStore::new()),
-        SessionConfig::new().with_token_cache(1024),
+        SessionConfig::new().with_token_cache_bytes(1024 * 1024),
     )
     .unwrap();
     let new_token = || {

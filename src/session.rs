@@ -59,13 +59,17 @@ use crate::token_cache::{TokenCache, Verified};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// How many bytes of opened tokens a [`SessionManager`] remembers unless
-/// configured otherwise ([`SessionConfig::with_token_cache`]): 8 MiB, about
+/// configured otherwise ([`SessionConfig::with_token_cache_bytes`]): 8 MiB, about
 /// 4,000 typical sessions.
-pub const DEFAULT_TOKEN_CACHE: usize = 8 * 1024 * 1024;
+pub const DEFAULT_TOKEN_CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The smallest token cache accepted, in bytes, unless it is off (0): a
+/// smaller one would hold a handful of sessions at best.
+pub const MIN_TOKEN_CACHE_BYTES: usize = 64 * 1024;
 
 /// The largest token cache accepted, in bytes
-/// ([`SessionConfig::with_token_cache`]): 1 GiB.
-pub const MAX_TOKEN_CACHE: usize = 1 << 30;
+/// ([`SessionConfig::with_token_cache_bytes`]): 1 GiB.
+pub const MAX_TOKEN_CACHE_BYTES: usize = 1 << 30;
 
 /// The longest idle or absolute timeout accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -121,7 +125,7 @@ impl Default for SessionConfig {
             purpose: "session".to_owned(),
             store_failure: StoreFailurePolicy::FailClosed,
             max_token_len: 16 * 1024,
-            token_cache: DEFAULT_TOKEN_CACHE,
+            token_cache: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }
 }
@@ -197,17 +201,17 @@ impl SessionConfig {
     ///
     /// ```
     /// use jwe_session::SessionConfig;
-    /// let config = SessionConfig::new().with_token_cache(0);
-    /// assert_eq!(config.token_cache(), 0);
-    /// assert_eq!(SessionConfig::new().token_cache(), 8 * 1024 * 1024);
+    /// let config = SessionConfig::new().with_token_cache_bytes(0);
+    /// assert_eq!(config.token_cache_bytes(), 0);
+    /// assert_eq!(SessionConfig::new().token_cache_bytes(), 8 * 1024 * 1024);
     /// ```
-    pub fn with_token_cache(mut self, entries: usize) -> Self {
-        self.token_cache = entries;
+    pub fn with_token_cache_bytes(mut self, bytes: usize) -> Self {
+        self.token_cache = bytes;
         self
     }
 
     /// The memory opened tokens may hold, in bytes (0: no cache).
-    pub fn token_cache(&self) -> usize {
+    pub fn token_cache_bytes(&self) -> usize {
         self.token_cache
     }
 
@@ -245,7 +249,8 @@ impl SessionConfig {
     /// most 366 days, a leeway of at most an hour, an idle timeout no longer
     /// than the absolute one, a leeway shorter than the
     /// idle timeout, a non-empty purpose, a token cache of at most
-    /// [`MAX_TOKEN_CACHE`] bytes.
+    /// [`MAX_TOKEN_CACHE_BYTES`] bytes and, unless off, at least
+    /// [`MIN_TOKEN_CACHE_BYTES`].
     pub fn validate(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Config(m.to_owned()));
         if self.idle_timeout.as_secs() == 0 || self.absolute_timeout.as_secs() == 0 {
@@ -263,8 +268,11 @@ impl SessionConfig {
         if self.purpose.is_empty() {
             return fail("the purpose must not be empty");
         }
-        if self.token_cache > MAX_TOKEN_CACHE {
+        if self.token_cache > MAX_TOKEN_CACHE_BYTES {
             return fail("the token cache is limited to 1 GiB");
+        }
+        if self.token_cache != 0 && self.token_cache < MIN_TOKEN_CACHE_BYTES {
+            return fail("a token cache needs at least 64 KiB (0 turns it off)");
         }
         Ok(())
     }
@@ -790,7 +798,7 @@ impl SessionManager {
     }
 
     /// How many opened tokens the token cache holds now
-    /// ([`SessionConfig::with_token_cache`]).
+    /// ([`SessionConfig::with_token_cache_bytes`]).
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }

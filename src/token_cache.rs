@@ -14,7 +14,8 @@
 //! - **Keys.** A hit counts only while the keyring still holds the very key
 //!   that opened the token, under the same `kid`; its current state is read
 //!   from the keyring, so a token under a key retired since is re-issued. A
-//!   removed or replaced key makes every token it opened a miss at once.
+//!   removed key, or other material under its `kid`, makes every token it
+//!   opened a miss at once.
 //!
 //! A hit needs the whole token, byte for byte (compared without an early
 //! exit), to equal one that was opened; buckets are chosen by a randomly
