@@ -66,6 +66,13 @@ impl Fixture {
             .map_err(|rejection| rejection.kind())
     }
 
+    /// Logs `user` in and loads the token so that it is cached.
+    async fn cached(&self, user: &str) -> String {
+        let token = self.login(user).await;
+        self.cache(&token).await;
+        token
+    }
+
     /// Loads `token` once so that it is cached, and checks that it is.
     async fn cache(&self, token: &str) {
         let before = self.manager.token_cache_stats();
@@ -122,8 +129,7 @@ async fn only_tokens_whose_load_succeeds_are_kept() {
 #[tokio::test]
 async fn a_cached_token_still_expires() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     f.advance(30 * 60 + 61); // past the idle deadline and the leeway
     assert_eq!(
         f.load(&token).await.unwrap_err(),
@@ -136,8 +142,7 @@ async fn a_cached_token_still_expires() {
             .with_idle_timeout(Duration::from_secs(3600))
             .with_absolute_timeout(Duration::from_secs(3600)),
     );
-    let token = f.login("bob").await;
-    f.cache(&token).await;
+    let token = f.cached("bob").await;
     f.advance(3600 + 61);
     assert_eq!(
         f.load(&token).await.unwrap_err(),
@@ -148,8 +153,7 @@ async fn a_cached_token_still_expires() {
 #[tokio::test]
 async fn a_cached_token_is_still_revoked() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     // Log out through another copy of the session.
     let mut session = f.load(&token).await.unwrap();
     session.destroy();
@@ -173,8 +177,7 @@ async fn a_cached_token_is_still_revoked() {
 #[tokio::test]
 async fn removing_the_key_fails_its_cached_tokens_at_once() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let old = f.keyring.primary_kid();
     f.keyring.rotate().unwrap();
     f.keyring.remove(&old).unwrap();
@@ -185,8 +188,7 @@ async fn removing_the_key_fails_its_cached_tokens_at_once() {
 #[tokio::test]
 async fn a_cached_token_under_a_key_retired_since_is_reissued() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     f.keyring.rotate().unwrap();
     let hits = f.manager.token_cache_stats().hits;
     let mut session = f.load(&token).await.unwrap();
@@ -209,8 +211,7 @@ async fn a_cached_token_under_a_key_retired_since_is_reissued() {
 async fn a_scheduled_promotion_reaches_cached_tokens() {
     use jwe_session::Clock;
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let next = Key::generate(KeyAlgorithm::A256Kw)
         .unwrap()
         .with_kid("next")
@@ -231,8 +232,7 @@ async fn a_scheduled_promotion_reaches_cached_tokens() {
 #[tokio::test]
 async fn a_different_key_under_the_same_kid_is_not_trusted() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let kid = f.keyring.primary_kid();
 
     // The same key reloaded (same material): the keyring keeps its key
@@ -260,8 +260,7 @@ async fn a_different_key_under_the_same_kid_is_not_trusted() {
 #[tokio::test]
 async fn a_new_key_under_a_removed_kid_does_not_revive_cached_tokens() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let kid = f.keyring.primary_kid();
     f.keyring.rotate().unwrap();
     f.keyring.remove(&kid).unwrap();
@@ -279,8 +278,7 @@ async fn a_new_key_under_a_removed_kid_does_not_revive_cached_tokens() {
 #[tokio::test]
 async fn a_token_one_byte_off_is_not_a_hit() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let tag_start = token.rfind('.').unwrap() + 1;
     let ciphertext = token[..tag_start - 1].rfind('.').unwrap() + 1;
     // One byte in each part, the tag kept as it is (the cache buckets by it).
@@ -302,8 +300,7 @@ async fn a_token_one_byte_off_is_not_a_hit() {
 #[tokio::test]
 async fn cached_data_is_copied_on_write() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     let mut first = f.load(&token).await.unwrap();
     first.insert("theme", "light").unwrap();
     first.insert("extra", 1).unwrap();
@@ -343,8 +340,7 @@ fn next_number() -> u64 {
 #[tokio::test]
 async fn only_session_maps_are_kept_decoded() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     // A type of the application's is decoded again on every load, as it
     // would be without the cache, even though the token is cached.
     let hits = f.manager.token_cache_stats().hits;
@@ -369,8 +365,7 @@ struct Cart {
 #[tokio::test]
 async fn each_type_is_checked_against_the_cached_data() {
     let f = fixture();
-    let token = f.login("alice").await;
-    f.cache(&token).await;
+    let token = f.cached("alice").await;
     // Another type that fits the data decodes; one that does not is refused.
     let prefs = f.manager.load_cached::<Prefs>(&token).await.unwrap();
     assert_eq!(prefs.data().theme, "dark");
