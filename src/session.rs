@@ -111,6 +111,9 @@ pub struct SessionConfig {
     absolute_timeout: Duration,
     leeway: Duration,
     purpose: String,
+    /// Whether `with_purpose` set the purpose (else the integrations use
+    /// their cookie name).
+    purpose_set: bool,
     store_failure: StoreFailurePolicy,
     max_token_len: usize,
     token_cache: usize,
@@ -123,6 +126,7 @@ impl Default for SessionConfig {
             absolute_timeout: Duration::from_secs(12 * 3600),
             leeway: Duration::from_secs(60),
             purpose: "session".to_owned(),
+            purpose_set: false,
             store_failure: StoreFailurePolicy::FailClosed,
             max_token_len: 16 * 1024,
             token_cache: DEFAULT_TOKEN_CACHE_BYTES,
@@ -159,6 +163,7 @@ impl SessionConfig {
     /// `"session"`). Tokens sealed for another purpose are refused.
     pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
         self.purpose = purpose.into();
+        self.purpose_set = true;
         self
     }
 
@@ -233,6 +238,12 @@ impl SessionConfig {
     /// The purpose.
     pub fn purpose(&self) -> &str {
         &self.purpose
+    }
+
+    /// Whether the purpose was set with [`with_purpose`](Self::with_purpose)
+    /// (even to `"session"`), rather than left at the default.
+    pub(crate) fn purpose_is_set(&self) -> bool {
+        self.purpose_set
     }
 
     /// The store failure policy.

@@ -496,3 +496,22 @@ async fn a_session_too_large_to_seal_revokes_nothing() {
     // The renewal did not happen, so the client's token is still good.
     assert!(f.manager.load::<SessionMap>(&token).await.is_ok());
 }
+
+#[test]
+fn the_service_binds_the_cookie_name_unless_a_purpose_is_set() {
+    use jwe_session::integration::SessionService;
+    let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    let build = |config: SessionConfig| {
+        SessionService::builder(keyring.clone(), Arc::new(MemoryStore::new()))
+            .config(config)
+            .build::<SessionMap>()
+            .unwrap()
+    };
+    let default = build(SessionConfig::new());
+    assert_eq!(default.manager().config().purpose(), "__Host-session");
+    // Set explicitly, even to the default's value: kept.
+    let explicit = build(SessionConfig::new().with_purpose("session"));
+    assert_eq!(explicit.manager().config().purpose(), "session");
+    let other = build(SessionConfig::new().with_purpose("admin"));
+    assert_eq!(other.manager().config().purpose(), "admin");
+}

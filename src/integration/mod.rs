@@ -275,7 +275,8 @@ impl fmt::Debug for SessionServiceBuilder {
 
 impl SessionServiceBuilder {
     /// The session lifetimes and rules (default [`SessionConfig::new`]).
-    /// When its purpose is left at `"session"`, the cookie name is used.
+    /// Unless its purpose was set with [`SessionConfig::with_purpose`], the
+    /// cookie name is used.
     pub fn config(mut self, config: SessionConfig) -> Self {
         self.config = config;
         self
@@ -308,7 +309,7 @@ impl SessionServiceBuilder {
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
         let mut config = self.config;
-        if config.purpose() == SessionConfig::new().purpose() {
+        if !config.purpose_is_set() {
             config = config.with_purpose(self.cookies.name());
         }
         let max_len = config.max_token_len().min(self.cookies.max_token_len());
