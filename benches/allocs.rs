@@ -97,7 +97,7 @@ fn main() {
             SessionConfig::new(),
         )
         .unwrap();
-        let mut session = manager.start(common::typical_data()).unwrap();
+        let mut session = manager.start(common::typical_data());
         session.set_subject("alice@example.com");
         let SaveOutcome::Seal { token, .. } = common::ready(manager.save(&mut session)).unwrap()
         else {
@@ -145,7 +145,7 @@ fn main() {
 
 /// Allocations of one request with a valid session and nothing to send back.
 fn request_path(service: &SessionService<SessionMap>) -> f64 {
-    let mut session = service.manager().start(common::typical_data()).unwrap();
+    let mut session = service.manager().start(common::typical_data());
     session.set_subject("alice@example.com");
     let SaveOutcome::Seal { token, .. } =
         common::ready(service.manager().save(&mut session)).unwrap()
@@ -176,7 +176,7 @@ fn bytes_per_cached_token() -> i64 {
         SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
     let tokens: Vec<String> = (0..1000)
         .map(|_| {
-            let mut session = manager.start(common::typical_data()).unwrap();
+            let mut session = manager.start(common::typical_data());
             session.set_subject("alice@example.com");
             match common::ready(manager.save(&mut session)).unwrap() {
                 SaveOutcome::Seal { token, .. } => token,

@@ -110,7 +110,7 @@ fn service(keyring: &Arc<Keyring>, cache: bool) -> SessionService<SessionMap> {
 /// A valid session token from `service`'s manager.
 async fn token_for(service: &SessionService<SessionMap>) -> String {
     let manager = service.manager();
-    let mut session = manager.start(common::typical_data()).unwrap();
+    let mut session = manager.start(common::typical_data());
     session.renew().unwrap();
     session.set_subject(BODY);
     match manager.save(&mut session).await.unwrap() {

@@ -466,7 +466,7 @@ fn bench_session(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("session/save/{size}"));
         group.throughput(Throughput::Bytes(payload.len() as u64));
         for f in &fixtures {
-            let mut session = f.manager.start(data.clone()).unwrap();
+            let mut session = f.manager.start(data.clone());
             session.set_subject("alice@example.com");
             group.bench_function(BenchmarkId::new("jwe-session", f.name), |b| {
                 b.iter(|| {
@@ -504,7 +504,7 @@ fn bench_session(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("session/load/{size}"));
         group.throughput(Throughput::Bytes(payload.len() as u64));
         for f in &fixtures {
-            let mut session = f.manager.start(data.clone()).unwrap();
+            let mut session = f.manager.start(data.clone());
             session.set_subject("alice@example.com");
             let SaveOutcome::Seal { token, .. } =
                 common::ready(f.manager.save(&mut session)).unwrap()
@@ -547,7 +547,7 @@ fn bench_parts(c: &mut Criterion) {
     let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
         .build::<SessionMap>()
         .unwrap();
-    let mut session = service.manager().start(common::typical_data()).unwrap();
+    let mut session = service.manager().start(common::typical_data());
     session.set_subject("alice@example.com");
     let SaveOutcome::Seal { token, .. } =
         common::ready(service.manager().save(&mut session)).unwrap()
@@ -611,7 +611,7 @@ fn bench_parts(c: &mut Criterion) {
     )
     .unwrap();
     let new_token = || {
-        let mut session = small.start(common::typical_data()).unwrap();
+        let mut session = small.start(common::typical_data());
         session.set_subject("alice@example.com");
         match common::ready(small.save(&mut session)).unwrap() {
             SaveOutcome::Seal { token, .. } => token,

@@ -484,7 +484,7 @@ impl<T> Session<T> {
     /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
-    /// let mut session = manager.start(SessionMap::default())?;
+    /// let mut session = manager.start(SessionMap::default());
     /// let before = session.id().to_owned();
     /// session.login("alice")?;
     /// assert_eq!(session.subject(), Some("alice"));
@@ -737,7 +737,7 @@ struct WireIn<'a> {
 /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
 ///
 /// // Login: a new session id and lifetime, with a subject.
-/// let mut session = manager.start(SessionMap::default())?;
+/// let mut session = manager.start(SessionMap::default());
 /// session.login("alice")?;
 /// session.insert("theme", "dark")?;
 /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
@@ -831,7 +831,7 @@ impl SessionManager {
     /// # async fn main() -> Result<(), jwe_session::Error> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
-    /// # let mut session = manager.start(SessionMap::default())?;
+    /// # let mut session = manager.start(SessionMap::default());
     /// # session.login("alice")?;
     /// # let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
     /// let mut session = manager.load::<SessionMap>(&token).await?;
@@ -872,15 +872,15 @@ impl SessionManager {
 
     /// A new, empty session starting now. It is sealed only once it has
     /// data or a subject.
-    pub fn start<T>(&self, data: T) -> Result<Session<T>, Error> {
+    pub fn start<T>(&self, data: T) -> Session<T> {
         self.start_at(data, self.clock.now())
     }
 
     /// A new session starting at `now`.
-    pub fn start_at<T>(&self, data: T, now: SystemTime) -> Result<Session<T>, Error> {
+    pub fn start_at<T>(&self, data: T, now: SystemTime) -> Session<T> {
         let created_ms = unix_millis(now);
         let (iat, exp, abs_exp) = self.deadlines(now);
-        Ok(Session {
+        Session {
             // Drawn when the session is first sealed: most requests without
             // a session never get one, and need no randomness.
             sid: String::new(),
@@ -893,7 +893,7 @@ impl SessionManager {
             changed: false,
             lifecycle: Lifecycle::Active,
             opened: None,
-        })
+        }
     }
 
     fn deadlines(&self, now: SystemTime) -> (u64, u64, u64) {
@@ -938,7 +938,7 @@ impl SessionManager {
     /// # async fn main() -> Result<(), jwe_session::Error> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
-    /// let mut session = manager.start(SessionMap::default())?;
+    /// let mut session = manager.start(SessionMap::default());
     /// session.insert("theme", "dark")?;
     /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
     ///

@@ -71,7 +71,7 @@ impl World {
 
 impl Node {
     async fn login(&self, user: &str) -> String {
-        let mut session = self.manager.start(SessionMap::default()).unwrap();
+        let mut session = self.manager.start(SessionMap::default());
         session.renew().unwrap();
         session.set_subject(user);
         match self.manager.save(&mut session).await.unwrap() {

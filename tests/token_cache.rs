@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     async fn login(&self, user: &str) -> String {
-        let mut session = self.manager.start(SessionMap::default()).unwrap();
+        let mut session = self.manager.start(SessionMap::default());
         session.login(user).unwrap();
         session.insert("theme", "dark").unwrap();
         self.seal(&mut session).await
@@ -447,7 +447,7 @@ async fn a_large_session_weighs_more() {
     let small = f.login("alice").await;
     f.cache(&small).await;
     let one = f.manager.token_cache_stats().bytes;
-    let mut session = f.manager.start(SessionMap::default()).unwrap();
+    let mut session = f.manager.start(SessionMap::default());
     session.login("bob").unwrap();
     session.insert("draft", "x".repeat(6000)).unwrap();
     let large = f.seal(&mut session).await;
@@ -487,7 +487,7 @@ mod service {
             .build::<SessionMap>()
             .unwrap();
         let manager = service.manager();
-        let mut session = manager.start(SessionMap::default()).unwrap();
+        let mut session = manager.start(SessionMap::default());
         session.login("alice").unwrap();
         let token = match manager.save(&mut session).await.unwrap() {
             SaveOutcome::Seal { token, .. } => token,
@@ -572,7 +572,7 @@ mod failing_store {
             .build::<SessionMap>()
             .unwrap();
         let manager = service.manager();
-        let mut session = manager.start(SessionMap::default()).unwrap();
+        let mut session = manager.start(SessionMap::default());
         session.login("alice").unwrap();
         let token = match manager.save(&mut session).await.unwrap() {
             SaveOutcome::Seal { token, .. } => token,

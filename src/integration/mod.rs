@@ -60,9 +60,8 @@ pub struct ResponseHead {
 pub enum Admission<T> {
     /// Call the handler, with this session.
     Proceed(ActiveRequest<T>),
-    /// Answer with this status and no body: 403 (CSRF), 503 (revocation
-    /// store down) or 500 (no randomness for a new session id). The cookies
-    /// are not touched.
+    /// Answer with this status and no body: 403 (CSRF) or 503 (revocation
+    /// store down). The cookies are not touched.
     Refuse(u16),
 }
 
@@ -403,13 +402,7 @@ where
         }
         let session = match session {
             Some(session) => session,
-            None => match self.manager.start(T::default()) {
-                Ok(session) => session,
-                Err(error) => {
-                    tracing::error!(error = %error, "could not start a session");
-                    return Admission::Refuse(500);
-                }
-            },
+            None => self.manager.start(T::default()),
         };
         Admission::Proceed(ActiveRequest {
             handle: SessionHandle {
