@@ -263,7 +263,13 @@ impl CookieConfig {
         let mut malformed = false;
         let base = self.name.as_bytes();
         for header in headers {
-            for pair in header.split(|&b| b == b';') {
+            // memchr finds the separators in the long token value a word
+            // at a time rather than a byte at a time.
+            let mut start = 0;
+            let ends = memchr::memchr_iter(b';', header).chain(std::iter::once(header.len()));
+            for end in ends {
+                let pair = &header[start..end];
+                start = end + 1;
                 let pair = pair.trim_ascii();
                 let Some(eq) = pair.iter().position(|&b| b == b'=') else {
                     continue;
@@ -584,5 +590,41 @@ mod tests {
         // A value smuggling a separator stays one value.
         let incoming = config.read([&b"x=\"a%3B __Host-session.0%3Dz\"; __Host-session=t"[..]]);
         assert_eq!(incoming.token(), Some("t"));
+    }
+
+    #[test]
+    fn separators_anywhere_in_the_header() {
+        let config = CookieConfig::new();
+        for header in [
+            &b"__Host-session=t"[..],
+            b"__Host-session=t;",
+            b";__Host-session=t",
+            b";;  __Host-session=t ;; a=b;",
+            b"a=b;__Host-session=t",
+            b"a=b; __Host-session=t; c",
+        ] {
+            let incoming = config.read([header]);
+            assert_eq!(
+                incoming.token(),
+                Some("t"),
+                "{:?}",
+                String::from_utf8_lossy(header)
+            );
+            assert!(!incoming.is_malformed());
+        }
+        for header in [&b""[..], b";", b";;;", b"a=b", b"__Host-session"] {
+            let incoming = config.read([header]);
+            assert_eq!(incoming.token(), None);
+            assert!(
+                !incoming.is_malformed(),
+                "{:?}",
+                String::from_utf8_lossy(header)
+            );
+        }
+        // Across several headers, and a repeat is malformed.
+        let incoming = config.read([&b"a=b"[..], b"__Host-session=t"]);
+        assert_eq!(incoming.token(), Some("t"));
+        let incoming = config.read([&b"__Host-session=t"[..], b"__Host-session=u"]);
+        assert!(incoming.is_malformed());
     }
 }
