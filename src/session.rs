@@ -1086,14 +1086,12 @@ impl SessionManager {
     fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
         if let Some(verified) = self.cache.get(token) {
             if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
-                self.cache.hit();
                 return Ok((verified, state, true));
             }
             // The key that opened it left the keyring (or was replaced):
             // open it again, which says why it fails.
             self.cache.remove(token);
         }
-        self.cache.miss();
         let opened = self.keyring.open_with(token, &self.open_options)?;
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(opened.kid());
         if opened.header().typ() != Some(SESSION_TYP) {

@@ -29,7 +29,6 @@
 use std::any::{Any, TypeId};
 use std::collections::hash_map::RandomState;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
@@ -52,9 +51,12 @@ pub struct TokenCacheStats {
     pub bytes: u64,
     /// The configured capacity in bytes (0: the cache is off).
     pub capacity: usize,
-    /// Loads served from the cache since the manager was made.
+    /// Loads that found their token in the cache, since the manager was
+    /// made (one whose key has left the keyring counts here too, and is
+    /// then opened again and refused).
     pub hits: u64,
-    /// Loads that had to open their token (counted while the cache is on).
+    /// Loads that did not find their token in the cache (counted while
+    /// the cache is on).
     pub misses: u64,
 }
 
@@ -192,8 +194,6 @@ type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, RandomState>;
 pub(crate) struct TokenCache {
     inner: Option<Inner>,
     capacity: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl TokenCache {
@@ -208,24 +208,7 @@ impl TokenCache {
                 DefaultLifecycle::default(),
             )
         });
-        TokenCache {
-            inner,
-            capacity,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts a token served from the cache.
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a token that had to be opened (only while the cache is on).
-    pub(crate) fn miss(&self) {
-        if self.inner.is_some() {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-        }
+        TokenCache { inner, capacity }
     }
 
     /// The figures for [`TokenCacheStats`].
@@ -234,8 +217,10 @@ impl TokenCache {
             entries: self.len(),
             bytes: self.inner.as_ref().map_or(0, Inner::weight),
             capacity: self.capacity,
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            // Counted per shard by the cache itself, so that counting adds
+            // no shared write to every request.
+            hits: self.inner.as_ref().map_or(0, Inner::hits),
+            misses: self.inner.as_ref().map_or(0, Inner::misses),
         }
     }
 
