@@ -9,53 +9,17 @@ use jwe_session::session::{
     ResealReason, SaveOutcome, SessionConfig, SessionManager, SessionMap, SESSION_TYP,
 };
 use jwe_session::{
-    jwe, Clock, Key, KeyAlgorithm, KeyState, Keyring, ManualClock, OpenOptions, RejectionKind,
-    SealOptions,
+    jwe, Clock, Key, KeyAlgorithm, KeyState, Keyring, OpenOptions, RejectionKind, SealOptions,
 };
 use serde::{Deserialize, Serialize};
 
-const T0: u64 = 1_800_000_000;
 const MIN: u64 = 60;
 
-struct Fixture {
-    clock: Arc<ManualClock>,
-    keyring: Arc<Keyring>,
-    manager: SessionManager,
-}
+mod support;
 
-fn fixture() -> Fixture {
-    fixture_with(SessionConfig::new())
-}
-
-fn fixture_with(config: SessionConfig) -> Fixture {
-    let clock = Arc::new(ManualClock::at_unix(T0));
-    let keyring = Arc::new(Keyring::with_clock(
-        Key::generate(KeyAlgorithm::A256Kw).unwrap(),
-        clock.clone(),
-    ));
-    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
-    let manager = SessionManager::new(keyring.clone(), store, config)
-        .unwrap()
-        .with_clock(clock.clone());
-    Fixture {
-        clock,
-        keyring,
-        manager,
-    }
-}
-
-fn token_of(outcome: SaveOutcome) -> String {
-    match outcome {
-        SaveOutcome::Seal { token, .. } => token,
-        other => panic!("expected a sealed token, got {other:?}"),
-    }
-}
+use support::manager::{fixture, fixture_with, token_of, Fixture, T0};
 
 impl Fixture {
-    fn advance(&self, secs: u64) {
-        self.clock.advance(Duration::from_secs(secs));
-    }
-
     async fn login(&self, user: &str) -> String {
         let mut session = self.manager.start(SessionMap::default());
         session.renew().unwrap();

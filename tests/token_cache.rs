@@ -8,43 +8,14 @@ use jwe_session::revocation::MemoryStore;
 use jwe_session::session::{
     ResealReason, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
 };
-use jwe_session::{Key, KeyAlgorithm, KeyState, Keyring, ManualClock, RejectionKind};
+use jwe_session::{Key, KeyAlgorithm, KeyState, Keyring, RejectionKind};
 use serde::{Deserialize, Serialize};
 
-const T0: u64 = 1_800_000_000;
+mod support;
 
-struct Fixture {
-    clock: Arc<ManualClock>,
-    keyring: Arc<Keyring>,
-    manager: SessionManager,
-}
-
-fn fixture_with(config: SessionConfig) -> Fixture {
-    let clock = Arc::new(ManualClock::at_unix(T0));
-    let keyring = Arc::new(Keyring::with_clock(
-        Key::generate(KeyAlgorithm::A256Kw).unwrap(),
-        clock.clone(),
-    ));
-    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
-    let manager = SessionManager::new(keyring.clone(), store, config)
-        .unwrap()
-        .with_clock(clock.clone());
-    Fixture {
-        clock,
-        keyring,
-        manager,
-    }
-}
-
-fn fixture() -> Fixture {
-    fixture_with(SessionConfig::new())
-}
+use support::manager::{fixture, fixture_with, token_of, Fixture};
 
 impl Fixture {
-    fn advance(&self, secs: u64) {
-        self.clock.advance(Duration::from_secs(secs));
-    }
-
     async fn login(&self, user: &str) -> String {
         let mut session = self.manager.start(SessionMap::default());
         session.login(user).unwrap();
@@ -53,10 +24,7 @@ impl Fixture {
     }
 
     async fn seal<T: Serialize>(&self, session: &mut Session<T>) -> String {
-        match self.manager.save(session).await.unwrap() {
-            SaveOutcome::Seal { token, .. } => token,
-            other => panic!("expected a sealed token, got {other:?}"),
-        }
+        token_of(self.manager.save(session).await.unwrap())
     }
 
     async fn load(&self, token: &str) -> Result<Session<SessionMap>, RejectionKind> {

@@ -1,5 +1,8 @@
-//! Shared test helpers: a real `redis-server` on a free loopback port.
+//! Shared test helpers: a real `redis-server` on a free loopback port, and
+//! a session manager on a manual clock (`manager`).
 #![allow(dead_code)]
+
+pub mod manager;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
