@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use jwe_session::integration::{Admission, RequestHead, SessionService};
 use jwe_session::revocation::MemoryStore;
-use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+use jwe_session::session::{SessionConfig, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
 
 struct Counting;
@@ -85,24 +85,11 @@ fn main() {
     for alg in algs {
         let keyring = Arc::new(Keyring::new(Key::generate(alg).unwrap()));
         let options = SealOptions::new().with_typ("jwe-session");
-        let manager = SessionManager::new(
-            Arc::clone(&keyring),
-            Arc::new(MemoryStore::new()),
-            SessionConfig::new().with_token_cache_bytes(0),
-        )
-        .unwrap();
-        let cached = SessionManager::new(
-            Arc::clone(&keyring),
-            Arc::new(MemoryStore::new()),
-            SessionConfig::new(),
-        )
-        .unwrap();
+        let manager = common::manager(&keyring, SessionConfig::new().with_token_cache_bytes(0));
+        let cached = common::manager(&keyring, SessionConfig::new());
         let mut session = manager.start(common::typical_data());
         session.set_subject("alice@example.com");
-        let SaveOutcome::Seal { token, .. } = common::ready(manager.save(&mut session)).unwrap()
-        else {
-            unreachable!()
-        };
+        let token = common::typical_token(&manager);
         let payload = keyring.open(&token).unwrap().plaintext().to_vec();
         rows[0]
             .1
@@ -145,13 +132,7 @@ fn main() {
 
 /// Allocations of one request with a valid session and nothing to send back.
 fn request_path(service: &SessionService<SessionMap>) -> f64 {
-    let mut session = service.manager().start(common::typical_data());
-    session.set_subject("alice@example.com");
-    let SaveOutcome::Seal { token, .. } =
-        common::ready(service.manager().save(&mut session)).unwrap()
-    else {
-        unreachable!()
-    };
+    let token = common::typical_token(service.manager());
     let cookie = format!("{}={token}", service.cookies().name());
     let head = RequestHead {
         method: "GET",
@@ -172,18 +153,8 @@ fn request_path(service: &SessionService<SessionMap>) -> f64 {
 /// freed again.
 fn bytes_per_cached_token() -> i64 {
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    let manager =
-        SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
-    let tokens: Vec<String> = (0..1000)
-        .map(|_| {
-            let mut session = manager.start(common::typical_data());
-            session.set_subject("alice@example.com");
-            match common::ready(manager.save(&mut session)).unwrap() {
-                SaveOutcome::Seal { token, .. } => token,
-                _ => unreachable!(),
-            }
-        })
-        .collect();
+    let manager = common::manager(&keyring, SessionConfig::new());
+    let tokens: Vec<String> = (0..1000).map(|_| common::typical_token(&manager)).collect();
     let before = LIVE.load(Ordering::Relaxed);
     for token in &tokens {
         drop(common::ready(manager.load_cached::<SessionMap>(token)).unwrap());
@@ -198,9 +169,7 @@ fn bytes_of_empty_cache() -> i64 {
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     let held = |config: SessionConfig| {
         let before = LIVE.load(Ordering::Relaxed);
-        let manager =
-            SessionManager::new(Arc::clone(&keyring), Arc::new(MemoryStore::new()), config)
-                .unwrap();
+        let manager = common::manager(&keyring, config);
         let held = LIVE.load(Ordering::Relaxed) - before;
         drop(manager);
         held

@@ -368,18 +368,8 @@ fn fixtures() -> Vec<Fixture> {
             let secret = secret_of(&key);
             let kid = key.kid().to_owned();
             let keyring = Arc::new(Keyring::new(key));
-            let manager = SessionManager::new(
-                Arc::clone(&keyring),
-                Arc::new(MemoryStore::new()),
-                SessionConfig::new().with_token_cache_bytes(0),
-            )
-            .unwrap();
-            let cached = SessionManager::new(
-                Arc::clone(&keyring),
-                Arc::new(MemoryStore::new()),
-                SessionConfig::new(),
-            )
-            .unwrap();
+            let manager = common::manager(&keyring, SessionConfig::new().with_token_cache_bytes(0));
+            let cached = common::manager(&keyring, SessionConfig::new());
             Fixture {
                 cached,
                 name,
@@ -547,13 +537,7 @@ fn bench_parts(c: &mut Criterion) {
     let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
         .build::<SessionMap>()
         .unwrap();
-    let mut session = service.manager().start(common::typical_data());
-    session.set_subject("alice@example.com");
-    let SaveOutcome::Seal { token, .. } =
-        common::ready(service.manager().save(&mut session)).unwrap()
-    else {
-        unreachable!()
-    };
+    let token = common::typical_token(service.manager());
     let cookie = format!(
         "theme=dark; {}={token}; _ga=GA1.2.3",
         service.cookies().name()
@@ -604,20 +588,11 @@ fn bench_parts(c: &mut Criterion) {
     // timed, just before its load), so each load opens its token and
     // inserts it, evicting others once the cache (1 MiB, about 500 tokens)
     // is full.
-    let small = SessionManager::new(
-        Arc::clone(service.manager().keyring()),
-        Arc::new(MemoryStore::new()),
+    let small = common::manager(
+        service.manager().keyring(),
         SessionConfig::new().with_token_cache_bytes(1024 * 1024),
-    )
-    .unwrap();
-    let new_token = || {
-        let mut session = small.start(common::typical_data());
-        session.set_subject("alice@example.com");
-        match common::ready(small.save(&mut session)).unwrap() {
-            SaveOutcome::Seal { token, .. } => token,
-            _ => unreachable!(),
-        }
-    };
+    );
+    let new_token = || common::typical_token(&small);
     group.bench_function("session load, token cache miss (A256KW, 250B)", |b| {
         b.iter_batched(
             new_token,

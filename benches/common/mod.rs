@@ -6,7 +6,11 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use jwe_session::SessionMap;
+use std::sync::Arc;
+
+use jwe_session::revocation::MemoryStore;
+use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager};
+use jwe_session::{Keyring, SessionMap};
 use serde_json::json;
 
 /// Application data for a typical session: with the claims, about 250
@@ -31,5 +35,21 @@ pub fn ready<F: Future>(future: F) -> F::Output {
     {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the measured future waited"),
+    }
+}
+
+/// A manager over `keyring` with its own memory store.
+pub fn manager(keyring: &Arc<Keyring>, config: SessionConfig) -> SessionManager {
+    SessionManager::new(Arc::clone(keyring), Arc::new(MemoryStore::new()), config).unwrap()
+}
+
+/// A fresh token of a typical session of `alice@example.com`, sealed by
+/// `manager`.
+pub fn typical_token(manager: &SessionManager) -> String {
+    let mut session = manager.start(typical_data());
+    session.set_subject("alice@example.com");
+    match ready(manager.save(&mut session)).unwrap() {
+        SaveOutcome::Seal { token, .. } => token,
+        _ => unreachable!("a session with data is sealed"),
     }
 }
