@@ -8,6 +8,15 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// `n` random bytes from the operating system, base64url; `None` when it
+/// has no randomness to give.
+pub(crate) fn random<const N: usize>() -> Option<String> {
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; N];
+    OsRng.try_fill_bytes(&mut bytes).ok()?;
+    Some(encode(&bytes))
+}
+
 /// Decodes canonical unpadded base64url: no `=`, no `+` or `/`, no
 /// whitespace, and no non-zero trailing bits.
 pub(crate) fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {

@@ -97,5 +97,18 @@ pub fn from_unix_seconds(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds.min(MAX_UNIX_SECONDS))
 }
 
+/// The time `millis` milliseconds after the Unix epoch, saturating like
+/// [`from_unix_seconds`].
+pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
+    from_unix_seconds(millis / 1000) + Duration::from_millis(millis % 1000)
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// The last second of the year 9999, the latest time a key file may name.
 pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;

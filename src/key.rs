@@ -403,11 +403,7 @@ pub(crate) fn random_secret(len: usize) -> Result<Zeroizing<Vec<u8>>, KeyError> 
 
 /// A random `kid`: 12 random bytes, base64url (16 characters).
 pub fn random_kid() -> Result<String, KeyError> {
-    let mut bytes = [0u8; 12];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|_| KeyError::new(None, KeyProblem::Random))?;
-    Ok(b64::encode(&bytes))
+    b64::random::<12>().ok_or_else(|| KeyError::new(None, KeyProblem::Random))
 }
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {

@@ -576,6 +576,18 @@ impl Keyring {
 
     /// Seals `plaintext` under the primary key.
     pub fn seal_with(&self, plaintext: &[u8], options: &SealOptions) -> Result<String, Error> {
+        self.seal_reporting(plaintext, options, |_| ())
+            .map(|(token, ())| token)
+    }
+
+    /// [`seal_with`](Keyring::seal_with), also giving what `kid` says of
+    /// the key that sealed (read from the same snapshot).
+    pub(crate) fn seal_reporting<K>(
+        &self,
+        plaintext: &[u8],
+        options: &SealOptions,
+        kid: impl FnOnce(&str) -> K,
+    ) -> Result<(String, K), Error> {
         let set = self.load();
         let primary = set.primary();
         if primary.key.alg() == KeyAlgorithm::Dir {
@@ -594,12 +606,8 @@ impl Keyring {
         } else {
             primary.seals.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(jwe::seal_cached(
-            &primary.key,
-            plaintext,
-            options,
-            &primary.headers,
-        )?)
+        let token = jwe::seal_cached(&primary.key, plaintext, options, &primary.headers)?;
+        Ok((token, kid(primary.kid())))
     }
 
     /// Opens a token under whichever key its `kid` names.

@@ -37,9 +37,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -47,11 +46,13 @@ use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
 use crate::b64;
-use crate::clock::{unix_seconds, Clock, SystemClock};
+use crate::clock::{
+    from_unix_millis, from_unix_seconds, unix_millis, unix_seconds, Clock, SystemClock,
+};
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
-use crate::revocation::{unix_millis, RevocationStatus, RevocationStore};
+use crate::revocation::{RevocationStatus, RevocationStore};
 pub use crate::token_cache::TokenCacheStats;
 use crate::token_cache::{TokenCache, Verified};
 
@@ -110,10 +111,9 @@ pub struct SessionConfig {
     idle_timeout: Duration,
     absolute_timeout: Duration,
     leeway: Duration,
-    purpose: String,
-    /// Whether `with_purpose` set the purpose (else the integrations use
-    /// their cookie name).
-    purpose_set: bool,
+    /// `None`: the default, `"session"` (the integrations use their
+    /// cookie name instead).
+    purpose: Option<String>,
     store_failure: StoreFailurePolicy,
     max_token_len: usize,
     token_cache: usize,
@@ -125,8 +125,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             leeway: Duration::from_secs(60),
-            purpose: "session".to_owned(),
-            purpose_set: false,
+            purpose: None,
             store_failure: StoreFailurePolicy::FailClosed,
             max_token_len: 16 * 1024,
             token_cache: DEFAULT_TOKEN_CACHE_BYTES,
@@ -162,8 +161,7 @@ impl SessionConfig {
     /// The purpose bound into every token as its audience (default
     /// `"session"`). Tokens sealed for another purpose are refused.
     pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
-        self.purpose = purpose.into();
-        self.purpose_set = true;
+        self.purpose = Some(purpose.into());
         self
     }
 
@@ -237,13 +235,13 @@ impl SessionConfig {
 
     /// The purpose.
     pub fn purpose(&self) -> &str {
-        &self.purpose
+        self.purpose.as_deref().unwrap_or("session")
     }
 
     /// Whether the purpose was set with [`with_purpose`](Self::with_purpose)
     /// (even to `"session"`), rather than left at the default.
     pub(crate) fn purpose_is_set(&self) -> bool {
-        self.purpose_set
+        self.purpose.is_some()
     }
 
     /// The store failure policy.
@@ -276,7 +274,7 @@ impl SessionConfig {
         if self.leeway >= self.idle_timeout {
             return fail("the leeway must be shorter than the idle timeout");
         }
-        if self.purpose.is_empty() {
+        if self.purpose().is_empty() {
             return fail("the purpose must not be empty");
         }
         if self.token_cache > MAX_TOKEN_CACHE_BYTES {
@@ -401,22 +399,22 @@ impl<T> Session<T> {
 
     /// When the session started (millisecond precision).
     pub fn created(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.created_ms)
+        from_unix_millis(self.created_ms)
     }
 
     /// When the current token was sealed.
     pub fn issued_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.iat)
+        from_unix_seconds(self.iat)
     }
 
     /// The idle deadline of the current token.
     pub fn expires(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.exp)
+        from_unix_seconds(self.exp)
     }
 
     /// The absolute deadline: no token of this session lives past it.
     pub fn absolute_deadline(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.abs_exp)
+        from_unix_seconds(self.abs_exp)
     }
 
     /// The data.
@@ -1035,10 +1033,13 @@ impl SessionManager {
                 "session data does not fit the expected type",
             )
         })?;
-        let created = UNIX_EPOCH + Duration::from_millis(wire.created_ms);
         match self
             .store
-            .check(&wire.sid, wire.sub.as_deref(), created)
+            .check(
+                &wire.sid,
+                wire.sub.as_deref(),
+                from_unix_millis(wire.created_ms),
+            )
             .await
         {
             Ok(RevocationStatus::Valid) => {}
@@ -1069,7 +1070,7 @@ impl SessionManager {
             sub: wire.sub.clone(),
             created_ms: wire.created_ms,
             iat: wire.iat,
-            exp: wire.exp.min(absolute),
+            exp: idle.min(absolute),
             abs_exp: absolute,
             data,
             changed: false,
@@ -1112,7 +1113,7 @@ impl SessionManager {
                 "unsupported session format version",
             ));
         }
-        if wire.aud != self.config.purpose {
+        if wire.aud != self.config.purpose() {
             return Err(reject(
                 RejectionKind::WrongPurpose,
                 "audience is another purpose",
@@ -1175,15 +1176,13 @@ impl SessionManager {
             return Ok(SaveOutcome::Unchanged);
         };
         // Slide the idle window; never past the absolute deadline.
-        let now_s = unix_seconds(now);
-        session.iat = now_s;
-        session.exp = now_s
-            .saturating_add(self.config.idle_timeout.as_secs())
-            .min(session.abs_exp);
+        let (iat, exp, _) = self.deadlines(now);
+        session.iat = iat;
+        session.exp = exp.min(session.abs_exp);
         if session.sid.is_empty() {
             session.sid = new_sid()?;
         }
-        let token = self.seal(session)?;
+        let (token, kid) = self.seal(session)?;
         // Never hand out a token this manager would refuse to open; and
         // refuse before revoking anything, so the client's token stays good.
         if token.len() > self.config.max_token_len {
@@ -1203,8 +1202,7 @@ impl SessionManager {
         }
         session.changed = false;
         session.lifecycle = Lifecycle::Active;
-        let primary = self.keyring.primary_kid();
-        session.opened = Some((primary, KeyState::Primary));
+        session.opened = Some((kid, KeyState::Primary));
         Ok(SaveOutcome::Seal {
             token,
             expires: session.expires(),
@@ -1212,10 +1210,11 @@ impl SessionManager {
         })
     }
 
-    fn seal<T: Serialize>(&self, session: &Session<T>) -> Result<String, Error> {
+    /// The token, and the `kid` of the key that sealed it.
+    fn seal<T: Serialize>(&self, session: &Session<T>) -> Result<(String, String), Error> {
         let wire = WireOut {
             v: FORMAT_VERSION,
-            aud: &self.config.purpose,
+            aud: self.config.purpose(),
             sid: &session.sid,
             sub: session.sub.as_deref(),
             created_ms: session.created_ms,
@@ -1227,7 +1226,8 @@ impl SessionManager {
         // Room for a typical session up front; growth wipes what it leaves.
         let mut payload = WipingBuffer::with_capacity(1024);
         serde_json::to_writer(&mut payload, &wire).map_err(Error::Data)?;
-        self.keyring.seal_with(&payload.0, &self.seal_options)
+        self.keyring
+            .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
     }
 
     /// Revokes every session of `sub` created before now (log out
@@ -1254,7 +1254,7 @@ impl SessionManager {
     /// `abs_exp` must last: as long as any of its tokens passes the time
     /// checks.
     fn revocation_deadline(&self, abs_exp: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(abs_exp.saturating_add(self.config.leeway.as_secs()))
+        from_unix_seconds(abs_exp.saturating_add(self.config.leeway.as_secs()))
     }
 }
 
@@ -1298,11 +1298,7 @@ impl std::io::Write for WipingBuffer {
 
 /// A fresh session id: 128 random bits, base64url.
 fn new_sid() -> Result<String, Error> {
-    let mut bytes = [0u8; 16];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|_| Error::Seal(crate::error::SealError::Random))?;
-    Ok(b64::encode(&bytes))
+    b64::random::<16>().ok_or(Error::Seal(SealError::Random))
 }
 
 #[cfg(test)]

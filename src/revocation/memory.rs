@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{unix_millis, RevocationStatus, RevocationStore};
-use crate::clock::{Clock, SystemClock};
+use super::{RevocationStatus, RevocationStore};
+use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
 /// The least time between two purges, in milliseconds.
@@ -198,14 +198,11 @@ impl RevocationStore for MemoryStore {
     ) -> Result<RevocationStatus, StoreError> {
         let now = unix_millis(self.clock.now());
         let entries = self.read();
-        if entries.sessions.get(sid).is_some_and(|until| *until > now) {
-            return Ok(RevocationStatus::SessionRevoked);
-        }
-        if let Some((epoch, until)) = sub.and_then(|sub| entries.subjects.get(sub)) {
-            if *until > now && unix_millis(created) < *epoch {
-                return Ok(RevocationStatus::SubjectRevoked);
-            }
-        }
-        Ok(RevocationStatus::Valid)
+        let session_revoked = entries.sessions.get(sid).is_some_and(|until| *until > now);
+        let epoch = sub
+            .and_then(|sub| entries.subjects.get(sub))
+            .filter(|(_, until)| *until > now)
+            .map(|(epoch, _)| *epoch);
+        Ok(RevocationStatus::decide(session_revoked, epoch, created))
     }
 }

@@ -18,6 +18,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use crate::clock::unix_millis;
 use crate::error::StoreError;
 
 mod memory;
@@ -45,6 +46,23 @@ impl RevocationStatus {
     /// Whether the session must be refused.
     pub fn is_revoked(self) -> bool {
         self != RevocationStatus::Valid
+    }
+
+    /// The answer of every store, from what it holds: whether the session
+    /// id is revoked, and the subject's live epoch (Unix milliseconds;
+    /// sessions created before it are revoked), if any.
+    pub(crate) fn decide(
+        session_revoked: bool,
+        subject_epoch_ms: Option<u64>,
+        created: SystemTime,
+    ) -> RevocationStatus {
+        if session_revoked {
+            RevocationStatus::SessionRevoked
+        } else if subject_epoch_ms.is_some_and(|epoch| unix_millis(created) < epoch) {
+            RevocationStatus::SubjectRevoked
+        } else {
+            RevocationStatus::Valid
+        }
     }
 }
 
@@ -116,11 +134,4 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
     ) -> Result<RevocationStatus, StoreError> {
         (**self).check(sid, sub, created).await
     }
-}
-
-/// Milliseconds since the Unix epoch (0 before it).
-pub(crate) fn unix_millis(time: SystemTime) -> u64 {
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

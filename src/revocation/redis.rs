@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{unix_millis, RevocationStatus, RevocationStore};
-use crate::clock::{Clock, SystemClock};
+use super::{RevocationStatus, RevocationStore};
+use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
 /// A revocation store in Redis, shared by every process of a fleet.
@@ -97,8 +97,9 @@ impl RedisStoreBuilder {
     }
 }
 
+/// Logged by whoever gets the error (the session manager, the service),
+/// once.
 fn unavailable(error: redis::RedisError) -> StoreError {
-    tracing::warn!(error = %error, "redis revocation store unavailable");
     StoreError::Unavailable(Box::new(error))
 }
 
@@ -216,14 +217,8 @@ impl RevocationStore for RedisStore {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        if values.first().is_some_and(Option::is_some) {
-            return Ok(RevocationStatus::SessionRevoked);
-        }
-        if let Some(Some(epoch)) = values.get(1) {
-            if unix_millis(created) < *epoch {
-                return Ok(RevocationStatus::SubjectRevoked);
-            }
-        }
-        Ok(RevocationStatus::Valid)
+        let session_revoked = values.first().is_some_and(Option::is_some);
+        let epoch = values.get(1).copied().flatten();
+        Ok(RevocationStatus::decide(session_revoked, epoch, created))
     }
 }
