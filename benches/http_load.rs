@@ -157,7 +157,7 @@ fn axum_server(session: Option<SessionService<SessionMap>>) -> Running {
                     None => axum::Router::new().route("/", get(bare)),
                     Some(service) => axum::Router::new()
                         .route("/", get(with_session))
-                        .layer(SessionLayer::from(service)),
+                        .layer::<SessionLayer>(service),
                 };
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -205,7 +205,7 @@ fn actix_server(session: Option<SessionService<SessionMap>>) -> Running {
                         .unwrap()
                         .run(),
                     Some(service) => {
-                        let middleware = SessionMiddleware::from(service);
+                        let middleware: SessionMiddleware = service;
                         HttpServer::new(move || {
                             App::new()
                                 .wrap(middleware.clone())

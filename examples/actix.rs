@@ -34,7 +34,7 @@ pub fn serve(
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let sessions = SessionMiddleware::from(builder.build::<SessionMap>()?);
+    let sessions: SessionMiddleware = builder.build::<SessionMap>()?;
     let keyring = web::Data::from(keyring);
     let server = HttpServer::new(move || {
         App::new()

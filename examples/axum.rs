@@ -39,7 +39,7 @@ pub fn router(
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let layer = SessionLayer::from(builder.build::<SessionMap>()?);
+    let layer: SessionLayer = builder.build::<SessionMap>()?;
     Ok(Router::new()
         .route("/", get(index))
         .route("/login", post(login))

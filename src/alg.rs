@@ -85,6 +85,15 @@ impl KeyAlgorithm {
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256)
     }
+
+    /// Whether this is an AES-GCM key wrap (its header carries `iv` and
+    /// `tag`).
+    pub(crate) fn is_gcm_kw(self) -> bool {
+        matches!(
+            self,
+            KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
+        )
+    }
 }
 
 impl fmt::Display for KeyAlgorithm {

@@ -396,9 +396,11 @@ impl CookieConfig {
 
 /// A chunk index: a decimal number below 16 without leading zeros.
 fn chunk_index(text: &[u8]) -> Option<usize> {
-    let text = std::str::from_utf8(text).ok()?;
-    let index: usize = text.parse().ok()?;
-    (index < 16 && text == index.to_string()).then_some(index)
+    match *text {
+        [d @ b'0'..=b'9'] => Some(usize::from(d - b'0')),
+        [b'1', d @ b'0'..=b'5'] => Some(10 + usize::from(d - b'0')),
+        _ => None, // leading zeros, signs, anything else: not ours
+    }
 }
 
 /// The session cookies a request carried.

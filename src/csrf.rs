@@ -73,8 +73,10 @@ impl CsrfConfig {
     pub fn check(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRejection> {
         // Every method but the safe ones (RFC 9110 §9.2.1) is checked, so
         // custom methods are covered too.
-        let method = request.method.to_ascii_uppercase();
-        if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE") {
+        if ["GET", "HEAD", "OPTIONS", "TRACE"]
+            .iter()
+            .any(|safe| request.method.eq_ignore_ascii_case(safe))
+        {
             return Ok(());
         }
         if request
@@ -98,9 +100,7 @@ impl CsrfConfig {
             .strip_prefix("https://")
             .or_else(|| origin.strip_prefix("http://"));
         match (authority, request.host) {
-            (Some(authority), Some(host)) if authority == host.trim().to_ascii_lowercase() => {
-                Ok(())
-            }
+            (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host.trim()) => Ok(()),
             _ => Err(CsrfRejection::Origin),
         }
     }

@@ -226,11 +226,7 @@ impl Header {
     /// Whether `iv` and `tag` are both present for AES-GCM key wrapping,
     /// and both absent for every other algorithm.
     fn key_wrap_params_fit(&self) -> bool {
-        let gcm_kw = matches!(
-            self.alg,
-            KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
-        );
-        if gcm_kw {
+        if self.alg.is_gcm_kw() {
             self.iv.is_some() && self.tag.is_some()
         } else {
             self.iv.is_none() && self.tag.is_none()
@@ -865,7 +861,7 @@ impl PreparedHeader {
                 json.push('"');
             }
         }
-        let encoded = (!is_gcm_kw(key.alg())).then(|| {
+        let encoded = (!key.alg().is_gcm_kw()).then(|| {
             let mut whole = String::with_capacity(json.len() + 1);
             whole.push_str(&json);
             whole.push('}');
@@ -966,13 +962,6 @@ impl HeaderCache {
     }
 }
 
-fn is_gcm_kw(alg: KeyAlgorithm) -> bool {
-    matches!(
-        alg,
-        KeyAlgorithm::A128GcmKw | KeyAlgorithm::A192GcmKw | KeyAlgorithm::A256GcmKw
-    )
-}
-
 /// Seals `plaintext` under `key` as a compact JWE.
 ///
 /// ```
@@ -1013,7 +1002,7 @@ fn seal_prepared(
     // content IV, then a fresh content key, then the key wrap's IV.
     let mut random = Zeroizing::new([0u8; IV_LEN + 32 + IV_LEN]);
     let fresh_cek = key.alg() != KeyAlgorithm::Dir;
-    let gcm_kw = is_gcm_kw(key.alg());
+    let gcm_kw = key.alg().is_gcm_kw();
     let need = IV_LEN + if fresh_cek { cek_len } else { 0 } + if gcm_kw { IV_LEN } else { 0 };
     OsRng
         .try_fill_bytes(&mut random[..need])

@@ -115,11 +115,7 @@ impl Key {
                 Some(len) => {
                     return Err(problem(KeyProblem::WrongLength {
                         alg: alg.name().to_owned(),
-                        expected: match len {
-                            16 => "16",
-                            24 => "24",
-                            _ => "32",
-                        },
+                        expected: len_text(len),
                         actual: secret.len(),
                     }))
                 }
@@ -202,11 +198,7 @@ impl Key {
                     if enc != key.enc {
                         return Err(problem(KeyProblem::WrongLength {
                             alg: enc.name().to_owned(),
-                            expected: match enc.key_len() {
-                                16 => "16",
-                                24 => "24",
-                                _ => "32",
-                            },
+                            expected: len_text(enc.key_len()),
                             actual: secret.len(),
                         }));
                     }
@@ -404,6 +396,15 @@ pub(crate) fn random_secret(len: usize) -> Result<Zeroizing<Vec<u8>>, KeyError> 
 /// A random `kid`: 12 random bytes, base64url (16 characters).
 pub fn random_kid() -> Result<String, KeyError> {
     b64::random::<12>().ok_or_else(|| KeyError::new(None, KeyProblem::Random))
+}
+
+/// A key length the algorithms accept, as the text of an error.
+fn len_text(len: usize) -> &'static str {
+    match len {
+        16 => "16",
+        24 => "24",
+        _ => "32",
+    }
 }
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {

@@ -924,23 +924,58 @@ fn retire_rest(set: &KeySet, now: u64, new_primary: &str, entries: &mut Vec<KeyE
 /// The largest key file read, in bytes.
 pub const MAX_KEY_FILE_LEN: u64 = 4 * 1024 * 1024;
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyringError> {
+/// Reads all of an open key file, at most [`MAX_KEY_FILE_LEN`] bytes, into
+/// a buffer wiped on drop. The buffer is sized from the file's length up
+/// front, so no reallocation leaves a copy of the secrets behind. For tools
+/// that hold the file open themselves (under a lock, say); a file that is
+/// too large is an [`std::io::ErrorKind::InvalidData`] error.
+///
+/// ```
+/// use jwe_session::keyring::{read_key_file_bytes, Keyring};
+/// use jwe_session::{Key, KeyAlgorithm};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("jwe-session-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("keys.json");
+/// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+/// std::fs::write(&path, keyring.to_jwk_set().as_bytes())?;
+///
+/// let mut file = std::fs::File::open(&path)?; // e.g. held under a lock
+/// let bytes = read_key_file_bytes(&mut file)?;
+/// let loaded = Keyring::from_jwk_set(std::str::from_utf8(&bytes)?)?;
+/// assert_eq!(loaded.primary_kid(), keyring.primary_kid());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn read_key_file_bytes(file: &mut std::fs::File) -> std::io::Result<Zeroizing<Vec<u8>>> {
     use std::io::Read as _;
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_KEY_FILE_LEN);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1));
+    file.take(MAX_KEY_FILE_LEN + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_KEY_FILE_LEN} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyringError> {
     let file_error = |reason: String| KeyringError::File {
         path: path.display().to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(4096));
-    file.take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| file_error(e.to_string()))?;
-    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(file_error(format!("larger than {MAX_KEY_FILE_LEN} bytes")));
-    }
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
-        Err(_) => Err(file_error("not UTF-8 text".to_owned())),
+    let mut file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    let mut bytes = read_key_file_bytes(&mut file).map_err(|e| file_error(e.to_string()))?;
+    // Moved, not copied, into the string.
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(not_text) => {
+            drop(Zeroizing::new(not_text.into_bytes()));
+            Err(file_error("not UTF-8 text".to_owned()))
+        }
     }
 }
 

@@ -3,20 +3,18 @@
 //! with mode 0600, synced, renamed into place, then the directory synced).
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use jwe_session::Keyring;
+use jwe_session::keyring::{self, Keyring};
 use tempfile::NamedTempFile;
 use zeroize::Zeroizing;
 
 use crate::Failure;
 
-/// The largest keyring file read.
-const MAX_KEY_FILE: usize = 4 << 20;
-
-/// How long `rotate` waits for another process to release the keyring.
+/// How long a keyring change (`rotate`, `stage`, `promote`, `prune`) waits
+/// for another process to release the keyring.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -37,8 +35,8 @@ fn file_error(path: &Path, error: &io::Error) -> Failure {
     Failure::Usage(format!("key file {}: {error}", path.display()))
 }
 
-/// Loads a keyring from a JWK Set file, reading at most [`MAX_KEY_FILE`]
-/// bytes. Errors name the file, never a secret.
+/// Loads a keyring from a JWK Set file, reading at most
+/// [`keyring::MAX_KEY_FILE_LEN`] bytes. Errors name the file, never a secret.
 pub(crate) fn load_keyring(path: &Path) -> Result<Keyring, Failure> {
     let mut file = File::open(path).map_err(|e| file_error(path, &e))?;
     let contents = read_bounded(&mut file, path)?;
@@ -55,26 +53,7 @@ pub(crate) fn parse_keyring(path: &Path, contents: &[u8]) -> Result<Keyring, Fai
 
 /// Reads all of `file` (the key file `path`) into a buffer wiped on drop.
 fn read_bounded(file: &mut File, path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    // Sized up front so the secret is not left behind in reallocations.
-    let size = file
-        .metadata()
-        .ok()
-        .and_then(|m| usize::try_from(m.len()).ok())
-        .unwrap_or(0)
-        .min(MAX_KEY_FILE);
-    let mut contents = Zeroizing::new(Vec::with_capacity(size + 1));
-    let limit = u64::try_from(MAX_KEY_FILE).unwrap_or(u64::MAX) + 1;
-    file.take(limit)
-        .read_to_end(&mut contents)
-        .map_err(|e| file_error(path, &e))?;
-    if contents.len() > MAX_KEY_FILE {
-        return Err(Failure::Usage(format!(
-            "key file {}: larger than {} MiB",
-            path.display(),
-            MAX_KEY_FILE >> 20
-        )));
-    }
-    Ok(contents)
+    keyring::read_key_file_bytes(file).map_err(|e| file_error(path, &e))
 }
 
 /// A keyring file held under an exclusive lock, with its contents as read

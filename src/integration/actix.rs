@@ -33,9 +33,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::cookie::Cookie;
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
@@ -123,15 +122,17 @@ where
     }
 }
 
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
 /// The parts of the request the session layer reads, borrowed from it.
 fn request_head(request: &ServiceRequest) -> RequestHead<'_> {
     let headers = request.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     RequestHead {
         method: request.method().as_str(),
-        host: text(header::HOST.as_str()).or_else(|| request.uri().authority().map(|a| a.as_str())),
-        origin: text(header::ORIGIN.as_str()),
-        sec_fetch_site: text("sec-fetch-site"),
+        host: text(&header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        origin: text(&header::ORIGIN),
+        sec_fetch_site: text(&SEC_FETCH_SITE),
         // The raw Cookie headers, not actix-web's parsed cookies: those are
         // percent-decoded, which would let `%5F%5FHost-session` (settable by
         // a sibling domain) pass for `__Host-session`.
@@ -158,19 +159,13 @@ fn apply<B: MessageBody + 'static>(
         }
         None => response.map_into_left_body(),
     };
+    // The values are complete `Set-Cookie` lines, written by `CookieConfig`.
     for set_cookie in head.set_cookies {
-        match Cookie::parse(set_cookie.clone()) {
-            Ok(cookie) => {
-                if response.response_mut().add_cookie(&cookie).is_err() {
-                    tracing::error!("could not add a session cookie to the response");
-                }
+        match HeaderValue::try_from(set_cookie) {
+            Ok(value) => {
+                response.headers_mut().append(header::SET_COOKIE, value);
             }
-            Err(_) => match HeaderValue::from_str(&set_cookie) {
-                Ok(value) => {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-                Err(_) => tracing::error!("a Set-Cookie value was not a valid header value"),
-            },
+            Err(_) => tracing::error!("a Set-Cookie value was not a valid header value"),
         }
     }
     if head.no_store {

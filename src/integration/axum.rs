@@ -32,7 +32,7 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::header::{CACHE_CONTROL, COOKIE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -119,14 +119,16 @@ where
     }
 }
 
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
 fn request_head(request: &Request<Body>) -> RequestHead<'_> {
     let headers = request.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     RequestHead {
         method: request.method().as_str(),
-        host: text(HOST.as_str()).or_else(|| request.uri().authority().map(|a| a.as_str())),
-        origin: text(ORIGIN.as_str()),
-        sec_fetch_site: text("sec-fetch-site"),
+        host: text(&HOST).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        origin: text(&ORIGIN),
+        sec_fetch_site: text(&SEC_FETCH_SITE),
         cookies: headers
             .get_all(COOKIE)
             .iter()
@@ -148,7 +150,7 @@ fn apply(mut response: Response, head: ResponseHead) -> Response {
     }
     let headers = response.headers_mut();
     for cookie in head.set_cookies {
-        match HeaderValue::from_str(&cookie) {
+        match HeaderValue::try_from(cookie) {
             Ok(value) => {
                 headers.append(SET_COOKIE, value);
             }
