@@ -194,7 +194,7 @@ async fn entries_end_when_nothing_they_match_is_alive(make: MakeStore<'_>) {
         store.check("s2", Some("u1"), created).await.unwrap(),
         RevocationStatus::SubjectRevoked
     );
-    // An entry already past its time is not even written.
+    // An entry already past its time revokes nothing.
     store
         .revoke_session("s-dead", now - Duration::from_secs(1))
         .await

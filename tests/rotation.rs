@@ -692,10 +692,18 @@ mod scheduled {
             .unwrap();
         let b = fleet_member(&a, &clock);
         clock.advance(Duration::from_secs(1));
-        a.replace_with(&a);
-        a.replace_with(&b);
-        b.replace_with(&a);
-        assert_eq!(a.primary_kid(), "k2");
-        assert_eq!(b.primary_kid(), "k2");
+        // On another thread, so that a deadlock fails the test instead of
+        // hanging it.
+        let (done, finished) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            a.replace_with(&a);
+            a.replace_with(&b);
+            b.replace_with(&a);
+            let _ = done.send((a.primary_kid(), b.primary_kid()));
+        });
+        let kids = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("no deadlock");
+        assert_eq!(kids, ("k2".to_owned(), "k2".to_owned()));
     }
 }

@@ -154,6 +154,16 @@ fn tamper_matrix(key: Key) {
                 Err(rejection) => {
                     // The refusal is one of the three kinds, and a refusal
                     // that got past the header names a key.
+                    assert!(
+                        matches!(
+                            rejection.kind(),
+                            RejectionKind::Malformed
+                                | RejectionKind::UnknownKey
+                                | RejectionKind::DecryptFailed
+                        ),
+                        "{alg}: {label}: {:?}",
+                        rejection.kind()
+                    );
                     if rejection.kind() == RejectionKind::DecryptFailed {
                         assert!(rejection.kid().is_some(), "{alg}: {label}");
                     }

@@ -249,7 +249,9 @@ async fn a_token_one_byte_off_is_not_a_hit() {
     let token = f.cached("alice").await;
     let tag_start = token.rfind('.').unwrap() + 1;
     let ciphertext = token[..tag_start - 1].rfind('.').unwrap() + 1;
-    // One byte in each part, the tag kept as it is (the cache buckets by it).
+    // One byte in each of the four parts before the tag: the tag, which the
+    // cache buckets by, stays, so these reach the byte-for-byte comparison
+    // with the cached token. Then one byte of the tag itself.
     let dots: Vec<usize> = token.match_indices('.').map(|(i, _)| i).collect();
     let mut positions = vec![0, dots[0] + 1, dots[1] + 1, ciphertext + 3];
     positions.push(token.len() - 1);

@@ -557,8 +557,15 @@ pub async fn concurrent_rotations(launcher: &Launcher) {
         let start = start.clone();
         clients.push(tokio::spawn(async move {
             start.wait().await;
+            // At least REQUESTS requests, and on until this client has seen
+            // a rotation (its token opened under two keys): the rotator
+            // never waits for the clients, so that always comes.
             let mut kids = BTreeSet::new();
-            for n in 0..REQUESTS {
+            for n in 0.. {
+                if n >= REQUESTS && kids.len() >= 2 {
+                    break;
+                }
+                assert!(n < 10_000, "client {i} never saw a rotation");
                 let response = server.me(&mut jar).await;
                 assert_eq!(response.status, 200, "client {i} request {n}: {response:?}");
                 let me = response.json();
@@ -589,10 +596,11 @@ pub async fn concurrent_rotations(launcher: &Launcher) {
         .expect("rotations succeeded");
     let mut jars = Vec::new();
     for client in clients {
-        let (jar, _kids) = tokio::time::timeout(deadline, client)
+        let (jar, kids) = tokio::time::timeout(deadline, client)
             .await
             .expect("client finished in time")
             .expect("every request succeeded");
+        assert!(kids.len() >= 2, "requests spanned a rotation: {kids:?}");
         jars.push(jar);
     }
     assert_eq!(server.keyring.snapshot().len(), ROTATIONS + 1);
