@@ -78,6 +78,20 @@ impl SealOptions {
         self
     }
 
+    /// Whether `value` can be written as a `typ` or `cty`: printable ASCII
+    /// without `"` or `\`, 1 to 64 characters.
+    ///
+    /// ```
+    /// use jwe_session::SealOptions;
+    /// assert!(SealOptions::is_writable("jwe-session"));
+    /// assert!(!SealOptions::is_writable("a \"quoted\" type"));
+    /// assert!(!SealOptions::is_writable(""));
+    /// ```
+    pub fn is_writable(value: &str) -> bool {
+        let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
+        !value.is_empty() && value.len() <= 64 && value.bytes().all(allowed)
+    }
+
     /// Sets the protected header's `cty` (default: none). Same rules as
     /// `typ`.
     pub fn with_cty(mut self, cty: impl Into<String>) -> Self {
@@ -838,11 +852,8 @@ const KW_PARAMS_PLACEHOLDER: &str =
 impl PreparedHeader {
     fn new(key: &Key, options: &SealOptions) -> Result<PreparedHeader, SealError> {
         for (name, value) in [("typ", options.typ()), ("cty", options.cty())] {
-            if let Some(value) = value {
-                let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
-                if value.is_empty() || value.len() > 64 || !value.bytes().all(allowed) {
-                    return Err(SealError::InvalidHeader(name));
-                }
+            if value.is_some_and(|value| !SealOptions::is_writable(value)) {
+                return Err(SealError::InvalidHeader(name));
             }
         }
         let mut json = String::with_capacity(160);

@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session::clock::unix_seconds;
 use jwe_session::{
-    jwe, ContentEncryption, Error, Key, KeyAlgorithm, KeyError, KeyState, Keyring, OpenOptions,
-    Opened, Rejection, SealError, SealOptions,
+    jwe, ContentEncryption, Key, KeyAlgorithm, KeyError, KeyState, Keyring, OpenOptions, Opened,
+    Rejection, SealOptions,
 };
 use serde_json::{Map, Value};
 
@@ -538,11 +538,10 @@ fn open(keys: Option<&Path>, raw: bool, leeway: u64) -> Result<(), Failure> {
 }
 
 /// Seals an opened token's plaintext again under the primary key, keeping
-/// the header's `typ` and `cty` when they can be written safely.
+/// each of the header's `typ` and `cty` that the library can write (a token
+/// sealed elsewhere may carry values it refuses to write).
 fn reissue(keyring: &Keyring, opened: &Opened) -> Result<String, Failure> {
-    // `jwe::seal` copies `typ` and `cty` into the header JSON unescaped, so
-    // a `"` or `\` would corrupt the header or inject members: drop those.
-    let writable = |value: &&str| !value.contains(['"', '\\']);
+    let writable = |value: &&str| SealOptions::is_writable(value);
     let header = opened.header();
     let mut options = SealOptions::new();
     if let Some(typ) = header.typ().filter(writable) {
@@ -551,11 +550,9 @@ fn reissue(keyring: &Keyring, opened: &Opened) -> Result<String, Failure> {
     if let Some(cty) = header.cty().filter(writable) {
         options = options.with_cty(cty);
     }
-    let sealed = match keyring.seal_with(opened.plaintext(), &options) {
-        Err(Error::Seal(SealError::InvalidHeader(_))) => keyring.seal(opened.plaintext()),
-        other => other,
-    };
-    sealed.map_err(|e| Failure::Usage(format!("cannot seal the token again: {e}")))
+    keyring
+        .seal_with(opened.plaintext(), &options)
+        .map_err(|e| Failure::Usage(format!("cannot seal the token again: {e}")))
 }
 
 /// The JSON object `open` prints, members in a fixed order.
