@@ -242,7 +242,8 @@ pub enum KeyringError {
 pub enum RejectionKind {
     /// Not a well-formed compact JWE under this crate's strict rules: too
     /// long, wrong number of parts, non-canonical base64url, a bad header, or
-    /// an algorithm outside the allowlist.
+    /// an algorithm outside the allowlist. For sessions, also a valid token
+    /// whose data does not fit the application's data type.
     Malformed,
     /// The header's `kid` names no key in the keyring.
     UnknownKey,

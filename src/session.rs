@@ -29,9 +29,10 @@
 //!
 //! Both deadlines are checked by the server on every open, with a leeway
 //! (default 60 s) for clock skew across a fleet. A token is sealed again only
-//! when its data changed, when it was opened under a key that is not the
-//! primary, when more than half of its idle window has passed, or after
-//! [`Session::renew`]. A re-sealed token keeps its `sid`, its creation time
+//! for a new session with data, when its data or subject changed, when it
+//! was opened under a key that is not the primary, when more than half of
+//! its idle window has passed, or after [`Session::renew`] (see
+//! [`ResealReason`]). A re-sealed token keeps its `sid`, its creation time
 //! and its absolute deadline: **re-issue never extends a session**.
 
 use std::borrow::Cow;
@@ -135,7 +136,8 @@ impl Default for SessionConfig {
 
 impl SessionConfig {
     /// The defaults: 30 minutes idle, 12 hours absolute (OWASP), 60 s
-    /// leeway, purpose `"session"`, fail closed, tokens up to 16 KiB.
+    /// leeway, purpose `"session"`, fail closed, tokens up to 16 KiB, a
+    /// token cache of 8 MiB.
     pub fn new() -> Self {
         SessionConfig::default()
     }

@@ -87,12 +87,14 @@ impl RevocationStatus {
 /// ```
 #[async_trait]
 pub trait RevocationStore: Send + Sync + 'static {
-    /// Revokes the session `sid` until `until` (its absolute deadline),
+    /// Revokes the session `sid` until `until` (its absolute deadline plus
+    /// the leeway, when the session manager revokes),
     /// after which the entry may be forgotten.
     async fn revoke_session(&self, sid: &str, until: SystemTime) -> Result<(), StoreError>;
 
     /// Revokes every session of `sub` created before `before`, until
-    /// `until` (when every such session is past its absolute deadline).
+    /// `until` (when every such session is past its absolute deadline and
+    /// the leeway).
     /// A later call never moves the epoch back.
     async fn revoke_subject(
         &self,
