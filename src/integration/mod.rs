@@ -224,19 +224,15 @@ impl SessionHandle<SessionMap> {
 /// The framework-independent session service: one per application, shared
 /// by every request.
 pub struct SessionService<T = SessionMap> {
-    manager: Arc<SessionManager>,
-    // Shared: the adapters clone the service for every request.
-    cookies: Arc<CookieConfig>,
-    csrf: Option<Arc<CsrfConfig>>,
+    // One reference count: the adapters clone the service for every request.
+    shared: Arc<Shared>,
     _data: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for SessionService<T> {
     fn clone(&self) -> Self {
         SessionService {
-            manager: Arc::clone(&self.manager),
-            cookies: Arc::clone(&self.cookies),
-            csrf: self.csrf.clone(),
+            shared: Arc::clone(&self.shared),
             _data: PhantomData,
         }
     }
@@ -245,11 +241,18 @@ impl<T> Clone for SessionService<T> {
 impl<T> fmt::Debug for SessionService<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionService")
-            .field("manager", &self.manager)
-            .field("cookies", &self.cookies)
-            .field("csrf", &self.csrf)
+            .field("manager", &self.shared.manager)
+            .field("cookies", &self.shared.cookies)
+            .field("csrf", &self.shared.csrf)
             .finish()
     }
+}
+
+/// What a service's clones share.
+struct Shared {
+    manager: Arc<SessionManager>,
+    cookies: CookieConfig,
+    csrf: Option<CsrfConfig>,
 }
 
 /// Builds a [`SessionService`] (and through it the framework layers).
@@ -318,9 +321,11 @@ impl SessionServiceBuilder {
             manager = manager.with_clock(clock);
         }
         Ok(SessionService {
-            manager: Arc::new(manager),
-            cookies: Arc::new(self.cookies),
-            csrf: self.csrf.map(Arc::new),
+            shared: Arc::new(Shared {
+                manager: Arc::new(manager),
+                cookies: self.cookies,
+                csrf: self.csrf,
+            }),
             _data: PhantomData,
         })
     }
@@ -356,12 +361,12 @@ where
 {
     /// The session manager.
     pub fn manager(&self) -> &Arc<SessionManager> {
-        &self.manager
+        &self.shared.manager
     }
 
     /// The cookie configuration.
     pub fn cookies(&self) -> &CookieConfig {
-        &self.cookies
+        &self.shared.cookies
     }
 
     /// Reads the request: the CSRF check, then the session from its
@@ -369,7 +374,7 @@ where
     /// session (and a removal cookie on the response); a revocation store
     /// that is down refuses the request with 503.
     pub async fn begin(&self, request: &RequestHead<'_>) -> Admission<T> {
-        if let Some(csrf) = &self.csrf {
+        if let Some(csrf) = &self.shared.csrf {
             let check = csrf.check(&CsrfRequest {
                 method: request.method,
                 host: request.host,
@@ -381,7 +386,7 @@ where
                 return Admission::Refuse(403);
             }
         }
-        let incoming = self.cookies.read(request.cookies.iter().copied());
+        let incoming = self.shared.cookies.read(request.cookies.iter().copied());
         let mut invalid = incoming.is_malformed();
         if invalid {
             tracing::info!(
@@ -392,7 +397,7 @@ where
         }
         let mut session = None;
         if let Some(token) = incoming.token() {
-            match self.manager.load_cached::<T>(token).await {
+            match self.shared.manager.load_cached::<T>(token).await {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);
@@ -402,12 +407,12 @@ where
         }
         let session = match session {
             Some(session) => session,
-            None => self.manager.start(T::default()),
+            None => self.shared.manager.start(T::default()),
         };
         Admission::Proceed(ActiveRequest {
             handle: SessionHandle {
                 session: Arc::new(Mutex::new(session)),
-                manager: Arc::clone(&self.manager),
+                manager: Arc::clone(&self.shared.manager),
             },
             incoming,
             invalid,
@@ -426,20 +431,20 @@ where
         // and leave a detached stand-in, whose changes are never saved.
         let mut session = std::mem::replace(&mut *handle.lock(), Session::detached(T::default()));
         let destroyed = session.is_destroyed();
-        let now = self.manager.now();
-        let saved = self.manager.save_at(&mut session, now).await;
+        let now = self.shared.manager.now();
+        let saved = self.shared.manager.save_at(&mut session, now).await;
         let replaced = invalid
             || destroyed
             || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));
         if let (true, Some(token)) = (replaced, incoming.token()) {
             // The response replaces or removes this token: the client will
             // not send it again.
-            self.manager.forget_token(token);
+            self.shared.manager.forget_token(token);
         }
         match saved {
             Ok(SaveOutcome::Seal { token, expires, .. }) => {
                 let max_age = expires.duration_since(now).unwrap_or(Duration::ZERO);
-                match self.cookies.write(&token, max_age, &incoming) {
+                match self.shared.cookies.write(&token, max_age, &incoming) {
                     Ok(set_cookies) => ResponseHead::setting(set_cookies),
                     Err(too_large) => {
                         // The manager seals no token longer than the cookies
@@ -449,15 +454,15 @@ where
                     }
                 }
             }
-            Ok(SaveOutcome::Remove) => ResponseHead::setting(self.cookies.remove(&incoming)),
-            Ok(_) if invalid => ResponseHead::setting(self.cookies.remove(&incoming)),
+            Ok(SaveOutcome::Remove) => ResponseHead::setting(self.shared.cookies.remove(&incoming)),
+            Ok(_) if invalid => ResponseHead::setting(self.shared.cookies.remove(&incoming)),
             Ok(_) => ResponseHead::default(),
             Err(Error::Store(error)) => {
                 tracing::error!(error = %error, "revocation store unavailable while saving the session");
                 // A logout still clears the cookie, even though its
                 // revocation could not be recorded.
                 let mut head = if destroyed {
-                    ResponseHead::setting(self.cookies.remove(&incoming))
+                    ResponseHead::setting(self.shared.cookies.remove(&incoming))
                 } else {
                     ResponseHead::default()
                 };
