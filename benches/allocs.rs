@@ -159,7 +159,7 @@ fn bytes_per_cached_token() -> i64 {
     for token in &tokens {
         drop(common::ready(manager.load_cached::<SessionMap>(token)).unwrap());
     }
-    assert_eq!(manager.cached_tokens(), tokens.len());
+    assert_eq!(manager.token_cache_stats().entries, tokens.len());
     (LIVE.load(Ordering::Relaxed) - before) / tokens.len() as i64
 }
 

@@ -808,12 +808,6 @@ impl SessionManager {
         &self.config
     }
 
-    /// How many opened tokens the token cache holds now
-    /// ([`SessionConfig::with_token_cache_bytes`]).
-    pub fn cached_tokens(&self) -> usize {
-        self.cache.len()
-    }
-
     /// Drops `token` from the token cache, if it is there. For a token the
     /// client will not send again: after a logout, so the session's
     /// decrypted contents leave memory at once, or after a new token
@@ -835,11 +829,11 @@ impl SessionManager {
     /// # session.login("alice")?;
     /// # let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
     /// let mut session = manager.load::<SessionMap>(&token).await?;
-    /// assert_eq!(manager.cached_tokens(), 1);
+    /// assert_eq!(manager.token_cache_stats().entries, 1);
     /// session.destroy();
     /// assert_eq!(manager.save(&mut session).await?, SaveOutcome::Remove);
     /// manager.forget_token(&token);
-    /// assert_eq!(manager.cached_tokens(), 0);
+    /// assert_eq!(manager.token_cache_stats().entries, 0);
     /// # Ok(())
     /// # }
     /// ```
@@ -946,7 +940,7 @@ impl SessionManager {
     /// let first = manager.load_cached::<SessionMap>(&token).await?;
     /// let second = manager.load_cached::<SessionMap>(&token).await?;
     /// assert_eq!(first.data(), second.data());
-    /// assert_eq!(manager.cached_tokens(), 1);
+    /// assert_eq!(manager.token_cache_stats().entries, 1);
     /// # Ok(())
     /// # }
     /// ```

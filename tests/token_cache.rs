@@ -83,7 +83,11 @@ async fn only_tokens_whose_load_succeeds_are_kept() {
         f.load(&token).await.unwrap_err(),
         RejectionKind::ExpiredIdle
     );
-    assert_eq!(f.manager.cached_tokens(), 0, "an expired token is not kept");
+    assert_eq!(
+        f.manager.token_cache_stats().entries,
+        0,
+        "an expired token is not kept"
+    );
 
     let token = f.login("bob").await;
     let mut session = f.load(&token).await.unwrap();
@@ -91,7 +95,11 @@ async fn only_tokens_whose_load_succeeds_are_kept() {
     f.manager.save(&mut session).await.unwrap();
     f.manager.forget_token(&token);
     assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::Revoked);
-    assert_eq!(f.manager.cached_tokens(), 0, "a revoked token is not kept");
+    assert_eq!(
+        f.manager.token_cache_stats().entries,
+        0,
+        "a revoked token is not kept"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +111,11 @@ async fn a_cached_token_still_expires() {
         f.load(&token).await.unwrap_err(),
         RejectionKind::ExpiredIdle
     );
-    assert_eq!(f.manager.cached_tokens(), 0, "dropped once it fails");
+    assert_eq!(
+        f.manager.token_cache_stats().entries,
+        0,
+        "dropped once it fails"
+    );
 
     let f = fixture_with(
         SessionConfig::new()
@@ -150,7 +162,11 @@ async fn removing_the_key_fails_its_cached_tokens_at_once() {
     f.keyring.rotate().unwrap();
     f.keyring.remove(&old).unwrap();
     assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::UnknownKey);
-    assert_eq!(f.manager.cached_tokens(), 0, "the stale entry is dropped");
+    assert_eq!(
+        f.manager.token_cache_stats().entries,
+        0,
+        "the stale entry is dropped"
+    );
 }
 
 #[tokio::test]
@@ -363,7 +379,7 @@ async fn a_rejected_token_stays_rejected() {
         let kind = manager.load::<SessionMap>(&token).await.unwrap_err().kind();
         assert_eq!(kind, RejectionKind::WrongPurpose);
     }
-    assert_eq!(manager.cached_tokens(), 0);
+    assert_eq!(manager.token_cache_stats().entries, 0);
     assert_eq!(manager.token_cache_stats().misses, 2);
 }
 
@@ -467,25 +483,25 @@ mod service {
         // Nothing to send back: the token stays cached.
         assert!(request(&service, &token, |_| {}).await.is_empty());
         assert!(request(&service, &token, |_| {}).await.is_empty());
-        assert_eq!(manager.cached_tokens(), 1);
+        assert_eq!(manager.token_cache_stats().entries, 1);
         assert_eq!(manager.token_cache_stats().hits, 1);
 
         // New data: a new token is sent and the old one is forgotten.
         let sent = request(&service, &token, |handle| handle.insert("n", 1).unwrap()).await;
         assert_eq!(sent.len(), 1);
-        assert_eq!(manager.cached_tokens(), 0);
+        assert_eq!(manager.token_cache_stats().entries, 0);
 
         // Logout: the cookie is removed and the token is forgotten.
         assert!(request(&service, &token, |_| {}).await.is_empty());
-        assert_eq!(manager.cached_tokens(), 1);
+        assert_eq!(manager.token_cache_stats().entries, 1);
         let sent = request(&service, &token, |handle| handle.destroy()).await;
         assert!(sent[0].contains("Max-Age=0"), "{sent:?}");
-        assert_eq!(manager.cached_tokens(), 0);
+        assert_eq!(manager.token_cache_stats().entries, 0);
 
         // A revoked token that comes back is removed again, and not kept.
         let sent = request(&service, &token, |_| {}).await;
         assert!(sent[0].contains("Max-Age=0"), "{sent:?}");
-        assert_eq!(manager.cached_tokens(), 0);
+        assert_eq!(manager.token_cache_stats().entries, 0);
     }
 }
 
@@ -558,13 +574,13 @@ mod failing_store {
         let Admission::Proceed(active) = service.begin(&head).await else {
             panic!("refused")
         };
-        assert_eq!(manager.cached_tokens(), 1);
+        assert_eq!(manager.token_cache_stats().entries, 1);
         active.handle().destroy();
         store.down.store(true, Ordering::Relaxed);
         let response = service.finish(active).await;
         assert_eq!(response.replace_status, Some(503));
         assert!(response.set_cookies[0].contains("Max-Age=0"));
-        assert_eq!(manager.cached_tokens(), 0);
+        assert_eq!(manager.token_cache_stats().entries, 0);
     }
 }
 
@@ -614,5 +630,5 @@ fn no_load_after_a_key_is_removed_accepts_its_cached_tokens() {
     for reader in readers {
         reader.join().unwrap();
     }
-    assert_eq!(manager.cached_tokens(), 0);
+    assert_eq!(manager.token_cache_stats().entries, 0);
 }
