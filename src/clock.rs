@@ -44,31 +44,62 @@ impl Clock for SystemClock {
 /// ```
 #[derive(Debug, Default)]
 pub struct ManualClock {
-    unix_seconds: AtomicU64,
+    unix_millis: AtomicU64,
 }
 
 impl ManualClock {
     /// A clock standing at `seconds` after the Unix epoch.
     pub fn at_unix(seconds: u64) -> Self {
         ManualClock {
-            unix_seconds: AtomicU64::new(seconds),
+            unix_millis: AtomicU64::new(seconds.saturating_mul(1000)),
         }
     }
 
-    /// Moves the clock forward by `by` (whole seconds).
+    /// Moves the clock forward by `by` (to the millisecond).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jwe_session::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::at_unix(1_700_000_000);
+    /// clock.advance(Duration::from_millis(1_500));
+    /// assert_eq!(clock.unix_millis(), 1_700_000_001_500);
+    /// ```
     pub fn advance(&self, by: Duration) {
-        self.unix_seconds.fetch_add(by.as_secs(), Ordering::SeqCst);
+        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.unix_millis.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// Moves the clock back by `by` (to the millisecond), for tests of
+    /// clocks that disagree.
+    pub fn rewind(&self, by: Duration) {
+        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let _ = self
+            .unix_millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                Some(now.saturating_sub(millis))
+            });
     }
 
     /// Sets the clock to `seconds` after the Unix epoch.
     pub fn set_unix(&self, seconds: u64) {
-        self.unix_seconds.store(seconds, Ordering::SeqCst);
+        self.set_unix_millis(seconds.saturating_mul(1000));
+    }
+
+    /// Sets the clock to `millis` milliseconds after the Unix epoch.
+    pub fn set_unix_millis(&self, millis: u64) {
+        self.unix_millis.store(millis, Ordering::SeqCst);
+    }
+
+    /// The time it shows, in milliseconds after the Unix epoch.
+    pub fn unix_millis(&self) -> u64 {
+        self.unix_millis.load(Ordering::SeqCst)
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.unix_seconds.load(Ordering::SeqCst))
+        UNIX_EPOCH + Duration::from_millis(self.unix_millis())
     }
 }
 

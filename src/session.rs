@@ -11,10 +11,12 @@
 //!
 //! | member | meaning |
 //! |---|---|
-//! | `v` | format version (1) |
+//! | `v` | format version (2; tokens of version 1 are still opened, and re-issued as 2) |
 //! | `aud` | the purpose (by default `"session"`; integrations use the cookie name) |
 //! | `sid` | the session id: 128 random bits, base64url |
 //! | `sub` | the subject (the user), when signed in |
+//! | `sgen` | with `sub`: the subject's generation when the session was sealed at login; a session of an older generation is revoked |
+//! | `dgen` | with `sub`: the subject's data generation when the data was last saved; an older one makes the session [stale](Session::is_stale) |
 //! | `created_ms` | when the session started, Unix milliseconds |
 //! | `iat` | when this token was sealed, Unix seconds |
 //! | `exp` | the idle deadline: never later than `abs_exp` |
@@ -34,6 +36,22 @@
 //! its idle window has passed, or after [`Session::renew`] (see
 //! [`ResealReason`]). A re-sealed token keeps its `sid`, its creation time
 //! and its absolute deadline: **re-issue never extends a session**.
+//!
+//! Time is compared to the millisecond, and one rule says when a token
+//! dies: a token is refused from the first millisecond of the second after
+//! its deadline plus the leeway. A revocation is kept until then, and one
+//! more leeway for clocks that disagree across a fleet, so no revoked token
+//! opens again in the last second of its life.
+//!
+//! # Revocation
+//!
+//! Only sessions with a subject are checked against the revocation store
+//! (one round trip each); see [`revocation`](crate::revocation) for the
+//! model. A logout revokes the session id; [`SessionManager::revoke_subject`]
+//! ends every session of the subject that exists when it returns, on every
+//! server sharing the store, whatever their clocks; a login after it is
+//! accepted at once. [`SessionManager::mark_stale`] flags the subject's
+//! sessions [stale](Session::is_stale) without logging anyone out.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -53,12 +71,16 @@ use crate::clock::{
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
-use crate::revocation::{RevocationStatus, RevocationStore};
+use crate::revocation::{RevocationStore, SubjectState};
 pub use crate::token_cache::TokenCacheStats;
 use crate::token_cache::{TokenCache, Verified};
 
 /// The payload format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first payload format: no generations; still opened, and re-issued
+/// in the current format.
+const FORMAT_V1: u32 = 1;
 
 /// How many bytes of opened tokens a [`SessionManager`] remembers unless
 /// configured otherwise ([`SessionConfig::with_token_cache_bytes`]): 8 MiB, about
@@ -303,6 +325,8 @@ pub enum ResealReason {
     KeyNotPrimary,
     /// More than half of the idle window has passed.
     IdleHalfLife,
+    /// The token was of an older payload format.
+    FormatUpgrade,
 }
 
 /// What to send back after [`SessionManager::save`].
@@ -357,6 +381,34 @@ pub struct Session<T> {
     changed: bool,
     lifecycle: Lifecycle,
     opened: Option<(String, KeyState)>,
+    /// The subject of the token the client holds: its revocations are
+    /// recorded under it.
+    opened_sub: Option<String>,
+    /// The token's generations (format 2, with a subject).
+    generations: Option<Generations>,
+    /// The subject's state as the revocation check saw it.
+    observed: Option<SubjectState>,
+    /// The payload format of the token the client holds.
+    format: u32,
+    stale: bool,
+}
+
+/// What a token of a subject carries: the subject's generation when the
+/// session was sealed at login, and its data generation when the data was
+/// last saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Generations {
+    sgen: u64,
+    dgen: u64,
+}
+
+/// What a session knows of its subject's generations, for the next seal.
+struct GenerationsHeld {
+    sub: Option<String>,
+    /// The subject is the one of the token the client holds.
+    same_subject: bool,
+    generations: Option<Generations>,
+    observed: Option<SubjectState>,
 }
 
 impl<T> fmt::Debug for Session<T> {
@@ -370,6 +422,7 @@ impl<T> fmt::Debug for Session<T> {
             .field("exp", &self.exp)
             .field("abs_exp", &self.abs_exp)
             .field("changed", &self.changed)
+            .field("stale", &self.stale)
             .finish_non_exhaustive()
     }
 }
@@ -463,6 +516,50 @@ impl<T> Session<T> {
         self.opened.as_ref().map(|(_, state)| *state)
     }
 
+    /// Whether the subject's sessions were marked stale
+    /// ([`SessionManager::mark_stale`]) since this session's data was last
+    /// saved: the application should reload what it copied from its
+    /// database (a name, a role) and save. Saving changed data, or
+    /// [`mark_refreshed`](Session::mark_refreshed), clears the flag for this
+    /// session.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// let mut session = manager.start(SessionMap::default());
+    /// session.login("alice")?;
+    /// session.insert("role", "editor")?;
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    ///
+    /// // An administrator changes alice's role.
+    /// manager.mark_stale("alice").await?;
+    ///
+    /// let mut session = manager.load::<SessionMap>(&token).await?;
+    /// assert!(session.is_stale());
+    /// session.insert("role", "viewer")?; // reloaded from the database
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    /// assert!(!manager.load::<SessionMap>(&token).await?.is_stale());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Says the data is current (after reloading it and finding nothing
+    /// to change): the session is sealed again and is no longer stale. Does
+    /// nothing when the session is not stale.
+    pub fn mark_refreshed(&mut self) {
+        if self.stale {
+            self.changed = true;
+        }
+    }
+
     /// Gives the session a new id, keeping its data, creation time and
     /// absolute deadline, and revokes the old id when saved. Call it after
     /// any change of privilege, so that an id planted or seen before is
@@ -553,6 +650,11 @@ impl<T> Session<T> {
             changed: false,
             lifecycle: Lifecycle::Destroyed { renewed_from: None },
             opened: None,
+            opened_sub: None,
+            generations: None,
+            observed: None,
+            format: FORMAT_VERSION,
+            stale: false,
         }
     }
 
@@ -576,6 +678,9 @@ impl<T> Session<T> {
         }
         if self.key_state() != Some(KeyState::Primary) {
             return Some(ResealReason::KeyNotPrimary);
+        }
+        if self.format != FORMAT_VERSION {
+            return Some(ResealReason::FormatUpgrade);
         }
         let half_idle = config.idle_timeout.as_secs() / 2;
         if unix_seconds(now).saturating_sub(self.iat) > half_idle {
@@ -697,6 +802,10 @@ struct WireOut<'a, D> {
     sid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sgen: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dgen: Option<u64>,
     created_ms: u64,
     iat: u64,
     exp: u64,
@@ -715,6 +824,10 @@ struct WireIn<'a> {
     sid: String,
     #[serde(default)]
     sub: Option<String>,
+    #[serde(default)]
+    sgen: Option<u64>,
+    #[serde(default)]
+    dgen: Option<u64>,
     created_ms: u64,
     iat: u64,
     exp: u64,
@@ -887,6 +1000,11 @@ impl SessionManager {
             changed: false,
             lifecycle: Lifecycle::Active,
             opened: None,
+            opened_sub: None,
+            generations: None,
+            observed: None,
+            format: FORMAT_VERSION,
+            stale: false,
         }
     }
 
@@ -1001,6 +1119,7 @@ impl SessionManager {
     ) -> Result<Session<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         let now_s = unix_seconds(now);
+        let now_ms = unix_millis(now);
         let leeway = self.config.leeway.as_secs();
         let created_s = wire.created_ms / 1000;
         if created_s > now_s.saturating_add(leeway) || wire.iat > now_s.saturating_add(leeway) {
@@ -1011,7 +1130,7 @@ impl SessionManager {
         let absolute = wire
             .abs_exp
             .min(created_s.saturating_add(self.config.absolute_timeout.as_secs()));
-        if now_s > absolute.saturating_add(leeway) {
+        if now_ms >= dies_at_ms(absolute, leeway) {
             return Err(reject(
                 RejectionKind::ExpiredAbsolute,
                 "absolute deadline passed",
@@ -1020,7 +1139,7 @@ impl SessionManager {
         let idle = wire
             .exp
             .min(wire.iat.saturating_add(self.config.idle_timeout.as_secs()));
-        if now_s > idle.saturating_add(leeway) {
+        if now_ms >= dies_at_ms(idle, leeway) {
             return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
         }
         let data = decode(wire).ok_or_else(|| {
@@ -1029,38 +1148,51 @@ impl SessionManager {
                 "session data does not fit the expected type",
             )
         })?;
-        match self
-            .store
-            .check(
-                &wire.sid,
-                wire.sub.as_deref(),
-                from_unix_millis(wire.created_ms),
-            )
-            .await
-        {
-            Ok(RevocationStatus::Valid) => {}
-            Ok(RevocationStatus::SessionRevoked) => {
-                return Err(reject(RejectionKind::Revoked, "session id revoked"))
-            }
-            Ok(RevocationStatus::SubjectRevoked) => {
-                return Err(reject(RejectionKind::Revoked, "subject's sessions revoked"))
-            }
-            Err(error) => match self.config.store_failure {
-                StoreFailurePolicy::FailClosed => {
-                    tracing::warn!(error = %error, "revocation store unavailable; failing closed");
-                    return Err(reject(
-                        RejectionKind::StoreUnavailable,
-                        "revocation store unavailable",
-                    ));
+        // Only a session with a subject can have been revoked: an anonymous
+        // one costs no round trip.
+        let mut observed = None;
+        let mut stale = false;
+        if let Some(sub) = wire.sub.as_deref() {
+            match self.store.check(sub, &wire.sid).await {
+                Ok(outcome) => {
+                    if outcome.session_revoked {
+                        return Err(reject(RejectionKind::Revoked, "session id revoked"));
+                    }
+                    let state = outcome.subject;
+                    let revoked = match wire.sgen {
+                        Some(sgen) => sgen < state.generation,
+                        // Format 1 carries no generation: its creation time
+                        // against the latest revocation, that millisecond
+                        // included.
+                        None => wire.created_ms <= state.revoked_at_ms,
+                    };
+                    if revoked {
+                        return Err(reject(RejectionKind::Revoked, "subject's sessions revoked"));
+                    }
+                    stale = wire.dgen.unwrap_or(0) < state.data_generation;
+                    observed = Some(state);
                 }
-                StoreFailurePolicy::FailOpen => {
-                    tracing::warn!(
-                        error = %error,
-                        "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
-                    );
-                }
-            },
+                Err(error) => match self.config.store_failure {
+                    StoreFailurePolicy::FailClosed => {
+                        tracing::warn!(error = %error, "revocation store unavailable; failing closed");
+                        return Err(reject(
+                            RejectionKind::StoreUnavailable,
+                            "revocation store unavailable",
+                        ));
+                    }
+                    StoreFailurePolicy::FailOpen => {
+                        tracing::warn!(
+                            error = %error,
+                            "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
+                        );
+                    }
+                },
+            }
         }
+        let generations = wire
+            .sgen
+            .zip(wire.dgen)
+            .map(|(sgen, dgen)| Generations { sgen, dgen });
         Ok(Session {
             sid: wire.sid.clone(),
             sub: wire.sub.clone(),
@@ -1072,6 +1204,11 @@ impl SessionManager {
             changed: false,
             lifecycle: Lifecycle::Active,
             opened: Some((wire.kid.clone(), key_state)),
+            opened_sub: wire.sub.clone(),
+            generations,
+            observed,
+            format: wire.version,
+            stale,
         })
     }
 
@@ -1103,10 +1240,28 @@ impl SessionManager {
                 "payload is not a session of a known format",
             )
         })?;
-        if wire.v != FORMAT_VERSION {
+        if wire.v != FORMAT_VERSION && wire.v != FORMAT_V1 {
             return Err(reject(
                 RejectionKind::WrongPurpose,
                 "unsupported session format version",
+            ));
+        }
+        // Format 2 carries both generations exactly when it has a subject;
+        // format 1 never does.
+        let has_generations = match (wire.sgen.is_some(), wire.dgen.is_some()) {
+            (true, true) => true,
+            (false, false) => false,
+            _ => {
+                return Err(reject(
+                    RejectionKind::WrongPurpose,
+                    "payload is not a session of a known format",
+                ))
+            }
+        };
+        if has_generations != (wire.v == FORMAT_VERSION && wire.sub.is_some()) {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "payload is not a session of a known format",
             ));
         }
         if wire.aud != self.config.purpose() {
@@ -1118,8 +1273,11 @@ impl SessionManager {
         let verified = Arc::new(Verified {
             kid: opened.kid().to_owned(),
             key: opened.key().clone(),
+            version: wire.v,
             sid: wire.sid,
             sub: wire.sub,
+            sgen: wire.sgen,
+            dgen: wire.dgen,
             created_ms: wire.created_ms,
             iat: wire.iat,
             exp: wire.exp,
@@ -1143,23 +1301,28 @@ impl SessionManager {
         now: SystemTime,
     ) -> Result<SaveOutcome, Error> {
         // The id the client holds, to revoke once the renewed session is
-        // sealed, with the deadline it had.
+        // sealed, with the deadline it had. Only a session with a subject
+        // is ever revoked: an anonymous one holds nothing a login inherits.
         let mut replaced = None;
+        let opened_sub = session.opened_sub.clone();
         match &session.lifecycle {
             Lifecycle::Destroyed { renewed_from } => {
-                let until = self.revocation_deadline(session.abs_exp);
-                if let Some(old_sid) = renewed_from {
-                    self.store.revoke_session(old_sid, until).await?;
-                }
-                if !session.is_new() {
-                    self.store.revoke_session(&session.sid, until).await?;
+                if let Some(sub) = opened_sub.as_deref() {
+                    let until = self.keep_until(session.abs_exp);
+                    if let Some(old_sid) = renewed_from {
+                        self.store.revoke_session(sub, old_sid, until).await?;
+                    }
+                    if !session.is_new() {
+                        self.store.revoke_session(sub, &session.sid, until).await?;
+                    }
                 }
                 return Ok(SaveOutcome::Remove);
             }
             Lifecycle::Renewed { old_sid, restart } => {
                 replaced = old_sid
                     .clone()
-                    .map(|sid| (sid, self.revocation_deadline(session.abs_exp)));
+                    .zip(opened_sub.clone())
+                    .map(|(sid, sub)| (sub, sid, self.keep_until(session.abs_exp)));
                 if *restart {
                     let (_, _, abs_exp) = self.deadlines(now);
                     session.created_ms = unix_millis(now);
@@ -1171,6 +1334,18 @@ impl SessionManager {
         let Some(reason) = session.reseal_reason_at(now, &self.config) else {
             return Ok(SaveOutcome::Unchanged);
         };
+        let refreshed = matches!(
+            reason,
+            ResealReason::New | ResealReason::Changed | ResealReason::Renewed
+        );
+        // Read before any await: the session's data need not be `Sync`.
+        let held = GenerationsHeld {
+            sub: session.sub.clone(),
+            same_subject: session.sub.is_some() && session.opened_sub == session.sub,
+            generations: session.generations,
+            observed: session.observed,
+        };
+        let generations = self.generations_for(held, refreshed).await?;
         // Slide the idle window; never past the absolute deadline.
         let (iat, exp, _) = self.deadlines(now);
         session.iat = iat;
@@ -1178,7 +1353,7 @@ impl SessionManager {
         if session.sid.is_empty() {
             session.sid = new_sid()?;
         }
-        let (token, kid) = self.seal(session)?;
+        let (token, kid) = self.seal(session, generations)?;
         // Never hand out a token this manager would refuse to open; and
         // refuse before revoking anything, so the client's token stays good.
         if token.len() > self.config.max_token_len {
@@ -1193,12 +1368,18 @@ impl SessionManager {
             }
             .into());
         }
-        if let Some((old_sid, until)) = replaced {
-            self.store.revoke_session(&old_sid, until).await?;
+        if let Some((sub, old_sid, until)) = replaced {
+            self.store.revoke_session(&sub, &old_sid, until).await?;
         }
         session.changed = false;
         session.lifecycle = Lifecycle::Active;
         session.opened = Some((kid, KeyState::Primary));
+        session.opened_sub = session.sub.clone();
+        session.generations = generations;
+        session.format = FORMAT_VERSION;
+        if refreshed {
+            session.stale = false;
+        }
         Ok(SaveOutcome::Seal {
             token,
             expires: session.expires(),
@@ -1206,13 +1387,54 @@ impl SessionManager {
         })
     }
 
+    /// The generations a session's next token carries: none without a
+    /// subject; the token's own while its subject stays (the data
+    /// generation moved to the one its check saw when the data was
+    /// `refreshed`); read from the store when the subject is new to the
+    /// token (a login) or the token was of format 1.
+    async fn generations_for(
+        &self,
+        held: GenerationsHeld,
+        refreshed: bool,
+    ) -> Result<Option<Generations>, StoreError> {
+        let Some(sub) = held.sub.as_deref() else {
+            return Ok(None);
+        };
+        match (held.same_subject, held.generations, held.observed) {
+            (true, Some(held), Some(state)) => Ok(Some(Generations {
+                sgen: held.sgen,
+                dgen: if refreshed { state.data_generation } else { held.dgen },
+            })),
+            // The store was down at load and the layer fails open: keep them.
+            (true, Some(held), None) => Ok(Some(held)),
+            // A format 1 token that passed its check now: as of that check.
+            (true, None, Some(state)) => Ok(Some(Generations {
+                sgen: state.generation,
+                dgen: state.data_generation,
+            })),
+            (_, _, _) => {
+                let state = self.store.subject(sub).await?;
+                Ok(Some(Generations {
+                    sgen: state.generation,
+                    dgen: state.data_generation,
+                }))
+            }
+        }
+    }
+
     /// The token, and the `kid` of the key that sealed it.
-    fn seal<T: Serialize>(&self, session: &Session<T>) -> Result<(String, String), Error> {
+    fn seal<T: Serialize>(
+        &self,
+        session: &Session<T>,
+        generations: Option<Generations>,
+    ) -> Result<(String, String), Error> {
         let wire = WireOut {
             v: FORMAT_VERSION,
             aud: self.config.purpose(),
             sid: &session.sid,
             sub: session.sub.as_deref(),
+            sgen: generations.map(|g| g.sgen),
+            dgen: generations.map(|g| g.dgen),
             created_ms: session.created_ms,
             iat: session.iat,
             exp: session.exp,
@@ -1226,32 +1448,96 @@ impl SessionManager {
             .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
     }
 
-    /// Revokes every session of `sub` created before now (log out
-    /// everywhere, password change). Sessions created afterwards are valid.
+    /// Revokes every session of `sub` that exists when it returns (log out
+    /// everywhere, password change), on every server sharing the store,
+    /// whatever their clocks. A session sealed at a login after it returns
+    /// is valid.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// # async fn login(manager: &SessionManager) -> String {
+    /// #     let mut session = manager.start(SessionMap::default());
+    /// #     session.login("alice").unwrap();
+    /// #     let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await.unwrap() else { unreachable!() };
+    /// #     token
+    /// # }
+    /// let before = login(&manager).await;
+    /// manager.revoke_subject("alice").await?;
+    /// let after = login(&manager).await;
+    /// let refused = manager.load::<SessionMap>(&before).await.unwrap_err();
+    /// assert_eq!(refused.kind(), RejectionKind::Revoked);
+    /// assert!(manager.load::<SessionMap>(&after).await.is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn revoke_subject(&self, sub: &str) -> Result<(), StoreError> {
         self.revoke_subject_at(sub, self.clock.now()).await
     }
 
     /// [`revoke_subject`](SessionManager::revoke_subject) as of `now`.
     pub async fn revoke_subject_at(&self, sub: &str, now: SystemTime) -> Result<(), StoreError> {
-        let until = now + self.config.absolute_timeout + self.config.leeway;
-        self.store.revoke_subject(sub, now, until).await
+        let until = self.subject_keep_until(now);
+        self.store.revoke_subject(sub, now, until).await.map(drop)
     }
 
-    /// Revokes one session by id, for example from an administration page.
-    /// `deadline` is the session's absolute deadline; the entry is kept for
-    /// the leeway beyond it, as long as any token of the session can open.
-    pub async fn revoke_session(&self, sid: &str, deadline: SystemTime) -> Result<(), StoreError> {
-        let until = self.revocation_deadline(unix_seconds(deadline));
-        self.store.revoke_session(sid, until).await
+    /// Marks every session of `sub` that exists now stale: each loads with
+    /// [`Session::is_stale`] set until its data is saved again, so the
+    /// application reloads what it copied from its database (after a role
+    /// or name change) without logging anyone out. Same reach as
+    /// [`revoke_subject`](SessionManager::revoke_subject): every server
+    /// sharing the store, whatever their clocks.
+    pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let until = self.subject_keep_until(now);
+        self.store.mark_stale(sub, now, until).await.map(drop)
     }
 
-    /// How long the revocation of a session whose absolute deadline is
-    /// `abs_exp` must last: as long as any of its tokens passes the time
-    /// checks.
-    fn revocation_deadline(&self, abs_exp: u64) -> SystemTime {
-        from_unix_seconds(abs_exp.saturating_add(self.config.leeway.as_secs()))
+    /// Revokes one session of `sub` by id, for example from an
+    /// administration page. `deadline` is the session's absolute deadline;
+    /// the entry is kept as long as any token of the session can open.
+    pub async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        deadline: SystemTime,
+    ) -> Result<(), StoreError> {
+        let until = self.keep_until(unix_seconds(deadline));
+        self.store.revoke_session(sub, sid, until).await
     }
+
+    /// How long a revocation of a session whose deadline is `deadline`
+    /// (Unix seconds) is kept: until no token of it opens on a server whose
+    /// clock agrees ([`dies_at_ms`]), and one leeway more for a server whose
+    /// clock runs behind.
+    fn keep_until(&self, deadline: u64) -> SystemTime {
+        let leeway = self.config.leeway.as_secs();
+        let millis = dies_at_ms(deadline, leeway).saturating_add(leeway.saturating_mul(1000));
+        from_unix_millis(millis)
+    }
+
+    /// How long a subject's revocation or stale mark made at `now` is
+    /// kept: as long as a session sealed before it can open.
+    fn subject_keep_until(&self, now: SystemTime) -> SystemTime {
+        self.keep_until(unix_seconds(now).saturating_add(self.config.absolute_timeout.as_secs()))
+    }
+}
+
+/// The first millisecond at which a token whose deadline is `deadline`
+/// (Unix seconds) is refused, with `leeway` seconds: deadlines are whole
+/// seconds, and a token is valid through the whole second of its deadline
+/// plus the leeway. The time checks and the revocation stores' lifetimes
+/// both come from here, so they agree to the millisecond.
+fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
+    deadline
+        .saturating_add(leeway)
+        .saturating_add(1)
+        .saturating_mul(1000)
 }
 
 /// A write buffer that wipes what was written to it: when it grows (a

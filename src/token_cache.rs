@@ -68,8 +68,13 @@ pub(crate) struct Verified {
     /// A weak reference, so a removed key's material is still dropped (and
     /// wiped) at once.
     pub(crate) key: Weak<Key>,
+    /// The payload format version.
+    pub(crate) version: u32,
     pub(crate) sid: String,
     pub(crate) sub: Option<String>,
+    /// The subject's generations the token carries (format 2).
+    pub(crate) sgen: Option<u64>,
+    pub(crate) dgen: Option<u64>,
     pub(crate) created_ms: u64,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
@@ -260,8 +265,11 @@ mod tests {
         Arc::new(Verified {
             kid: "k1".to_owned(),
             key: Weak::new(),
+            version: 2,
             sid: sid.to_owned(),
             sub: None,
+            sgen: None,
+            dgen: None,
             created_ms: 0,
             iat: 0,
             exp: 0,

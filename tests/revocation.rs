@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwe_session::revocation::{MemoryStore, RevocationStatus, RevocationStore};
+use jwe_session::revocation::{MemoryStore, RevocationStore, SubjectState};
 use jwe_session::session::{
     SaveOutcome, SessionConfig, SessionManager, SessionMap, StoreFailurePolicy,
 };
@@ -156,52 +156,60 @@ async fn revoking_a_subject_ends_its_older_sessions_only(make: MakeStore<'_>) {
     assert_eq!(node.kind(&bob).await, None);
     let alice_3 = node.login("alice").await; // logs in again afterwards
     assert_eq!(node.kind(&alice_3).await, None);
-    // A later revocation never moves the epoch back.
+    // A later revocation never moves the generation back.
     let store = node.manager.store();
-    let created = world.clock.now() - Duration::from_secs(1);
-    store
+    let before = store.subject("alice").await.unwrap();
+    let after = store
         .revoke_subject(
             "alice",
-            created - Duration::from_secs(100),
+            world.clock.now() - Duration::from_secs(100),
             world.clock.now() + Duration::from_secs(60),
         )
         .await
         .unwrap();
-    assert_eq!(
-        store.check("sid-x", Some("alice"), created).await.unwrap(),
-        RevocationStatus::SubjectRevoked
-    );
+    assert!(after.generation > before.generation, "{before:?} -> {after:?}");
+    assert!(after.revoked_at_ms >= before.revoked_at_ms);
+    assert_eq!(node.kind(&alice_3).await, Some(RejectionKind::Revoked));
 }
 
-async fn entries_end_when_nothing_they_match_is_alive(make: MakeStore<'_>) {
+/// `lapses_by_clock`: the store forgets entries by the injected clock (Redis
+/// forgets by its own; its TTLs are checked in `ttls_are_set_on_every_key`).
+async fn entries_end_when_nothing_they_match_is_alive(make: MakeStore<'_>, lapses_by_clock: bool) {
     let world = World::new();
     let store = make(world.clock.clone());
     let now = world.clock.now();
     store
-        .revoke_session("s1", now + Duration::from_secs(100))
+        .revoke_session("u0", "s1", now + Duration::from_secs(100))
         .await
         .unwrap();
-    store
+    let revoked = store
         .revoke_subject("u1", now, now + Duration::from_secs(200))
         .await
         .unwrap();
-    let created = now - Duration::from_secs(10);
-    assert_eq!(
-        store.check("s1", None, created).await.unwrap(),
-        RevocationStatus::SessionRevoked
-    );
-    assert_eq!(
-        store.check("s2", Some("u1"), created).await.unwrap(),
-        RevocationStatus::SubjectRevoked
-    );
+    assert!(store.check("u0", "s1").await.unwrap().session_revoked);
+    assert!(!store.check("u0", "s2").await.unwrap().session_revoked);
+    assert_eq!(store.check("u1", "s2").await.unwrap().subject, revoked);
     // An entry already past its time revokes nothing.
     store
-        .revoke_session("s-dead", now - Duration::from_secs(1))
+        .revoke_session("u2", "s-dead", now - Duration::from_secs(1))
         .await
         .unwrap();
+    assert!(!store.check("u2", "s-dead").await.unwrap().session_revoked);
+    // Each lapses at its time, to the millisecond.
+    world.clock.advance(Duration::from_millis(99_999));
+    assert!(store.check("u0", "s1").await.unwrap().session_revoked);
+    world.clock.advance(Duration::from_millis(1));
+    assert!(!store.check("u0", "s1").await.unwrap().session_revoked);
+    if !lapses_by_clock {
+        return;
+    }
+    world.clock.advance(Duration::from_millis(99_999));
+    assert_eq!(store.subject("u1").await.unwrap(), revoked);
+    world.clock.advance(Duration::from_millis(1));
     assert_eq!(
-        store.check("s-dead", None, created).await.unwrap(),
-        RevocationStatus::Valid
+        store.subject("u1").await.unwrap(),
+        SubjectState::default(),
+        "lapsed"
     );
 }
 
@@ -224,7 +232,7 @@ async fn memory_revoking_a_subject_ends_its_older_sessions_only() {
 
 #[tokio::test]
 async fn memory_entries_end_when_nothing_they_match_is_alive() {
-    entries_end_when_nothing_they_match_is_alive(&memory).await;
+    entries_end_when_nothing_they_match_is_alive(&memory, true).await;
 }
 
 #[tokio::test]
@@ -233,56 +241,55 @@ async fn memory_a_shorter_revocation_never_cuts_a_longer_one() {
     let store = MemoryStore::new().with_clock(clock.clone());
     let now = clock.now();
     store
-        .revoke_session("s", now + Duration::from_secs(100))
+        .revoke_session("u", "s", now + Duration::from_secs(100))
         .await
         .unwrap();
     store
-        .revoke_session("s", now + Duration::from_secs(10))
+        .revoke_session("u", "s", now + Duration::from_secs(10))
         .await
         .unwrap();
     clock.advance(Duration::from_secs(50));
-    assert_eq!(
-        store.check("s", None, now).await.unwrap(),
-        RevocationStatus::SessionRevoked
-    );
+    assert!(store.check("u", "s").await.unwrap().session_revoked);
 }
 
 #[tokio::test]
 async fn memory_store_purges_expired_entries_and_stays_bounded() {
     let clock = Arc::new(ManualClock::at_unix(T0));
+    // Room for one subject with two revoked sessions.
     let store = MemoryStore::new()
         .with_clock(clock.clone())
         .with_max_entries(3);
     let now = clock.now();
-    for sid in ["a", "b", "c"] {
+    for sid in ["a", "b"] {
         store
-            .revoke_session(sid, now + Duration::from_secs(10))
+            .revoke_session("u", sid, now + Duration::from_secs(10))
             .await
             .unwrap();
     }
-    // Full of live entries: refuses rather than forget a revocation.
+    assert_eq!(store.len(), 3);
+    // Full of live entries: refuses rather than forget a revocation, and
+    // counts the refusal.
     let full = store
-        .revoke_session("d", now + Duration::from_secs(10))
+        .revoke_session("u", "c", now + Duration::from_secs(10))
         .await;
     assert!(
         matches!(full, Err(jwe_session::StoreError::Full(3))),
         "{full:?}"
     );
-    assert_eq!(
-        store.check("a", None, now).await.unwrap(),
-        RevocationStatus::SessionRevoked
-    );
+    let full = store
+        .revoke_session("v", "d", now + Duration::from_secs(10))
+        .await;
+    assert!(matches!(full, Err(jwe_session::StoreError::Full(_))), "{full:?}");
+    assert_eq!(store.refused_when_full(), 2);
+    assert!(store.check("u", "a").await.unwrap().session_revoked);
     // Once they expire they are purged and room is made.
     clock.advance(Duration::from_secs(11));
-    assert_eq!(
-        store.check("a", None, now).await.unwrap(),
-        RevocationStatus::Valid
-    );
+    assert!(!store.check("u", "a").await.unwrap().session_revoked);
     store
-        .revoke_session("d", clock.now() + Duration::from_secs(10))
+        .revoke_session("v", "d", clock.now() + Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(store.len(), 1);
+    assert_eq!(store.len(), 2, "one subject, one session");
 }
 
 // ---- Redis -------------------------------------------------------------------
@@ -321,7 +328,7 @@ mod redis_store {
         let Some(server) = with_server() else { return };
         entries_end_when_nothing_they_match_is_alive(&|clock| {
             redis_store(&server.url(), "t4:", clock)
-        })
+        }, false)
         .await;
     }
 
@@ -366,28 +373,32 @@ mod redis_store {
             .id()
             .to_owned();
         node.logout(&token).await;
-        // The sid entry lives until the session's absolute deadline plus the
-        // leeway (12 h + 60 s): as long as any token of it passes the checks.
-        let pttl: i64 = server
-            .command(&["PTTL", &format!("ttl:sid:{sid}")])
-            .trim_start_matches(':')
-            .parse()
-            .unwrap();
-        let deadline = (12 * 3600 + 60) * 1000;
-        assert!(pttl > deadline - 5_000 && pttl <= deadline, "PTTL {pttl}");
-        // The subject entry lives for the absolute timeout plus the leeway.
+        // The subject's entry lives until no token of the session can open
+        // (12 h + 60 s + the rest of that second), and one leeway more for
+        // servers whose clocks run behind.
+        let pttl = |key: &str| -> i64 {
+            server
+                .command(&["PTTL", key])
+                .trim_start_matches(':')
+                .parse()
+                .unwrap()
+        };
+        let deadline = (12 * 3600 + 60 + 1 + 60) * 1000;
+        let ttl = pttl("ttl:sub:alice");
+        assert!(ttl > deadline - 5_000 && ttl <= deadline, "PTTL {ttl}");
+        let until = server.command(&["HGET", "ttl:sub:alice", &format!("s:{sid}")]);
+        assert_eq!(until, "$13", "bulk string of a 13-digit millisecond time");
+        // A subject revocation keeps it as long.
         world.advance(1);
         node.manager.revoke_subject("alice").await.unwrap();
-        let pttl: i64 = server
-            .command(&["PTTL", "ttl:sub:alice"])
-            .trim_start_matches(':')
-            .parse()
-            .unwrap();
-        let expected = (12 * 3600 + 60) * 1000;
-        assert!(pttl > expected - 5_000 && pttl <= expected, "PTTL {pttl}");
-        // The epoch is the revocation time in milliseconds.
-        let epoch = server.command(&["GET", "ttl:sub:alice"]);
-        assert_eq!(epoch, "$13", "bulk string of a 13-digit millisecond time");
+        let ttl = pttl("ttl:sub:alice");
+        assert!(ttl > deadline - 5_000 && ttl <= deadline, "PTTL {ttl}");
+        // Its revoked sessions are covered by the generation and dropped.
+        assert_eq!(
+            server.command(&["HLEN", "ttl:sub:alice"]),
+            ":2",
+            "g and e are left"
+        );
     }
 
     #[tokio::test]
@@ -397,19 +408,21 @@ mod redis_store {
         let store = redis_store(&server.url(), "keep:", world.clock.clone());
         let now = world.clock.now();
         store
-            .revoke_session("s", now + Duration::from_secs(100))
+            .revoke_session("u", "s", now + Duration::from_secs(100))
             .await
             .unwrap();
         store
-            .revoke_session("s", now + Duration::from_secs(10))
+            .revoke_session("u", "s", now + Duration::from_secs(10))
             .await
             .unwrap();
         let pttl: i64 = server
-            .command(&["PTTL", "keep:sid:s"])
+            .command(&["PTTL", "keep:sub:u"])
             .trim_start_matches(':')
             .parse()
             .unwrap();
         assert!(pttl > 95_000 && pttl <= 100_000, "PTTL {pttl}");
+        world.clock.advance(Duration::from_secs(50));
+        assert!(store.check("u", "s").await.unwrap().session_revoked);
     }
 
     #[tokio::test]

@@ -278,7 +278,7 @@ async fn tokens_for_another_purpose_are_refused() {
     // The session typ, but a future format version.
     let exp = T0 + 600;
     let future = format!(
-        r#"{{"v":2,"aud":"session","sid":"x","created_ms":{},"iat":{T0},"exp":{exp},"abs_exp":{exp},"data":{{}}}}"#,
+        r#"{{"v":3,"aud":"session","sid":"x","created_ms":{},"iat":{T0},"exp":{exp},"abs_exp":{exp},"data":{{}}}}"#,
         T0 * 1000
     );
     let token = f

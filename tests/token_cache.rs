@@ -508,7 +508,7 @@ mod service {
 mod failing_store {
     use super::*;
     use jwe_session::integration::{Admission, RequestHead, SessionService};
-    use jwe_session::revocation::{RevocationStatus, RevocationStore};
+    use jwe_session::revocation::{CheckOutcome, RevocationStore, SubjectState};
     use jwe_session::StoreError;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::SystemTime;
@@ -521,29 +521,42 @@ mod failing_store {
 
     #[async_trait::async_trait]
     impl RevocationStore for Flaky {
-        async fn revoke_session(&self, sid: &str, until: SystemTime) -> Result<(), StoreError> {
+        async fn revoke_session(
+            &self,
+            sub: &str,
+            sid: &str,
+            until: SystemTime,
+        ) -> Result<(), StoreError> {
             if self.down.load(Ordering::Relaxed) {
                 return Err(StoreError::Unavailable("down for the test".into()));
             }
-            self.inner.revoke_session(sid, until).await
+            self.inner.revoke_session(sub, sid, until).await
         }
 
         async fn revoke_subject(
             &self,
             sub: &str,
-            before: SystemTime,
+            now: SystemTime,
             until: SystemTime,
-        ) -> Result<(), StoreError> {
-            self.inner.revoke_subject(sub, before, until).await
+        ) -> Result<SubjectState, StoreError> {
+            self.inner.revoke_subject(sub, now, until).await
         }
 
-        async fn check(
+        async fn mark_stale(
             &self,
-            sid: &str,
-            sub: Option<&str>,
-            created: SystemTime,
-        ) -> Result<RevocationStatus, StoreError> {
-            self.inner.check(sid, sub, created).await
+            sub: &str,
+            now: SystemTime,
+            until: SystemTime,
+        ) -> Result<SubjectState, StoreError> {
+            self.inner.mark_stale(sub, now, until).await
+        }
+
+        async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
+            self.inner.subject(sub).await
+        }
+
+        async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
+            self.inner.check(sub, sid).await
         }
     }
 

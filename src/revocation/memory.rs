@@ -1,55 +1,102 @@
 //! The embedded revocation store.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{RevocationStatus, RevocationStore};
+use super::{CheckOutcome, RevocationStore, SubjectState};
 use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
-/// The least time between two purges, in milliseconds.
-const PURGE_INTERVAL_MS: u64 = 1000;
-
-/// The default bound on live entries.
+/// The default bound on live entries (subjects and revoked sessions).
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
-/// An in-memory revocation store for one process: bounded in entries,
-/// expired entries purged.
+/// The default bound on one subject's live session revocations; one more
+/// revokes the subject instead.
+pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
+
+/// Shards: a write locks one, a check reads one.
+const SHARDS: usize = 64;
+
+/// Lapsed entries a write drops from its own shard, and from one other
+/// shard in turn, at the most: purging is spread over writes, never a
+/// sweep of the whole store on a request's path.
+const PURGE_STEP: usize = 16;
+
+/// Lapsed entries a write may drop from its own shard when the store is
+/// full, before it refuses.
+const PURGE_WHEN_FULL: usize = 1024;
+
+/// An in-memory revocation store for one process: sharded, bounded in
+/// entries, lapsed entries purged a few at a time.
 ///
-/// When full of *live* entries it refuses a new revocation
-/// ([`StoreError::Full`]) rather than forget an old one: forgetting would
-/// bring a logged-out session back.
-///
-/// Every operation takes a short synchronous lock and never awaits while
-/// holding it; checks, the per-request operation, share a read lock. Expired
-/// entries are purged at most once a second (a purge scans every entry), or
-/// at once when the store is full.
+/// * A check reads one shard under a read lock and does a constant amount
+///   of work (one hash lookup, then at most
+///   [`with_max_sessions_per_subject`](MemoryStore::with_max_sessions_per_subject)
+///   comparisons); it never waits behind a purge of the store.
+/// * A write locks one shard of 64, and drops at most 16 lapsed entries of
+///   its own shard and 16 of another (each shard keeps its entries in
+///   order of expiry), so no request does work that grows with the store.
+/// * Only subjects cost entries: one per subject with a revocation, plus
+///   one per revoked session, at most 100 per subject by default
+///   ([`with_max_sessions_per_subject`](MemoryStore::with_max_sessions_per_subject));
+///   one more revokes the subject instead.
+/// * When full of *live* entries it refuses a new revocation
+///   ([`StoreError::Full`]) rather than forget an old one, which would bring a
+///   logged-out session back; each refusal is logged and counted
+///   ([`refused_when_full`](MemoryStore::refused_when_full)).
 ///
 /// ```
 /// use jwe_session::revocation::MemoryStore;
 /// let store = MemoryStore::new().with_max_entries(10_000);
 /// assert_eq!(store.len(), 0);
+/// assert_eq!(store.refused_when_full(), 0);
 /// ```
 pub struct MemoryStore {
-    inner: RwLock<Entries>,
+    shards: Box<[RwLock<Shard>]>,
+    hasher: RandomState,
+    /// Live and not yet purged entries, over every shard.
+    entries: AtomicUsize,
+    /// Revocations refused because the store was full.
+    refused: AtomicU64,
+    /// The next shard a write purges besides its own.
+    purge_cursor: AtomicUsize,
     clock: Arc<dyn Clock>,
     max_entries: usize,
+    max_sessions_per_subject: usize,
 }
 
 #[derive(Default)]
-struct Entries {
-    /// sid → until (ms)
-    sessions: HashMap<String, u64>,
-    /// sub → (epoch ms, until ms)
-    subjects: HashMap<String, (u64, u64)>,
-    /// The earliest `until` among the entries, to purge only when useful.
-    next_expiry: u64,
-    /// When the last purge ran: a purge scans every entry, so it runs at
-    /// most once per [`PURGE_INTERVAL_MS`] unless the store is full.
-    last_purge: u64,
+struct Shard {
+    subjects: HashMap<Box<str>, SubjectEntry>,
+    /// One item per subject: when its entry lapses, as far as the item
+    /// knows; an entry whose lifetime grew since is scheduled again when
+    /// its item comes up.
+    queue: BinaryHeap<Reverse<(u64, Box<str>)>>,
+}
+
+struct SubjectEntry {
+    state: SubjectState,
+    /// When the entry lapses (Unix ms): no token it could match is alive.
+    until: u64,
+    /// Revoked session ids, each with when it lapses.
+    sessions: Vec<(Box<str>, u64)>,
+}
+
+impl SubjectEntry {
+    fn weight(&self) -> usize {
+        1 + self.sessions.len()
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        self.until > now
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -57,6 +104,8 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("entries", &self.len())
             .field("max_entries", &self.max_entries)
+            .field("max_sessions_per_subject", &self.max_sessions_per_subject)
+            .field("refused_when_full", &self.refused_when_full())
             .finish()
     }
 }
@@ -68,32 +117,55 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store holding at most 1,000,000 live entries.
+    /// An empty store holding at most 1,000,000 live entries, and at most
+    /// 100 revoked sessions per subject.
     pub fn new() -> MemoryStore {
         MemoryStore {
-            inner: RwLock::new(Entries::default()),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            entries: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+            purge_cursor: AtomicUsize::new(0),
             clock: Arc::new(SystemClock),
             max_entries: DEFAULT_MAX_ENTRIES,
+            max_sessions_per_subject: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
         }
     }
 
     /// Sets the bound on live entries (default 1,000,000).
+    #[must_use]
     pub fn with_max_entries(mut self, max_entries: usize) -> MemoryStore {
         self.max_entries = max_entries;
         self
     }
 
+    /// Sets the bound on one subject's live session revocations (default
+    /// 100, at least 1). Revoking one more session of that subject revokes
+    /// every session of the subject instead, and frees its entries.
+    ///
+    /// ```
+    /// use jwe_session::revocation::MemoryStore;
+    /// let store = MemoryStore::new().with_max_sessions_per_subject(20);
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions_per_subject(mut self, max: usize) -> MemoryStore {
+        self.max_sessions_per_subject = max.max(1);
+        self
+    }
+
     /// Reads the time from `clock` (for expiring entries) instead of the
     /// system clock.
+    #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
         self.clock = clock;
         self
     }
 
-    /// The number of entries held, live or not yet purged.
+    /// The number of entries held (subjects and revoked sessions), live or
+    /// not yet purged.
     pub fn len(&self) -> usize {
-        let entries = self.read();
-        entries.sessions.len() + entries.subjects.len()
+        self.entries.load(Ordering::Relaxed)
     }
 
     /// Whether the store holds no entry.
@@ -101,108 +173,256 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Drops every entry whose time has passed. Runs on its own when a
-    /// write finds an entry due; call it to reclaim memory sooner.
-    pub fn purge_expired(&self) {
-        let now = unix_millis(self.clock.now());
-        purge(&mut self.write(), now);
+    /// How many revocations were refused because the store was full of
+    /// live entries, since it was made.
+    pub fn refused_when_full(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Entries> {
-        self.inner
+    /// Drops every entry whose time has passed, shard by shard. Writes
+    /// purge a few entries each on their own; call this to reclaim memory
+    /// at once (it holds one shard's lock at a time).
+    pub fn purge_expired(&self) {
+        let now = self.now_ms();
+        for index in 0..self.shards.len() {
+            self.purge(&mut self.write(index), now, usize::MAX);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
+    }
+
+    fn shard_of(&self, sub: &str) -> usize {
+        // The shard count is a power of two.
+        (self.hasher.hash_one(sub) as usize) & (SHARDS - 1)
+    }
+
+    fn read(&self, index: usize) -> RwLockReadGuard<'_, Shard> {
+        self.shards[index]
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
-        self.inner
+    fn write(&self, index: usize) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[index]
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn make_room(&self, entries: &mut Entries, now: u64, is_new: bool) -> Result<(), StoreError> {
-        let len = entries.sessions.len() + entries.subjects.len();
-        let full = is_new && len >= self.max_entries;
-        let due = entries.next_expiry <= now
-            && now.saturating_sub(entries.last_purge) >= PURGE_INTERVAL_MS;
-        if full || due {
-            purge(entries, now);
+    /// Drops up to `budget` lapsed subjects of `shard`, earliest first.
+    fn purge(&self, shard: &mut Shard, now: u64, budget: usize) {
+        for _ in 0..budget {
+            let Some(Reverse((due, _))) = shard.queue.peek() else {
+                return;
+            };
+            if *due > now {
+                return;
+            }
+            let Some(Reverse((_, sub))) = shard.queue.pop() else {
+                return;
+            };
+            match shard.subjects.get(&sub) {
+                Some(entry) if entry.is_live(now) => {
+                    // Its lifetime grew since it was scheduled.
+                    let until = entry.until;
+                    shard.queue.push(Reverse((until, sub)));
+                }
+                Some(_) => {
+                    if let Some(entry) = shard.subjects.remove(&sub) {
+                        self.entries.fetch_sub(entry.weight(), Ordering::Relaxed);
+                    }
+                }
+                None => {}
+            }
         }
-        let len = entries.sessions.len() + entries.subjects.len();
-        if is_new && len >= self.max_entries {
-            tracing::error!(
-                entries = len,
-                "revocation store full of live entries; refusing a new revocation"
-            );
-            return Err(StoreError::Full(len));
-        }
-        Ok(())
     }
-}
 
-fn purge(entries: &mut Entries, now: u64) {
-    entries.sessions.retain(|_, until| *until > now);
-    entries.subjects.retain(|_, (_, until)| *until > now);
-    entries.last_purge = now;
-    entries.next_expiry = entries
-        .sessions
-        .values()
-        .copied()
-        .chain(entries.subjects.values().map(|(_, until)| *until))
-        .min()
-        .unwrap_or(u64::MAX);
+    /// Runs `change` on the subject's entry (made when absent) under its
+    /// shard's lock, after dropping lapsed entries; then purges a few
+    /// entries of another shard.
+    fn update<R>(
+        &self,
+        sub: &str,
+        change: impl FnOnce(&MemoryStore, &mut SubjectEntry, u64) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let now = self.now_ms();
+        let index = self.shard_of(sub);
+        let result = {
+            let mut guard = self.write(index);
+            let shard = &mut *guard;
+            self.purge(shard, now, PURGE_STEP);
+            if !shard.subjects.contains_key(sub) {
+                self.make_room(Some(shard), now, 1)?;
+                let sub: Box<str> = sub.into();
+                shard.subjects.insert(
+                    sub.clone(),
+                    SubjectEntry {
+                        state: SubjectState::default(),
+                        until: now,
+                        sessions: Vec::new(),
+                    },
+                );
+                self.entries.fetch_add(1, Ordering::Relaxed);
+                shard.queue.push(Reverse((now, sub)));
+            }
+            let entry = shard
+                .subjects
+                .get_mut(sub)
+                .expect("the entry was just found or made");
+            if !entry.is_live(now) {
+                // Lapsed, not yet purged: what it held is forgotten, as if
+                // it had been purged (its generation must not come back).
+                entry.state = SubjectState::default();
+            }
+            // Revoked sessions that lapsed go first: a subject's list never
+            // holds more than its bound, so this is bounded work.
+            let before = entry.sessions.len();
+            entry.sessions.retain(|(_, until)| *until > now);
+            self.entries
+                .fetch_sub(before - entry.sessions.len(), Ordering::Relaxed);
+            change(self, entry, now)
+        };
+        // Spread purging over the other shards, without waiting for one.
+        let other = self.purge_cursor.fetch_add(1, Ordering::Relaxed) & (SHARDS - 1);
+        if other != index {
+            if let Ok(mut shard) = self.shards[other].try_write() {
+                self.purge(&mut shard, now, PURGE_STEP);
+            }
+        }
+        result
+    }
+
+    /// Makes sure `more` entries fit, purging lapsed entries of `shard`
+    /// when the store is full; refuses (logged and counted) when they
+    /// still do not.
+    fn make_room(&self, own: Option<&mut Shard>, now: u64, more: usize) -> Result<(), StoreError> {
+        if self.len() + more <= self.max_entries {
+            return Ok(());
+        }
+        // Lapsed entries may sit in any shard: drop some from the writer's
+        // own (locked) shard, then from the others that are not busy (never
+        // waiting for one, so two writers cannot block each other), within
+        // one budget.
+        if let Some(own) = own {
+            self.purge(own, now, PURGE_WHEN_FULL);
+        }
+        for other in self.shards.iter() {
+            if self.len() + more <= self.max_entries {
+                return Ok(());
+            }
+            if let Ok(mut other) = other.try_write() {
+                self.purge(&mut other, now, PURGE_WHEN_FULL / SHARDS);
+            }
+        }
+        let len = self.len();
+        if len + more <= self.max_entries {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            entries = len,
+            max_entries = self.max_entries,
+            refused_total = self.refused_when_full(),
+            "revocation store full of live entries; refusing a new revocation (fail closed)"
+        );
+        Err(StoreError::Full(len))
+    }
+
+    /// Revokes the subject in `entry`: its revoked sessions are covered by
+    /// the new generation and are dropped.
+    fn revoke_entry(&self, entry: &mut SubjectEntry, now: u64, until: u64) {
+        let latest = entry.sessions.iter().map(|(_, until)| *until).max();
+        entry.until = entry.until.max(until).max(latest.unwrap_or(0));
+        self.entries
+            .fetch_sub(entry.sessions.len(), Ordering::Relaxed);
+        entry.sessions = Vec::new();
+        entry.state = entry.state.revoked(now);
+    }
 }
 
 #[async_trait]
 impl RevocationStore for MemoryStore {
-    async fn revoke_session(&self, sid: &str, until: SystemTime) -> Result<(), StoreError> {
-        let now = unix_millis(self.clock.now());
+    async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
         let until = unix_millis(until);
-        if until <= now {
+        if until <= self.now_ms() {
             return Ok(()); // nothing it could match is alive
         }
-        let mut entries = self.write();
-        let is_new = !entries.sessions.contains_key(sid);
-        self.make_room(&mut entries, now, is_new)?;
-        let slot = entries.sessions.entry(sid.to_owned()).or_insert(0);
-        *slot = (*slot).max(until);
-        entries.next_expiry = entries.next_expiry.min(until);
-        Ok(())
+        self.update(sub, |store, entry, now| {
+            entry.until = entry.until.max(until);
+            if let Some((_, kept)) = entry.sessions.iter_mut().find(|(id, _)| &**id == sid) {
+                *kept = (*kept).max(until);
+                return Ok(());
+            }
+            if entry.sessions.len() >= store.max_sessions_per_subject {
+                tracing::warn!(
+                    bound = store.max_sessions_per_subject,
+                    "a subject reached its bound of revoked sessions; revoking all of its sessions instead"
+                );
+                store.revoke_entry(entry, now, until);
+                return Ok(());
+            }
+            // This shard's lapsed entries went first (`update`).
+            store.make_room(None, now, 1)?;
+            entry.sessions.push((sid.into(), until));
+            store.entries.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
     }
 
     async fn revoke_subject(
         &self,
         sub: &str,
-        before: SystemTime,
+        now: SystemTime,
         until: SystemTime,
-    ) -> Result<(), StoreError> {
-        let now = unix_millis(self.clock.now());
-        let (before, until) = (unix_millis(before), unix_millis(until));
-        if until <= now {
-            return Ok(());
-        }
-        let mut entries = self.write();
-        let is_new = !entries.subjects.contains_key(sub);
-        self.make_room(&mut entries, now, is_new)?;
-        let slot = entries.subjects.entry(sub.to_owned()).or_insert((0, 0));
-        *slot = (slot.0.max(before), slot.1.max(until));
-        entries.next_expiry = entries.next_expiry.min(until);
-        Ok(())
+    ) -> Result<SubjectState, StoreError> {
+        let (at, until) = (unix_millis(now), unix_millis(until));
+        self.update(sub, |store, entry, _| {
+            store.revoke_entry(entry, at, until);
+            Ok(entry.state)
+        })
     }
 
-    async fn check(
+    async fn mark_stale(
         &self,
-        sid: &str,
-        sub: Option<&str>,
-        created: SystemTime,
-    ) -> Result<RevocationStatus, StoreError> {
-        let now = unix_millis(self.clock.now());
-        let entries = self.read();
-        let session_revoked = entries.sessions.get(sid).is_some_and(|until| *until > now);
-        let epoch = sub
-            .and_then(|sub| entries.subjects.get(sub))
-            .filter(|(_, until)| *until > now)
-            .map(|(epoch, _)| *epoch);
-        Ok(RevocationStatus::decide(session_revoked, epoch, created))
+        sub: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<SubjectState, StoreError> {
+        let (at, until) = (unix_millis(now), unix_millis(until));
+        self.update(sub, |_, entry, _| {
+            entry.until = entry.until.max(until);
+            entry.state = entry.state.marked_stale(at);
+            Ok(entry.state)
+        })
+    }
+
+    async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
+        let now = self.now_ms();
+        let shard = self.read(self.shard_of(sub));
+        Ok(shard
+            .subjects
+            .get(sub)
+            .filter(|entry| entry.is_live(now))
+            .map(|entry| entry.state)
+            .unwrap_or_default())
+    }
+
+    async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
+        let now = self.now_ms();
+        let shard = self.read(self.shard_of(sub));
+        let Some(entry) = shard.subjects.get(sub).filter(|entry| entry.is_live(now)) else {
+            return Ok(CheckOutcome::default());
+        };
+        let session_revoked = entry
+            .sessions
+            .iter()
+            .any(|(id, until)| &**id == sid && *until > now);
+        Ok(CheckOutcome::new(session_revoked, entry.state))
     }
 }

@@ -6,16 +6,24 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{RevocationStatus, RevocationStore};
+use super::{CheckOutcome, RevocationStore, SubjectState};
 use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
 /// A revocation store in Redis, shared by every process of a fleet.
 ///
-/// * Keys: `{prefix}sid:{sid}` (value `1`) and `{prefix}sub:{sub}` (value:
-///   the epoch in Unix milliseconds), each with a TTL that ends when no token
-///   it could match is still alive, so Redis never holds a dead entry.
-/// * One round trip per check (`MGET` of both keys).
+/// * One key per subject that has a revocation: `{prefix}sub:{sub}`, a hash
+///   with the fields `g` (generation), `d` (data generation), `e` (time of
+///   the latest revocation, Unix ms, for tokens of format 1) and one field
+///   `s:{sid}` per revoked session holding when it lapses (Unix ms). Its TTL
+///   ends when no token it could match is still alive, so Redis never holds
+///   a dead entry; lapsed `s:` fields are dropped by the next write.
+/// * One round trip per check: `HMGET` of one key, so a check never spans
+///   two keys (or two cluster slots).
+/// * Every write is one Lua script, atomic in Redis: a check that starts
+///   after a revocation returned sees it, from any server.
+/// * At most [`RedisStoreBuilder::max_sessions_per_subject`] (100) revoked
+///   sessions per subject; one more revokes the subject instead.
 /// * The connection is made lazily and remade after Redis restarts
 ///   ([`ConnectionManager`]); every command is bounded by a timeout, so a
 ///   dead Redis makes requests fail fast instead of hanging.
@@ -37,6 +45,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
     clock: Arc<dyn Clock>,
+    max_sessions_per_subject: usize,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -54,9 +63,18 @@ pub struct RedisStoreBuilder {
     prefix: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    max_sessions_per_subject: usize,
 }
 
 impl RedisStoreBuilder {
+    /// Sets the bound on one subject's live session revocations (default
+    /// 100, at least 1); one more revokes every session of the subject.
+    #[must_use]
+    pub fn max_sessions_per_subject(mut self, max: usize) -> Self {
+        self.max_sessions_per_subject = max.max(1);
+        self
+    }
+
     /// Sets the prefix of every key (default `"jwe-session:"`).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -93,6 +111,7 @@ impl RedisStoreBuilder {
             connection,
             prefix: Arc::from(self.prefix),
             clock: self.clock,
+            max_sessions_per_subject: self.max_sessions_per_subject,
         })
     }
 }
@@ -112,6 +131,7 @@ impl RedisStore {
             prefix: "jwe-session:".to_owned(),
             timeout: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
+            max_sessions_per_subject: super::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
         }
     }
 
@@ -120,105 +140,254 @@ impl RedisStore {
         RedisStore::builder(url).build()
     }
 
-    /// The key holding a session's revocation.
-    pub fn session_key(&self, sid: &str) -> String {
-        format!("{}sid:{sid}", self.prefix)
-    }
-
-    /// The key holding a subject's epoch.
+    /// The key holding a subject's entry.
+    ///
+    /// ```no_run
+    /// # use jwe_session::revocation::RedisStore;
+    /// # fn run() -> Result<(), jwe_session::StoreError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379/").key_prefix("app:").build()?;
+    /// assert_eq!(store.subject_key("alice"), "app:sub:alice");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn subject_key(&self, sub: &str) -> String {
         format!("{}sub:{sub}", self.prefix)
     }
 
-    /// Milliseconds from now until `until`, or `None` when already past.
-    fn ttl_ms(&self, until: SystemTime) -> Option<u64> {
-        let ttl = unix_millis(until).saturating_sub(unix_millis(self.clock.now()));
-        (ttl > 0).then_some(ttl)
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
+    }
+
+    async fn script<R: redis::FromRedisValue>(
+        &self,
+        script: &str,
+        sub: &str,
+        args: &[String],
+    ) -> Result<R, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("EVAL");
+        command.arg(script).arg(1).arg(self.subject_key(sub));
+        for arg in args {
+            command.arg(arg.as_str());
+        }
+        command
+            .query_async::<R>(&mut connection)
+            .await
+            .map_err(unavailable)
     }
 }
 
-/// Sets a session's revocation, its TTL only longer.
-const SESSION_SCRIPT: &str = r#"
-local ttl = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('SET', KEYS[1], 1, 'PX', ttl)
+/// Reads a subject's state from the fields `g`, `d`, `e`.
+fn state_of(fields: &[Option<u64>]) -> SubjectState {
+    let field = |i: usize| fields.get(i).copied().flatten().unwrap_or(0);
+    SubjectState::new(field(0), field(1), field(2))
+}
+
+/// Shared by the scripts: drops the subject's lapsed `s:` fields, and
+/// answers how many live ones there are and the latest time one lapses.
+/// `now` is the caller's time in Unix ms.
+const LAPSED_SESSIONS: &str = r#"
+local function sessions(key, now, drop_all)
+  local all = redis.call('HGETALL', key)
+  local live, latest = 0, 0
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, 1, 2) == 's:' then
+      local u = tonumber(all[i + 1]) or 0
+      if u <= now or drop_all then
+        redis.call('HDEL', key, f)
+      else
+        live = live + 1
+      end
+      if u > latest then latest = u end
+    end
+  end
+  return live, latest
 end
-return 1
+local function generation(key, field, now)
+  local current = tonumber(redis.call('HGET', key, field) or '0') or 0
+  local moved = current + 1
+  if now > moved then moved = now end
+  redis.call('HSET', key, field, string.format('%.0f', moved))
+end
+local function revoke(key, now)
+  generation(key, 'g', now)
+  local e = tonumber(redis.call('HGET', key, 'e') or '0') or 0
+  if now > e then redis.call('HSET', key, 'e', string.format('%.0f', now)) end
+end
+local function keep(key, lapse, now)
+  local ttl = lapse - now
+  if ttl > 0 and redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, string.format('%.0f', ttl))
+  end
+end
+local function state(key)
+  return redis.call('HMGET', key, 'g', 'd', 'e')
+end
 "#;
 
-/// Sets the subject's epoch only forward, and its TTL only longer.
-const SUBJECT_SCRIPT: &str = r#"
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local epoch = tonumber(ARGV[1])
-if epoch < current then epoch = current end
-local ttl = tonumber(ARGV[2])
-local left = redis.call('PTTL', KEYS[1])
-if left > ttl then ttl = left end
-redis.call('SET', KEYS[1], epoch, 'PX', ttl)
-return epoch
+/// Revokes a session (ARGV: field, lapse, now, bound); past the bound,
+/// revokes the subject. Returns 1, or 2 when the subject was revoked.
+const SESSION_SCRIPT: &str = r#"
+local key, field = KEYS[1], ARGV[1]
+local lapse, now, bound = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local live, latest = sessions(key, now, false)
+local held = tonumber(redis.call('HGET', key, field) or '0') or 0
+local result = 1
+if held > now then
+  if lapse > held then redis.call('HSET', key, field, ARGV[2]) end
+elseif live >= bound then
+  sessions(key, now, true)
+  revoke(key, now)
+  if latest > lapse then lapse = latest end
+  result = 2
+else
+  redis.call('HSET', key, field, ARGV[2])
+end
+keep(key, lapse, now)
+return result
 "#;
+
+/// Revokes the subject (ARGV: at, lapse, now); its revoked sessions are
+/// covered by the new generation and dropped.
+const SUBJECT_SCRIPT: &str = r#"
+local key = KEYS[1]
+local at, lapse, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local _, latest = sessions(key, now, true)
+if latest > lapse then lapse = latest end
+revoke(key, at)
+keep(key, lapse, now)
+return state(key)
+"#;
+
+/// Marks the subject's sessions stale (ARGV: at, lapse, now).
+const STALE_SCRIPT: &str = r#"
+local key = KEYS[1]
+local at, lapse, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+generation(key, 'd', at)
+keep(key, lapse, now)
+return state(key)
+"#;
+
+fn with_helpers(script: &str) -> String {
+    format!("{LAPSED_SESSIONS}{script}")
+}
+
+/// The scripts, each with the helpers, built once.
+struct Scripts {
+    session: String,
+    subject: String,
+    stale: String,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        session: with_helpers(SESSION_SCRIPT),
+        subject: with_helpers(SUBJECT_SCRIPT),
+        stale: with_helpers(STALE_SCRIPT),
+    })
+}
 
 #[async_trait]
 impl RevocationStore for RedisStore {
-    async fn revoke_session(&self, sid: &str, until: SystemTime) -> Result<(), StoreError> {
-        let Some(ttl) = self.ttl_ms(until) else {
-            return Ok(());
-        };
-        let mut connection = self.connection.clone();
-        // Only ever lengthen: a later, shorter revocation of the same id
-        // must not cut an earlier one short (the memory store keeps the
-        // maximum too).
-        redis::cmd("EVAL")
-            .arg(SESSION_SCRIPT)
-            .arg(1)
-            .arg(self.session_key(sid))
-            .arg(ttl)
-            .query_async::<i64>(&mut connection)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+    async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        let (until, now) = (unix_millis(until), self.now_ms());
+        if until <= now {
+            return Ok(()); // nothing it could match is alive
+        }
+        let outcome: i64 = self
+            .script(
+                &scripts().session,
+                sub,
+                &[
+                    format!("s:{sid}"),
+                    until.to_string(),
+                    now.to_string(),
+                    self.max_sessions_per_subject.to_string(),
+                ],
+            )
+            .await?;
+        if outcome == 2 {
+            tracing::warn!(
+                bound = self.max_sessions_per_subject,
+                "a subject reached its bound of revoked sessions; revoked all of its sessions instead"
+            );
+        }
+        Ok(())
     }
 
     async fn revoke_subject(
         &self,
         sub: &str,
-        before: SystemTime,
+        now: SystemTime,
         until: SystemTime,
-    ) -> Result<(), StoreError> {
-        let Some(ttl) = self.ttl_ms(until) else {
-            return Ok(());
-        };
-        let mut connection = self.connection.clone();
-        redis::cmd("EVAL")
-            .arg(SUBJECT_SCRIPT)
-            .arg(1)
-            .arg(self.subject_key(sub))
-            .arg(unix_millis(before))
-            .arg(ttl)
-            .query_async::<u64>(&mut connection)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+    ) -> Result<SubjectState, StoreError> {
+        let fields: Vec<Option<u64>> = self
+            .script(
+                &scripts().subject,
+                sub,
+                &[
+                    unix_millis(now).to_string(),
+                    unix_millis(until).to_string(),
+                    self.now_ms().to_string(),
+                ],
+            )
+            .await?;
+        Ok(state_of(&fields))
     }
 
-    async fn check(
+    async fn mark_stale(
         &self,
-        sid: &str,
-        sub: Option<&str>,
-        created: SystemTime,
-    ) -> Result<RevocationStatus, StoreError> {
+        sub: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<SubjectState, StoreError> {
+        let fields: Vec<Option<u64>> = self
+            .script(
+                &scripts().stale,
+                sub,
+                &[
+                    unix_millis(now).to_string(),
+                    unix_millis(until).to_string(),
+                    self.now_ms().to_string(),
+                ],
+            )
+            .await?;
+        Ok(state_of(&fields))
+    }
+
+    async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
         let mut connection = self.connection.clone();
-        let mut command = redis::cmd("MGET");
-        command.arg(self.session_key(sid));
-        if let Some(sub) = sub {
-            command.arg(self.subject_key(sub));
-        }
-        let values: Vec<Option<u64>> = command
+        let fields: Vec<Option<u64>> = redis::cmd("HMGET")
+            .arg(self.subject_key(sub))
+            .arg("g")
+            .arg("d")
+            .arg("e")
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        let session_revoked = values.first().is_some_and(Option::is_some);
-        let epoch = values.get(1).copied().flatten();
-        Ok(RevocationStatus::decide(session_revoked, epoch, created))
+        Ok(state_of(&fields))
+    }
+
+    async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
+        let mut connection = self.connection.clone();
+        let fields: Vec<Option<u64>> = redis::cmd("HMGET")
+            .arg(self.subject_key(sub))
+            .arg("g")
+            .arg("d")
+            .arg("e")
+            .arg(format!("s:{sid}"))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let now = self.now_ms();
+        let session_revoked = fields.get(3).copied().flatten().is_some_and(|until| until > now);
+        Ok(CheckOutcome::new(session_revoked, state_of(&fields)))
     }
 }
