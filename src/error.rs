@@ -22,9 +22,10 @@ pub enum Error {
     /// The revocation store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Session data could not be encoded or decoded as JSON.
-    #[error("session data: {0}")]
-    Data(#[source] serde_json::Error),
+    /// Session data could not be encoded or decoded as JSON. Says what
+    /// kind of problem and where, never the data itself.
+    #[error(transparent)]
+    Data(DataError),
     /// The session was destroyed earlier in this request; it cannot be
     /// renewed.
     #[error("the session was destroyed in this request")]
@@ -33,6 +34,93 @@ pub enum Error {
     #[error("session configuration: {0}")]
     Config(String),
 }
+
+/// Session data that could not be encoded or decoded as JSON.
+///
+/// It keeps the kind of problem and where it was found, but not
+/// `serde_json`'s message, which quotes the offending value (`invalid type:
+/// string "hunter2", expected u64`): neither its `Display` nor its `Debug`
+/// ever echoes a value from a session or a token, and it has no source
+/// error that would.
+///
+/// ```
+/// use jwe_session::session::SessionMap;
+/// let mut map = SessionMap::default();
+/// map.insert("pin", "hunter2")?;
+/// let error = map.get::<u64>("pin").unwrap_err();
+/// assert!(!error.to_string().contains("hunter2"));
+/// assert!(!format!("{error:?}").contains("hunter2"));
+/// assert_eq!(error.to_string(), "session data does not fit the expected type (line 1, column 9)");
+/// # Ok::<(), jwe_session::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DataError {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl DataError {
+    /// Whether the data was not valid JSON, did not fit the type, ended
+    /// early, or could not be written.
+    pub fn category(&self) -> serde_json::error::Category {
+        self.category
+    }
+
+    /// The line and column in the JSON text where it was found (0 when it
+    /// does not come from text, such as a value that could not be encoded).
+    pub fn position(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+
+    fn what(&self) -> &'static str {
+        use serde_json::error::Category;
+        match self.category {
+            Category::Io => "session data could not be written",
+            Category::Syntax => "session data is not valid JSON",
+            Category::Data => "session data does not fit the expected type",
+            Category::Eof => "session data ends early",
+        }
+    }
+}
+
+impl From<serde_json::Error> for DataError {
+    fn from(error: serde_json::Error) -> Self {
+        DataError {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Error::Data(error.into())
+    }
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(self.what())
+        } else {
+            write!(f, "{} (line {}, column {})", self.what(), self.line, self.column)
+        }
+    }
+}
+
+impl fmt::Debug for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataError")
+            .field("category", &self.category)
+            .field("line", &self.line)
+            .field("column", &self.column)
+            .finish()
+    }
+}
+
+impl std::error::Error for DataError {}
 
 /// A revocation store that failed.
 #[derive(Debug, thiserror::Error)]

@@ -526,7 +526,8 @@ impl<T> Session<T> {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::session::SaveOutcome;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jwe_session::Error> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
@@ -730,13 +731,13 @@ impl SessionMap {
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
         self.0
             .get(key)
-            .map(|value| V::deserialize(value).map_err(Error::Data))
+            .map(|value| V::deserialize(value).map_err(Error::from))
             .transpose()
     }
 
     /// Stores `value` under `key`.
     pub fn insert<V: Serialize>(&mut self, key: impl Into<String>, value: V) -> Result<(), Error> {
-        let value = serde_json::to_value(value).map_err(Error::Data)?;
+        let value = serde_json::to_value(value).map_err(Error::from)?;
         Arc::make_mut(&mut self.0).insert(key.into(), value);
         Ok(())
     }
@@ -870,6 +871,7 @@ pub struct SessionManager {
     seal_options: SealOptions,
     open_options: OpenOptions,
     cache: TokenCache,
+    forgotten: Forgotten,
 }
 
 impl fmt::Debug for SessionManager {
@@ -894,6 +896,7 @@ impl SessionManager {
             store,
             open_options: OpenOptions::new().with_max_len(config.max_token_len),
             cache: TokenCache::new(config.token_cache),
+            forgotten: Forgotten::default(),
             config,
             clock: Arc::new(SystemClock),
             seal_options: SealOptions::new().with_typ(SESSION_TYP),
@@ -951,6 +954,9 @@ impl SessionManager {
     /// # }
     /// ```
     pub fn forget_token(&self, token: &str) {
+        // Counted first: a load of this token already under way sees the
+        // count move and does not leave it in the cache.
+        self.forgotten.count(token);
         self.cache.remove(token);
     }
 
@@ -1098,10 +1104,20 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Verified) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
+        let forgotten = self.forgotten.seen(token);
         let (wire, key_state, cached) = self.verify(token)?;
         let result = self.check(&wire, key_state, now, decode).await;
         match (&result, cached) {
-            (Ok(_), false) => self.cache.insert(token, wire),
+            (Ok(_), false) => {
+                self.cache.insert(token, wire);
+                // A logout (or re-issue) that forgot this token while it
+                // was being checked must not find it back in the cache:
+                // either its count moved before this look, or its removal
+                // comes after the insert.
+                if self.forgotten.seen(token) != forgotten {
+                    self.cache.remove(token);
+                }
+            }
             (Err(_), true) => self.cache.remove(token),
             _ => {}
         }
@@ -1443,7 +1459,7 @@ impl SessionManager {
         };
         // Room for a typical session up front; growth wipes what it leaves.
         let mut payload = WipingBuffer::with_capacity(1024);
-        serde_json::to_writer(&mut payload, &wire).map_err(Error::Data)?;
+        serde_json::to_writer(&mut payload, &wire).map_err(Error::from)?;
         self.keyring
             .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
     }
@@ -1456,7 +1472,8 @@ impl SessionManager {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::session::SaveOutcome;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jwe_session::Error> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
@@ -1538,6 +1555,36 @@ fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
         .saturating_add(leeway)
         .saturating_add(1)
         .saturating_mul(1000)
+}
+
+/// How many tokens were forgotten ([`SessionManager::forget_token`]), in 64
+/// slots picked by the token's last bytes (its authentication tag): a load
+/// that overlapped a forget of its token sees its slot's count move.
+struct Forgotten([std::sync::atomic::AtomicU64; 64]);
+
+impl Default for Forgotten {
+    fn default() -> Self {
+        Forgotten(std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)))
+    }
+}
+
+impl Forgotten {
+    fn slot(&self, token: &str) -> &std::sync::atomic::AtomicU64 {
+        let tail = &token.as_bytes()[token.len().saturating_sub(8)..];
+        let index = tail
+            .iter()
+            .fold(0usize, |acc, byte| acc.wrapping_mul(31).wrapping_add(usize::from(*byte)));
+        &self.0[index % self.0.len()]
+    }
+
+    fn count(&self, token: &str) {
+        self.slot(token)
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn seen(&self, token: &str) -> u64 {
+        self.slot(token).load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A write buffer that wipes what was written to it: when it grows (a

@@ -307,3 +307,42 @@ fn rejection_display_is_generic() {
         assert!(without_kind.len() <= 24, "{text}");
     }
 }
+
+/// Issue 10: `SessionMap::get` on a type mismatch displayed `invalid type:
+/// string "hunter2", expected u64`. No error about session data echoes a
+/// value from the session, in `Display`, `Debug` or its source chain.
+#[test]
+fn session_data_errors_do_not_echo_session_values() {
+    use jwe_session::session::SessionMap;
+    use std::error::Error as _;
+
+    fn rendered(error: &Error) -> String {
+        let mut text = format!("{error} {error:?}");
+        let mut source = error.source();
+        while let Some(inner) = source {
+            text.push_str(&format!(" {inner} {inner:?}"));
+            source = inner.source();
+        }
+        text
+    }
+
+    let mut map = SessionMap::default();
+    map.insert("pin", "hunter2").unwrap();
+    map.insert("list", vec!["hunter3", "hunter4"]).unwrap();
+    map.insert("object", serde_json::json!({"hunter5": 1})).unwrap();
+    map.insert("number", 424_242).unwrap();
+    let errors = [
+        map.get::<u64>("pin").unwrap_err(),
+        map.get::<Vec<u64>>("list").unwrap_err(),
+        map.get::<String>("object").unwrap_err(),
+        map.get::<String>("number").unwrap_err(),
+        map.get::<bool>("list").unwrap_err(),
+    ];
+    for error in &errors {
+        let text = rendered(error);
+        for value in ["hunter", "424242", "424_242"] {
+            assert!(!text.contains(value), "{value} echoed: {text}");
+        }
+        assert!(text.contains("does not fit the expected type"), "{text}");
+    }
+}
