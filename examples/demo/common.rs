@@ -163,6 +163,7 @@ pub fn me(session: &SessionHandle<SessionMap>) -> Reply {
                 "kid": s.kid(),
                 "created": unix_seconds(s.created()),
                 "expires": unix_seconds(s.expires()),
+                "stale": s.is_stale(),
             }),
         )
     })

@@ -176,6 +176,26 @@ impl<T> SessionHandle<T> {
         self.lock().key_state()
     }
 
+    /// Whether the subject's sessions were marked stale since this
+    /// session's data was saved ([`Session::is_stale`]): reload what the
+    /// session copied from the database, and save.
+    pub fn is_stale(&self) -> bool {
+        self.lock().is_stale()
+    }
+
+    /// Says the data is current after a reload that changed nothing
+    /// ([`Session::mark_refreshed`]).
+    pub fn mark_refreshed(&self) {
+        self.lock().mark_refreshed();
+    }
+
+    /// Marks every session of `sub` stale, on every server sharing the
+    /// store ([`SessionManager::mark_stale`]); for an administrator who
+    /// changed another user's role.
+    pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
+        self.manager.mark_stale(sub).await
+    }
+
     /// A new session id, the old one revoked (after a change of privilege;
     /// at login use [`login`](SessionHandle::login)).
     pub fn renew(&self) -> Result<(), Error> {

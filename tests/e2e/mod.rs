@@ -70,6 +70,7 @@ macro_rules! suite {
             rotation: memory_rotation, redis_rotation;
             logout: memory_logout, redis_logout;
             logout_everywhere: memory_logout_everywhere, redis_logout_everywhere;
+            logout_everywhere_race: memory_logout_everywhere_race, redis_logout_everywhere_race;
             expiry: memory_expiry, redis_expiry;
             tampered_cookie: memory_tampered_cookie, redis_tampered_cookie;
             cross_site_post_refused: memory_cross_site_post_refused, redis_cross_site_post_refused;
