@@ -37,9 +37,7 @@ const PURGE_WHEN_FULL: usize = 1024;
 /// entries, lapsed entries purged a few at a time.
 ///
 /// * A check reads one shard under a read lock and does a constant amount
-///   of work (one hash lookup, then at most
-///   [`with_max_sessions_per_subject`](MemoryStore::with_max_sessions_per_subject)
-///   comparisons); it never waits behind a purge of the store.
+///   of work (two hash lookups); it never waits behind a purge of the store.
 /// * A write locks one shard of 64, and drops at most 16 lapsed entries of
 ///   its own shard and 16 of another (each shard keeps its entries in
 ///   order of expiry), so no request does work that grows with the store.
@@ -86,7 +84,7 @@ struct SubjectEntry {
     /// When the entry lapses (Unix ms): no token it could match is alive.
     until: u64,
     /// Revoked session ids, each with when it lapses.
-    sessions: Vec<(Box<str>, u64)>,
+    sessions: HashMap<Box<str>, u64>,
 }
 
 impl SubjectEntry {
@@ -260,7 +258,7 @@ impl MemoryStore {
                     SubjectEntry {
                         state: SubjectState::default(),
                         until: now,
-                        sessions: Vec::new(),
+                        sessions: HashMap::new(),
                     },
                 );
                 self.entries.fetch_add(1, Ordering::Relaxed);
@@ -278,7 +276,7 @@ impl MemoryStore {
             // Revoked sessions that lapsed go first: a subject's list never
             // holds more than its bound, so this is bounded work.
             let before = entry.sessions.len();
-            entry.sessions.retain(|(_, until)| *until > now);
+            entry.sessions.retain(|_, until| *until > now);
             self.entries
                 .fetch_sub(before - entry.sessions.len(), Ordering::Relaxed);
             change(self, entry, now)
@@ -332,11 +330,11 @@ impl MemoryStore {
     /// Revokes the subject in `entry`: its revoked sessions are covered by
     /// the new generation and are dropped.
     fn revoke_entry(&self, entry: &mut SubjectEntry, now: u64, until: u64) {
-        let latest = entry.sessions.iter().map(|(_, until)| *until).max();
+        let latest = entry.sessions.values().copied().max();
         entry.until = entry.until.max(until).max(latest.unwrap_or(0));
         self.entries
             .fetch_sub(entry.sessions.len(), Ordering::Relaxed);
-        entry.sessions = Vec::new();
+        entry.sessions = HashMap::new();
         entry.state = entry.state.revoked(now);
     }
 }
@@ -355,7 +353,7 @@ impl RevocationStore for MemoryStore {
         }
         self.update(sub, |store, entry, now| {
             entry.until = entry.until.max(until);
-            if let Some((_, kept)) = entry.sessions.iter_mut().find(|(id, _)| &**id == sid) {
+            if let Some(kept) = entry.sessions.get_mut(sid) {
                 *kept = (*kept).max(until);
                 return Ok(());
             }
@@ -369,7 +367,7 @@ impl RevocationStore for MemoryStore {
             }
             // This shard's lapsed entries went first (`update`).
             store.make_room(None, now, 1)?;
-            entry.sessions.push((sid.into(), until));
+            entry.sessions.insert(sid.into(), until);
             store.entries.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
@@ -419,10 +417,7 @@ impl RevocationStore for MemoryStore {
         let Some(entry) = shard.subjects.get(sub).filter(|entry| entry.is_live(now)) else {
             return Ok(CheckOutcome::default());
         };
-        let session_revoked = entry
-            .sessions
-            .iter()
-            .any(|(id, until)| &**id == sid && *until > now);
+        let session_revoked = entry.sessions.get(sid).is_some_and(|until| *until > now);
         Ok(CheckOutcome::new(session_revoked, entry.state))
     }
 }
