@@ -207,8 +207,9 @@ impl<T> SessionHandle<T> {
         self.lock().destroy();
     }
 
-    /// Revokes every session of this session's subject created before now,
-    /// this one included (log out everywhere). Does nothing when signed out.
+    /// Revokes every session of this session's subject that exists now,
+    /// this one included (log out everywhere), on every server sharing the
+    /// store. Does nothing when signed out.
     pub async fn revoke_subject(&self) -> Result<(), StoreError> {
         let Some(sub) = self.subject() else {
             return Ok(());
