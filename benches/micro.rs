@@ -630,23 +630,23 @@ fn bench_parts(c: &mut Criterion) {
     let until = SystemTime::now() + Duration::from_secs(3600);
     let empty = MemoryStore::new();
     group.bench_function("memory check (empty store)", |b| {
-        b.iter(|| {
-            common::ready(empty.check(black_box("alice"), black_box("sid-valid"))).unwrap()
-        })
+        b.iter(|| common::ready(empty.check(black_box("alice"), black_box("sid-valid"))).unwrap())
     });
     let full = MemoryStore::new();
     for i in 0..100_000 {
         // 10 revoked sessions each for 10,000 users.
-        common::ready(full.revoke_session(&format!("user-{}", i % 10_000), &format!("sid-{i}"), until))
-            .unwrap();
+        common::ready(full.revoke_session(
+            &format!("user-{}", i % 10_000),
+            &format!("sid-{i}"),
+            until,
+        ))
+        .unwrap();
     }
     for i in 0..10_000 {
         common::ready(full.revoke_subject(&format!("other-{i}"), created, until)).unwrap();
     }
     group.bench_function("memory check (110k entries)", |b| {
-        b.iter(|| {
-            common::ready(full.check(black_box("user-7"), black_box("sid-valid"))).unwrap()
-        })
+        b.iter(|| common::ready(full.check(black_box("user-7"), black_box("sid-valid"))).unwrap())
     });
 
     #[cfg(feature = "rsa")]

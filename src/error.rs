@@ -105,7 +105,13 @@ impl fmt::Display for DataError {
         if self.line == 0 {
             f.write_str(self.what())
         } else {
-            write!(f, "{} (line {}, column {})", self.what(), self.line, self.column)
+            write!(
+                f,
+                "{} (line {}, column {})",
+                self.what(),
+                self.line,
+                self.column
+            )
         }
     }
 }

@@ -65,7 +65,8 @@ mod token_cache;
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
-    DataError, Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError, StoreError,
+    DataError, Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
+    StoreError,
 };
 pub use jwe::{Header, OpenOptions, Opened, SealOptions};
 pub use key::Key;

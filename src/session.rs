@@ -1419,7 +1419,11 @@ impl SessionManager {
         match (held.same_subject, held.generations, held.observed) {
             (true, Some(held), Some(state)) => Ok(Some(Generations {
                 sgen: held.sgen,
-                dgen: if refreshed { state.data_generation } else { held.dgen },
+                dgen: if refreshed {
+                    state.data_generation
+                } else {
+                    held.dgen
+                },
             })),
             // The store was down at load and the layer fails open: keep them.
             (true, Some(held), None) => Ok(Some(held)),
@@ -1564,16 +1568,18 @@ struct Forgotten([std::sync::atomic::AtomicU64; 64]);
 
 impl Default for Forgotten {
     fn default() -> Self {
-        Forgotten(std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)))
+        Forgotten(std::array::from_fn(|_| {
+            std::sync::atomic::AtomicU64::new(0)
+        }))
     }
 }
 
 impl Forgotten {
     fn slot(&self, token: &str) -> &std::sync::atomic::AtomicU64 {
         let tail = &token.as_bytes()[token.len().saturating_sub(8)..];
-        let index = tail
-            .iter()
-            .fold(0usize, |acc, byte| acc.wrapping_mul(31).wrapping_add(usize::from(*byte)));
+        let index = tail.iter().fold(0usize, |acc, byte| {
+            acc.wrapping_mul(31).wrapping_add(usize::from(*byte))
+        });
         &self.0[index % self.0.len()]
     }
 

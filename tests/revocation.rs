@@ -167,7 +167,10 @@ async fn revoking_a_subject_ends_its_older_sessions_only(make: MakeStore<'_>) {
         )
         .await
         .unwrap();
-    assert!(after.generation > before.generation, "{before:?} -> {after:?}");
+    assert!(
+        after.generation > before.generation,
+        "{before:?} -> {after:?}"
+    );
     assert!(after.revoked_at_ms >= before.revoked_at_ms);
     assert_eq!(node.kind(&alice_3).await, Some(RejectionKind::Revoked));
 }
@@ -279,7 +282,10 @@ async fn memory_store_purges_expired_entries_and_stays_bounded() {
     let full = store
         .revoke_session("v", "d", now + Duration::from_secs(10))
         .await;
-    assert!(matches!(full, Err(jwe_session::StoreError::Full(_))), "{full:?}");
+    assert!(
+        matches!(full, Err(jwe_session::StoreError::Full(_))),
+        "{full:?}"
+    );
     assert_eq!(store.refused_when_full(), 2);
     assert!(store.check("u", "a").await.unwrap().session_revoked);
     // Once they expire they are purged and room is made.
@@ -326,9 +332,10 @@ mod redis_store {
     #[tokio::test]
     async fn redis_entries_end_when_nothing_they_match_is_alive() {
         let Some(server) = with_server() else { return };
-        entries_end_when_nothing_they_match_is_alive(&|clock| {
-            redis_store(&server.url(), "t4:", clock)
-        }, false)
+        entries_end_when_nothing_they_match_is_alive(
+            &|clock| redis_store(&server.url(), "t4:", clock),
+            false,
+        )
         .await;
     }
 

@@ -135,7 +135,9 @@ async fn log_out_everywhere_misses_no_session_on_the_system_clock() {
 /// Two servers sharing one store, their clocks 2 s ahead and 2 s behind
 /// (the leeway is 60 s): sessions sealed on either are refused by both
 /// after either revokes, and a login afterwards works on both.
-async fn log_out_everywhere_holds_across_skewed_clocks(make: &dyn Fn() -> Arc<dyn RevocationStore>) {
+async fn log_out_everywhere_holds_across_skewed_clocks(
+    make: &dyn Fn() -> Arc<dyn RevocationStore>,
+) {
     let keys = keyring();
     let ahead = TestClock::at_ms(T0_MS + 2_000);
     let behind = TestClock::at_ms(T0_MS - 2_000);
@@ -162,7 +164,10 @@ async fn log_out_everywhere_holds_across_skewed_clocks(make: &dyn Fn() -> Arc<dy
         for sealer in &servers {
             let after = login(sealer, &user).await;
             for server in &servers {
-                assert!(opens(server, &after).await, "round {round}: login after refused");
+                assert!(
+                    opens(server, &after).await,
+                    "round {round}: login after refused"
+                );
             }
         }
         // Time goes on for both.
@@ -264,7 +269,11 @@ mod redis_store {
         )
     }
 
-    fn store_on(server: &RedisServer, prefix: &str, clock: Arc<dyn Clock>) -> Arc<dyn RevocationStore> {
+    fn store_on(
+        server: &RedisServer,
+        prefix: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<dyn RevocationStore> {
         Arc::new(
             jwe_session::revocation::RedisStore::builder(server.url())
                 .key_prefix(prefix)

@@ -129,7 +129,10 @@ async fn an_anonymous_client_cannot_add_store_entries() {
         token = token_of(manager.save(&mut session).await.unwrap());
         let mut session = manager.load::<SessionMap>(&token).await.unwrap();
         session.destroy();
-        assert_eq!(manager.save(&mut session).await.unwrap(), SaveOutcome::Remove);
+        assert_eq!(
+            manager.save(&mut session).await.unwrap(),
+            SaveOutcome::Remove
+        );
     }
     assert_eq!(store.len(), 0);
     // Logging in over an anonymous cookie, again and again, adds nothing
@@ -169,7 +172,11 @@ async fn one_subject_holds_a_bounded_number_of_revocations(
     }
     // The fifth logout went past the bound of 4: the subject is revoked.
     assert_eq!(
-        manager.load::<SessionMap>(&bystander).await.unwrap_err().kind(),
+        manager
+            .load::<SessionMap>(&bystander)
+            .await
+            .unwrap_err()
+            .kind(),
         RejectionKind::Revoked
     );
     let after = login(&manager, "alice", "editor").await;
@@ -195,7 +202,10 @@ fn v1_token(world: &World, sub: &str, created_s: u64) -> String {
     );
     world
         .keyring
-        .seal_with(payload.as_bytes(), &SealOptions::new().with_typ(SESSION_TYP))
+        .seal_with(
+            payload.as_bytes(),
+            &SealOptions::new().with_typ(SESSION_TYP),
+        )
         .unwrap()
 }
 
@@ -218,7 +228,10 @@ async fn tokens_of_the_first_format_open_and_are_reissued() {
     assert_eq!(reissued.absolute_deadline(), session.absolute_deadline());
     // Re-issued once: the next save leaves it alone.
     let mut again = reissued;
-    assert_eq!(manager.save(&mut again).await.unwrap(), SaveOutcome::Unchanged);
+    assert_eq!(
+        manager.save(&mut again).await.unwrap(),
+        SaveOutcome::Unchanged
+    );
 
     // A revocation ends format 1 tokens created before it, that
     // millisecond included, and the re-issued ones.
@@ -247,15 +260,24 @@ async fn generations_must_match_the_format_and_subject() {
         ("v2, subject, no generations", r#""v":2,"sub":"a""#),
         ("v2, subject, one generation", r#""v":2,"sub":"a","sgen":0"#),
         ("v2, no subject, generations", r#""v":2,"sgen":0,"dgen":0"#),
-        ("v1 with generations", r#""v":1,"sub":"a","sgen":0,"dgen":0"#),
-        ("v2, generation not a number", r#""v":2,"sub":"a","sgen":"0","dgen":0"#),
+        (
+            "v1 with generations",
+            r#""v":1,"sub":"a","sgen":0,"dgen":0"#,
+        ),
+        (
+            "v2, generation not a number",
+            r#""v":2,"sub":"a","sgen":"0","dgen":0"#,
+        ),
     ] {
         let payload = format!(
             r#"{{{members},"aud":"session","sid":"x","created_ms":{created},"iat":{T0},"exp":{exp},"abs_exp":{exp},"data":{{}}}}"#
         );
         let token = world
             .keyring
-            .seal_with(payload.as_bytes(), &SealOptions::new().with_typ(SESSION_TYP))
+            .seal_with(
+                payload.as_bytes(),
+                &SealOptions::new().with_typ(SESSION_TYP),
+            )
             .unwrap();
         let rejection = manager.load::<SessionMap>(&token).await.unwrap_err();
         assert_eq!(rejection.kind(), RejectionKind::WrongPurpose, "{case}");
@@ -265,7 +287,10 @@ async fn generations_must_match_the_format_and_subject() {
     );
     let token = world
         .keyring
-        .seal_with(payload.as_bytes(), &SealOptions::new().with_typ(SESSION_TYP))
+        .seal_with(
+            payload.as_bytes(),
+            &SealOptions::new().with_typ(SESSION_TYP),
+        )
         .unwrap();
     assert!(manager.load::<SessionMap>(&token).await.is_ok());
 }

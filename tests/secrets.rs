@@ -329,7 +329,8 @@ fn session_data_errors_do_not_echo_session_values() {
     let mut map = SessionMap::default();
     map.insert("pin", "hunter2").unwrap();
     map.insert("list", vec!["hunter3", "hunter4"]).unwrap();
-    map.insert("object", serde_json::json!({"hunter5": 1})).unwrap();
+    map.insert("object", serde_json::json!({"hunter5": 1}))
+        .unwrap();
     map.insert("number", 424_242).unwrap();
     let errors = [
         map.get::<u64>("pin").unwrap_err(),

@@ -25,7 +25,12 @@ struct Gated {
 
 #[async_trait::async_trait]
 impl RevocationStore for Gated {
-    async fn revoke_session(&self, sub: &str, sid: &str, until: SystemTime) -> Result<(), StoreError> {
+    async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
         self.inner.revoke_session(sub, sid, until).await
     }
 
@@ -72,7 +77,8 @@ async fn a_load_that_overlaps_a_logout_does_not_cache_the_token_again() {
         open: Notify::new(),
     });
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    let manager = Arc::new(SessionManager::new(keyring, store.clone(), SessionConfig::new()).unwrap());
+    let manager =
+        Arc::new(SessionManager::new(keyring, store.clone(), SessionConfig::new()).unwrap());
     let mut session = manager.start(SessionMap::default());
     session.login("alice").unwrap();
     session.insert("secret", "hunter2").unwrap();
@@ -93,7 +99,10 @@ async fn a_load_that_overlaps_a_logout_does_not_cache_the_token_again() {
     // integrations do.
     let mut session = manager.load_cached::<SessionMap>(&token).await.unwrap();
     session.destroy();
-    assert_eq!(manager.save(&mut session).await.unwrap(), SaveOutcome::Remove);
+    assert_eq!(
+        manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
     manager.forget_token(&token);
     assert_eq!(manager.token_cache_stats().entries, 0);
 

@@ -193,8 +193,12 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// be forgotten. A later call never shortens it. When the subject
     /// already holds its bound of revoked sessions, the store revokes the
     /// subject instead (see the module docs).
-    async fn revoke_session(&self, sub: &str, sid: &str, until: SystemTime)
-        -> Result<(), StoreError>;
+    async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError>;
 
     /// Revokes every session of `sub` that exists now: moves its generation
     /// forward, and records `now` for tokens of format 1. The entry is kept

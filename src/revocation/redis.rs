@@ -387,7 +387,11 @@ impl RevocationStore for RedisStore {
             .await
             .map_err(unavailable)?;
         let now = self.now_ms();
-        let session_revoked = fields.get(3).copied().flatten().is_some_and(|until| until > now);
+        let session_revoked = fields
+            .get(3)
+            .copied()
+            .flatten()
+            .is_some_and(|until| until > now);
         Ok(CheckOutcome::new(session_revoked, state_of(&fields)))
     }
 }

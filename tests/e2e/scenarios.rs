@@ -387,7 +387,11 @@ pub async fn logout_everywhere_race(launcher: &Launcher) {
             "round {round}: a login after log out everywhere"
         );
     }
-    assert!(survivors.is_empty(), "{} survived: {survivors:#?}", survivors.len());
+    assert!(
+        survivors.is_empty(),
+        "{} survived: {survivors:#?}",
+        survivors.len()
+    );
 }
 
 /// 7. Idle and absolute expiry, with the injected clock.
