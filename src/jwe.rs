@@ -1166,6 +1166,12 @@ fn rsa_oaep_decrypt(
     alg: KeyAlgorithm,
     input: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
+    // RFC 8017 §7.1.2: the ciphertext is exactly as long as the modulus.
+    // OpenSSL reads it as a number, so one whose leading zero byte was cut
+    // off would decrypt the same: another token would open.
+    if input.len() != pkey.size() {
+        return None;
+    }
     let mut decrypter = openssl::encrypt::Decrypter::new(pkey).ok()?;
     decrypter
         .set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)

@@ -291,3 +291,34 @@ fn gcm_kw_header_iv_and_tag_are_tamper_evident() {
         }
     }
 }
+
+/// Found by the `open_tokens` fuzz target: an RSA-OAEP encrypted key whose
+/// leading zero byte is cut off (one token in 256 has one) still opened,
+/// because OpenSSL reads the ciphertext as a number. RFC 8017 §7.1.2 wants
+/// it exactly as long as the modulus; a shorter (or longer) one is refused.
+#[cfg(feature = "rsa")]
+#[test]
+fn an_rsa_encrypted_key_one_byte_short_is_refused() {
+    for alg in [KeyAlgorithm::RsaOaep, KeyAlgorithm::RsaOaep256] {
+        let keyring = Keyring::new(Key::generate(alg).unwrap());
+        // Seal until the encrypted key starts with a zero byte (1 in 256).
+        let (token, ek) = (0..20_000)
+            .map(|_| {
+                let token = keyring.seal(b"payload").unwrap();
+                let ek = decode(&split(&token)[1]);
+                (token, ek)
+            })
+            .find(|(_, ek)| ek[0] == 0)
+            .expect("an encrypted key with a leading zero byte");
+        assert!(keyring.open(&token).is_ok());
+        let parts = split(&token);
+        for (what, changed) in [
+            ("one byte short", ek[1..].to_vec()),
+            ("one zero byte more", [&[0u8][..], &ek].concat()),
+        ] {
+            let variant = with_part(&parts, 1, encode(&changed));
+            let err = keyring.open(&variant).unwrap_err();
+            assert_eq!(err.kind(), RejectionKind::DecryptFailed, "{alg} {what}");
+        }
+    }
+}
