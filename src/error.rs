@@ -128,6 +128,62 @@ impl fmt::Debug for DataError {
 
 impl std::error::Error for DataError {}
 
+impl Error {
+    /// The HTTP status that fits this error when a handler returns it
+    /// (with `?`, through the integrations' `IntoResponse` and
+    /// `ResponseError`): 503 when the revocation store is unavailable or
+    /// full, 401 for a refused token, 413 for a session too large to seal,
+    /// 500 otherwise.
+    ///
+    /// ```
+    /// use jwe_session::{Error, SealError, StoreError};
+    /// assert_eq!(Error::from(StoreError::Full(3)).http_status(), 503);
+    /// assert_eq!(Error::from(SealError::TooLarge { len: 20_000, max: 15_928 }).http_status(), 413);
+    /// assert_eq!(Error::Destroyed.http_status(), 500);
+    /// ```
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Store(error) => error.http_status(),
+            Error::Rejected(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
+                503
+            }
+            Error::Rejected(_) => 401,
+            Error::Seal(SealError::TooLarge { .. }) => 413,
+            _ => 500,
+        }
+    }
+}
+
+impl StoreError {
+    /// The HTTP status that fits this error when a handler returns it: 503
+    /// (the store is down, or full and refusing new revocations).
+    pub fn http_status(&self) -> u16 {
+        503
+    }
+}
+
+/// The body of an error answered to a client: a JSON object naming only
+/// the status, never the error's details (those go to the logs).
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) fn public_body(status: u16) -> &'static str {
+    match status {
+        401 => r#"{"error":"unauthorized"}"#,
+        413 => r#"{"error":"session too large"}"#,
+        503 => r#"{"error":"service unavailable"}"#,
+        _ => r#"{"error":"internal server error"}"#,
+    }
+}
+
+/// Logs an error a handler returned, with the status it is answered with.
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) fn log_returned(error: &dyn std::error::Error, status: u16) {
+    if status >= 500 {
+        tracing::error!(status, error = %error, "a handler returned a session error");
+    } else {
+        tracing::info!(status, error = %error, "a handler returned a session error");
+    }
+}
+
 /// A revocation store that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

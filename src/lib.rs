@@ -87,3 +87,8 @@ pub struct KeysGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/sessions.md")]
 pub struct SessionsGuideDoctests;
+
+/// The integrations guide's Rust examples, compiled and run as doctests.
+#[cfg(all(doctest, feature = "axum", feature = "actix"))]
+#[doc = include_str!("../docs/integrations.md")]
+pub struct IntegrationsGuideDoctests;

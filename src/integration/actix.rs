@@ -41,6 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use crate::error::{Error, StoreError};
 use crate::session::SessionMap;
 
 /// The session middleware: `App::new().wrap(SessionMiddleware::new(...)?)`.
@@ -189,10 +190,63 @@ impl std::fmt::Display for MissingSessionMiddleware {
     }
 }
 
+impl std::error::Error for MissingSessionMiddleware {}
+
 impl ResponseError for MissingSessionMiddleware {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }
+
+    /// A 500 whose body says nothing of the application; the log line
+    /// names the fix.
+    fn error_response(&self) -> HttpResponse {
+        error_response(self, 500)
+    }
+}
+
+/// `?` in handlers: a library error answers with the status that fits it
+/// ([`Error::http_status`]) and a JSON body that names only that status;
+/// the error itself goes to the logs.
+///
+/// ```
+/// use actix_web::{HttpResponse, ResponseError};
+/// use jwe_session::integration::SessionHandle;
+/// use jwe_session::SessionMap;
+///
+/// async fn visit(session: SessionHandle<SessionMap>) -> Result<HttpResponse, jwe_session::Error> {
+///     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
+///     session.insert("n", n)?;
+///     Ok(HttpResponse::Ok().body(n.to_string()))
+/// }
+/// # let _ = actix_web::web::get().to(visit);
+/// assert_eq!(jwe_session::Error::Destroyed.error_response().status(), 500);
+/// ```
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        status_code(self.http_status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(self, self.http_status())
+    }
+}
+
+/// `?` on [`SessionHandle::revoke_subject`] and the other store calls: 503.
+impl ResponseError for StoreError {
+    fn status_code(&self) -> StatusCode {
+        status_code(self.http_status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(self, self.http_status())
+    }
+}
+
+fn error_response(error: &dyn std::error::Error, status: u16) -> HttpResponse {
+    crate::error::log_returned(error, status);
+    HttpResponse::build(status_code(status))
+        .content_type("application/json")
+        .body(crate::error::public_body(status))
 }
 
 impl<T: Send + 'static> FromRequest for SessionHandle<T> {
@@ -200,10 +254,11 @@ impl<T: Send + 'static> FromRequest for SessionHandle<T> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(request.session::<T>().ok_or_else(|| {
-            tracing::error!("{MissingSessionMiddleware}");
-            MissingSessionMiddleware.into()
-        }))
+        ready(
+            request
+                .session::<T>()
+                .ok_or_else(|| MissingSessionMiddleware.into()),
+        )
     }
 }
 

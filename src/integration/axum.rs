@@ -40,6 +40,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use crate::error::{Error, StoreError};
 use crate::session::SessionMap;
 
 /// The session layer: put it on a `Router` with `.layer(...)`.
@@ -163,6 +164,48 @@ fn apply(mut response: Response, head: ResponseHead) -> Response {
     response
 }
 
+/// `?` in handlers: a library error answers with the status that fits it
+/// ([`Error::http_status`]) and a JSON body that names only that status;
+/// the error itself goes to the logs.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use jwe_session::integration::SessionHandle;
+/// use jwe_session::SessionMap;
+///
+/// async fn visit(session: SessionHandle<SessionMap>) -> Result<String, jwe_session::Error> {
+///     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
+///     session.insert("n", n)?;
+///     Ok(n.to_string())
+/// }
+/// # let _ = axum::routing::get(visit);
+/// let response = jwe_session::Error::Destroyed.into_response();
+/// assert_eq!(response.status(), 500);
+/// ```
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        error_response(&self, self.http_status())
+    }
+}
+
+/// `?` on [`SessionHandle::revoke_subject`] and the other store calls: 503.
+impl IntoResponse for StoreError {
+    fn into_response(self) -> Response {
+        error_response(&self, self.http_status())
+    }
+}
+
+fn error_response(error: &dyn std::error::Error, status: u16) -> Response {
+    crate::error::log_returned(error, status);
+    let mut response = status_only(status);
+    *response.body_mut() = Body::from(crate::error::public_body(status));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The extractor's rejection when the layer is missing.
 #[derive(Debug, Clone, Copy)]
 pub struct MissingSessionLayer;
@@ -179,9 +222,10 @@ impl std::fmt::Display for MissingSessionLayer {
 impl std::error::Error for MissingSessionLayer {}
 
 impl IntoResponse for MissingSessionLayer {
+    /// A 500 whose body says nothing of the application; the log line names
+    /// the fix.
     fn into_response(self) -> Response {
-        tracing::error!("{self}");
-        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+        error_response(&self, 500)
     }
 }
 
