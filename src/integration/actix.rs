@@ -40,7 +40,10 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use super::{
+    Admission, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
+    SignInRequired,
+};
 use crate::error::{Error, StoreError};
 use crate::session::SessionMap;
 
@@ -278,5 +281,42 @@ impl SessionExt for HttpRequest {
 impl SessionExt for ServiceRequest {
     fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>> {
         self.extensions().get::<SessionHandle<T>>().cloned()
+    }
+}
+
+/// 401 with a JSON body, or `303 See Other` to the login path.
+impl ResponseError for SignInRequired {
+    fn status_code(&self) -> StatusCode {
+        if self.login_path().is_some() {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self.login_path() {
+            Some(path) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, path))
+                .finish(),
+            None => HttpResponse::Unauthorized()
+                .content_type("application/json")
+                .body(crate::error::public_body(401)),
+        }
+    }
+}
+
+/// A signed-in session, or the handler does not run (see
+/// [`RequireSession`]). `Option<RequireSession<T>>` gives `None` when the
+/// visitor is not signed in.
+impl<T: Send + 'static> FromRequest for RequireSession<T> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(match request.session::<T>() {
+            None => Err(MissingSessionMiddleware.into()),
+            Some(handle) => RequireSession::from_handle(handle).map_err(Into::into),
+        })
     }
 }

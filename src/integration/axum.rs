@@ -39,7 +39,10 @@ use serde::Serialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Admission, RequestHead, ResponseHead, SessionHandle, SessionService};
+use super::{
+    Admission, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
+    SignInRequired,
+};
 use crate::error::{Error, StoreError};
 use crate::session::SessionMap;
 
@@ -242,5 +245,84 @@ where
             .get::<SessionHandle<T>>()
             .cloned()
             .ok_or(MissingSessionLayer)
+    }
+}
+
+/// The rejection of [`RequireSession`]: the layer is missing (500), or the
+/// visitor is not signed in (401, or 303 to the login path).
+#[derive(Debug)]
+pub enum RequireSessionRejection {
+    /// No session layer for this data type on the route.
+    MissingLayer(MissingSessionLayer),
+    /// The visitor is not signed in.
+    SignInRequired(SignInRequired),
+}
+
+impl IntoResponse for RequireSessionRejection {
+    fn into_response(self) -> Response {
+        match self {
+            RequireSessionRejection::MissingLayer(missing) => missing.into_response(),
+            RequireSessionRejection::SignInRequired(refusal) => refusal.into_response(),
+        }
+    }
+}
+
+/// 401 with a JSON body, or `303 See Other` to the login path.
+impl IntoResponse for SignInRequired {
+    fn into_response(self) -> Response {
+        match self.login_path() {
+            Some(path) => {
+                let mut response = status_only(303);
+                if let Ok(location) = HeaderValue::from_str(path) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::LOCATION, location);
+                }
+                response
+            }
+            None => {
+                let mut response = status_only(401);
+                *response.body_mut() = Body::from(crate::error::public_body(401));
+                response.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+        }
+    }
+}
+
+impl<S, T> FromRequestParts<S> for RequireSession<T>
+where
+    S: Send + Sync,
+    T: Send + 'static,
+{
+    type Rejection = RequireSessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let handle = SessionHandle::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(RequireSessionRejection::MissingLayer)?;
+        RequireSession::from_handle(handle).map_err(RequireSessionRejection::SignInRequired)
+    }
+}
+
+/// `Option<RequireSession<T>>`: `None` when the visitor is not signed in
+/// (a missing layer is still a 500).
+impl<S, T> axum::extract::OptionalFromRequestParts<S> for RequireSession<T>
+where
+    S: Send + Sync,
+    T: Send + 'static,
+{
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let handle =
+            <SessionHandle<T> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        Ok(RequireSession::from_handle(handle).ok())
     }
 }

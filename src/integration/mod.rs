@@ -87,6 +87,8 @@ impl<T> ActiveRequest<T> {
 pub struct SessionHandle<T> {
     session: Arc<Mutex<Session<T>>>,
     manager: Arc<SessionManager>,
+    /// Where [`RequireSession`] sends a visitor who is not signed in.
+    login_path: Option<Arc<str>>,
 }
 
 impl<T> Clone for SessionHandle<T> {
@@ -94,6 +96,7 @@ impl<T> Clone for SessionHandle<T> {
         SessionHandle {
             session: Arc::clone(&self.session),
             manager: Arc::clone(&self.manager),
+            login_path: self.login_path.clone(),
         }
     }
 }
@@ -225,6 +228,98 @@ impl<T> SessionHandle<T> {
     }
 }
 
+/// A handle that exists only for a signed-in visitor (a session with a
+/// subject): the extractor for "must be signed in" routes, in both
+/// frameworks. A visitor who is not signed in is answered `401` (a JSON
+/// body), or `303 See Other` to the service's
+/// [`login_path`](SessionServiceBuilder::login_path) when one is set; the
+/// handler does not run. Extract `Option<RequireSession<T>>` for a page that
+/// works either way: `None` when not signed in.
+///
+/// It dereferences to the [`SessionHandle`].
+///
+/// ```
+/// use jwe_session::integration::RequireSession;
+/// use jwe_session::SessionMap;
+///
+/// async fn account(session: RequireSession<SessionMap>) -> String {
+///     format!("signed in as {}", session.subject().unwrap_or_default())
+/// }
+///
+/// async fn home(session: Option<RequireSession<SessionMap>>) -> String {
+///     match session {
+///         Some(session) => format!("hello, {}", session.subject().unwrap_or_default()),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// # #[cfg(feature = "axum")]
+/// # let _ = (axum::routing::get(account), axum::routing::get(home));
+/// ```
+pub struct RequireSession<T>(pub SessionHandle<T>);
+
+impl<T> Clone for RequireSession<T> {
+    fn clone(&self) -> Self {
+        RequireSession(self.0.clone())
+    }
+}
+
+impl<T> fmt::Debug for RequireSession<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequireSession").field(&self.0).finish()
+    }
+}
+
+impl<T> std::ops::Deref for RequireSession<T> {
+    type Target = SessionHandle<T>;
+
+    fn deref(&self) -> &SessionHandle<T> {
+        &self.0
+    }
+}
+
+impl<T> RequireSession<T> {
+    /// The handle, when the request's session is signed in; otherwise how
+    /// to refuse it.
+    pub fn from_handle(handle: SessionHandle<T>) -> Result<Self, SignInRequired> {
+        let signed_in =
+            handle.with(|session| session.subject().is_some() && !session.is_destroyed());
+        if signed_in {
+            Ok(RequireSession(handle))
+        } else {
+            Err(SignInRequired {
+                login_path: handle.login_path.clone(),
+            })
+        }
+    }
+
+    /// The handle.
+    pub fn into_inner(self) -> SessionHandle<T> {
+        self.0
+    }
+}
+
+/// [`RequireSession`]'s refusal: 401, or a redirect to the login path.
+#[derive(Debug, Clone)]
+pub struct SignInRequired {
+    login_path: Option<Arc<str>>,
+}
+
+impl SignInRequired {
+    /// Where to send the visitor (`303 See Other`), when the service has a
+    /// login path; otherwise the answer is `401`.
+    pub fn login_path(&self) -> Option<&str> {
+        self.login_path.as_deref()
+    }
+}
+
+impl fmt::Display for SignInRequired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this route requires a signed-in session")
+    }
+}
+
+impl std::error::Error for SignInRequired {}
+
 impl SessionHandle<SessionMap> {
     /// The value under `key`.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
@@ -274,6 +369,7 @@ struct Shared {
     manager: Arc<SessionManager>,
     cookies: CookieConfig,
     csrf: Option<CsrfConfig>,
+    login_path: Option<Arc<str>>,
 }
 
 /// Builds a [`SessionService`] (and through it the framework layers).
@@ -284,6 +380,7 @@ pub struct SessionServiceBuilder {
     cookies: CookieConfig,
     csrf: Option<CsrfConfig>,
     clock: Option<Arc<dyn Clock>>,
+    login_path: Option<Arc<str>>,
 }
 
 impl fmt::Debug for SessionServiceBuilder {
@@ -318,6 +415,27 @@ impl SessionServiceBuilder {
         self
     }
 
+    /// Where [`RequireSession`] redirects (`303 See Other`) a visitor who
+    /// is not signed in, instead of answering 401: a path on this site,
+    /// such as `"/login"`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::integration::SessionService;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    /// let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+    ///     .login_path("/login")
+    ///     .build::<SessionMap>()?;
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    #[must_use]
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = Some(Arc::from(path.into()));
+        self
+    }
+
     /// Reads the time from `clock` (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -331,6 +449,19 @@ impl SessionServiceBuilder {
         self.cookies
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(path) = &self.login_path {
+            // A path on this site: never an open redirect, never a header
+            // injection.
+            let valid = path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.bytes().all(|b| b.is_ascii_graphic());
+            if !valid {
+                return Err(Error::Config(
+                    "login_path must be a path on this site, starting with a single '/'".into(),
+                ));
+            }
+        }
         let mut config = self.config;
         if !config.purpose_is_set() {
             config = config.with_purpose(self.cookies.name());
@@ -346,6 +477,7 @@ impl SessionServiceBuilder {
                 manager: Arc::new(manager),
                 cookies: self.cookies,
                 csrf: self.csrf,
+                login_path: self.login_path,
             }),
             _data: PhantomData,
         })
@@ -372,6 +504,7 @@ impl SessionService<SessionMap> {
             cookies: CookieConfig::new(),
             csrf: Some(CsrfConfig::same_host()),
             clock: None,
+            login_path: None,
         }
     }
 }
@@ -434,6 +567,7 @@ where
             handle: SessionHandle {
                 session: Arc::new(Mutex::new(session)),
                 manager: Arc::clone(&self.shared.manager),
+                login_path: self.shared.login_path.clone(),
             },
             incoming,
             invalid,
