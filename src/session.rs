@@ -22,6 +22,7 @@
 //! | `exp` | the idle deadline: never later than `abs_exp` |
 //! | `abs_exp` | the absolute deadline: creation + absolute timeout |
 //! | `data` | the application's data |
+//! | `fl` | [flash messages](Session::flash) for the next request, when there are any |
 //!
 //! The protected header's `typ` is [`SESSION_TYP`]. Both `typ` and `aud` are
 //! checked on open, so a token the same keyring sealed for another purpose is
@@ -327,6 +328,38 @@ pub enum ResealReason {
     IdleHalfLife,
     /// The token was of an older payload format.
     FormatUpgrade,
+    /// A flash message was added, or the ones the token carried were read.
+    Flash,
+}
+
+/// How a [flash message](Session::flash) should be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FlashLevel {
+    /// For developers.
+    Debug,
+    /// Something happened.
+    Info,
+    /// Something went well.
+    Success,
+    /// Something may need attention.
+    Warning,
+    /// Something went wrong.
+    Error,
+}
+
+/// A one-shot message set on one request and read on the next (after a
+/// redirect, typically): "Saved.", "Wrong password.". See
+/// [`Session::flash`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// How to show it.
+    #[serde(rename = "l")]
+    pub level: FlashLevel,
+    /// The text.
+    #[serde(rename = "t")]
+    pub text: String,
 }
 
 /// What to send back after [`SessionManager::save`].
@@ -391,6 +424,12 @@ pub struct Session<T> {
     /// The payload format of the token the client holds.
     format: u32,
     stale: bool,
+    /// Flash messages the client's token carries, not yet read.
+    flashes_in: Vec<Flash>,
+    /// Flash messages added in this request, for the next one.
+    flashes_out: Vec<Flash>,
+    /// The flash messages to send changed: added, or read.
+    flashes_changed: bool,
 }
 
 /// What a token of a subject carries: the subject's generation when the
@@ -552,6 +591,60 @@ impl<T> Session<T> {
         self.stale
     }
 
+    /// Adds a flash message for the next request that reads them (after a
+    /// redirect, typically). It travels sealed in the token, like the data,
+    /// so it needs no server-side storage; messages not yet read stay until
+    /// they are, or until the session ends.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::session::{FlashLevel, SaveOutcome};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// // POST /profile: save, then redirect.
+    /// let mut session = manager.start(SessionMap::default());
+    /// session.flash(FlashLevel::Success, "Profile saved.");
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    ///
+    /// // GET /profile: shown once.
+    /// let mut session = manager.load::<SessionMap>(&token).await?;
+    /// let shown = session.take_flashes();
+    /// assert_eq!(shown[0].text, "Profile saved.");
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    ///
+    /// // The next request: gone.
+    /// assert!(manager.load::<SessionMap>(&token).await?.take_flashes().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn flash(&mut self, level: FlashLevel, text: impl Into<String>) {
+        self.flashes_out.push(Flash {
+            level,
+            text: text.into(),
+        });
+        self.flashes_changed = true;
+    }
+
+    /// Takes the flash messages the request's token carried, oldest first;
+    /// they are gone from the next token. Messages added in this request
+    /// with [`flash`](Session::flash) are for the next request, not here.
+    pub fn take_flashes(&mut self) -> Vec<Flash> {
+        if self.flashes_in.is_empty() {
+            return Vec::new();
+        }
+        self.flashes_changed = true;
+        std::mem::take(&mut self.flashes_in)
+    }
+
+    /// The flash messages the request's token carried, without taking them.
+    pub fn peek_flashes(&self) -> &[Flash] {
+        &self.flashes_in
+    }
+
     /// Says the data is current (after reloading it and finding nothing
     /// to change): the session is sealed again and is no longer stale. Does
     /// nothing when the session is not stale.
@@ -656,6 +749,9 @@ impl<T> Session<T> {
             observed: None,
             format: FORMAT_VERSION,
             stale: false,
+            flashes_in: Vec::new(),
+            flashes_out: Vec::new(),
+            flashes_changed: false,
         }
     }
 
@@ -672,10 +768,13 @@ impl<T> Session<T> {
             return Some(ResealReason::Renewed);
         }
         if self.is_new() {
-            return self.changed.then_some(ResealReason::New);
+            return (self.changed || self.flashes_changed).then_some(ResealReason::New);
         }
         if self.changed {
             return Some(ResealReason::Changed);
+        }
+        if self.flashes_changed {
+            return Some(ResealReason::Flash);
         }
         if self.key_state() != Some(KeyState::Primary) {
             return Some(ResealReason::KeyNotPrimary);
@@ -807,6 +906,8 @@ struct WireOut<'a, D> {
     sgen: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dgen: Option<u64>,
+    #[serde(skip_serializing_if = "<[Flash]>::is_empty")]
+    fl: &'a [Flash],
     created_ms: u64,
     iat: u64,
     exp: u64,
@@ -829,6 +930,8 @@ struct WireIn<'a> {
     sgen: Option<u64>,
     #[serde(default)]
     dgen: Option<u64>,
+    #[serde(default)]
+    fl: Vec<Flash>,
     created_ms: u64,
     iat: u64,
     exp: u64,
@@ -1011,6 +1114,9 @@ impl SessionManager {
             observed: None,
             format: FORMAT_VERSION,
             stale: false,
+            flashes_in: Vec::new(),
+            flashes_out: Vec::new(),
+            flashes_changed: false,
         }
     }
 
@@ -1225,6 +1331,9 @@ impl SessionManager {
             observed,
             format: wire.version,
             stale,
+            flashes_in: wire.flashes.clone(),
+            flashes_out: Vec::new(),
+            flashes_changed: false,
         })
     }
 
@@ -1274,7 +1383,9 @@ impl SessionManager {
                 ))
             }
         };
-        if has_generations != (wire.v == FORMAT_VERSION && wire.sub.is_some()) {
+        if has_generations != (wire.v == FORMAT_VERSION && wire.sub.is_some())
+            || (wire.v == FORMAT_V1 && !wire.fl.is_empty())
+        {
             return Err(reject(
                 RejectionKind::WrongPurpose,
                 "payload is not a session of a known format",
@@ -1294,6 +1405,7 @@ impl SessionManager {
             sub: wire.sub,
             sgen: wire.sgen,
             dgen: wire.dgen,
+            flashes: wire.fl,
             created_ms: wire.created_ms,
             iat: wire.iat,
             exp: wire.exp,
@@ -1369,25 +1481,37 @@ impl SessionManager {
         if session.sid.is_empty() {
             session.sid = new_sid()?;
         }
-        let (token, kid) = self.seal(session, generations)?;
-        // Never hand out a token this manager would refuse to open; and
-        // refuse before revoking anything, so the client's token stays good.
-        if token.len() > self.config.max_token_len {
-            tracing::error!(
-                len = token.len(),
-                max = self.config.max_token_len,
-                "session too large to seal; the client keeps its previous token"
-            );
-            return Err(SealError::TooLarge {
-                len: token.len(),
-                max: self.config.max_token_len,
+        // Unread messages stay, after them the new ones; restored if the
+        // seal fails, so nothing is lost.
+        let added = session.flashes_out.len();
+        session.flashes_in.append(&mut session.flashes_out);
+        let sealed = self.seal(session, generations).and_then(|(token, kid)| {
+            // Never hand out a token this manager would refuse to open; and
+            // refuse before revoking anything, so the client's token stays
+            // good.
+            if token.len() > self.config.max_token_len {
+                tracing::error!(
+                    len = token.len(),
+                    max = self.config.max_token_len,
+                    "session too large to seal; the client keeps its previous token"
+                );
+                return Err(Error::from(SealError::TooLarge {
+                    len: token.len(),
+                    max: self.config.max_token_len,
+                }));
             }
-            .into());
+            Ok((token, kid))
+        });
+        if sealed.is_err() {
+            let at = session.flashes_in.len() - added;
+            session.flashes_out = session.flashes_in.split_off(at);
         }
+        let (token, kid) = sealed?;
         if let Some((sub, old_sid, until)) = replaced {
             self.store.revoke_session(&sub, &old_sid, until).await?;
         }
         session.changed = false;
+        session.flashes_changed = false;
         session.lifecycle = Lifecycle::Active;
         session.opened = Some((kid, KeyState::Primary));
         session.opened_sub = session.sub.clone();
@@ -1455,6 +1579,7 @@ impl SessionManager {
             sub: session.sub.as_deref(),
             sgen: generations.map(|g| g.sgen),
             dgen: generations.map(|g| g.dgen),
+            fl: &session.flashes_in,
             created_ms: session.created_ms,
             iat: session.iat,
             exp: session.exp,

@@ -75,6 +75,8 @@ pub(crate) struct Verified {
     /// The subject's generations the token carries (format 2).
     pub(crate) sgen: Option<u64>,
     pub(crate) dgen: Option<u64>,
+    /// Flash messages the token carries.
+    pub(crate) flashes: Vec<crate::session::Flash>,
     pub(crate) created_ms: u64,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
@@ -270,6 +272,7 @@ mod tests {
             sub: None,
             sgen: None,
             dgen: None,
+            flashes: Vec::new(),
             created_ms: 0,
             iat: 0,
             exp: 0,

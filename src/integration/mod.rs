@@ -18,7 +18,9 @@ use crate::csrf::{CsrfConfig, CsrfRequest};
 use crate::error::{Error, RejectionKind, StoreError};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::RevocationStore;
-use crate::session::{SaveOutcome, Session, SessionConfig, SessionManager, SessionMap};
+use crate::session::{
+    Flash, FlashLevel, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
+};
 use crate::Clock;
 
 #[cfg(feature = "actix")]
@@ -190,6 +192,18 @@ impl<T> SessionHandle<T> {
     /// ([`Session::mark_refreshed`]).
     pub fn mark_refreshed(&self) {
         self.lock().mark_refreshed();
+    }
+
+    /// Adds a flash message for the next request ([`Session::flash`]).
+    pub fn flash(&self, level: FlashLevel, text: impl Into<String>) {
+        self.lock().flash(level, text);
+    }
+
+    /// Takes the flash messages this request's cookie carried
+    /// ([`Session::take_flashes`]): shown once, gone from the next response's
+    /// cookie.
+    pub fn take_flashes(&self) -> Vec<Flash> {
+        self.lock().take_flashes()
     }
 
     /// Marks every session of `sub` stale, on every server sharing the
