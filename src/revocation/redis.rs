@@ -1,16 +1,21 @@
-//! The Redis revocation store (feature `redis`).
+//! The Redis revocation store (feature `redis`): one Redis server, or a
+//! Redis Cluster.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
 
 use super::{CheckOutcome, RevocationStore, SubjectState};
 use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
-/// A revocation store in Redis, shared by every process of a fleet.
+/// A revocation store in Redis, shared by every process of a fleet: one
+/// server ([`RedisStore::builder`]) or a Redis Cluster
+/// ([`RedisStore::cluster_builder`]).
 ///
 /// * One key per subject that has a revocation: `{prefix}sub:{sub}`, a hash
 ///   with the fields `g` (generation), `d` (data generation), `e` (time of
@@ -20,16 +25,24 @@ use crate::error::StoreError;
 ///   a dead entry; lapsed `s:` fields are dropped by the next write.
 /// * One round trip per check: `HMGET` of one key, so a check never spans
 ///   two keys (or two cluster slots).
-/// * Every write is one Lua script, atomic in Redis: a check that starts
-///   after a revocation returned sees it, from any server.
+/// * Every write is one Lua script with that one key, atomic in Redis: a
+///   check that starts after a revocation returned sees it, from any
+///   server. Scripts are sent by their SHA-1 (`EVALSHA`), and whole only
+///   to a node that does not have them yet (after a restart).
+/// * In a cluster every operation therefore touches one key, so one slot
+///   on one master: no hash tags, no `CROSSSLOT`, and subjects spread over
+///   every master. Reads go to the masters only.
 /// * At most [`RedisStoreBuilder::max_sessions_per_subject`] (100) revoked
 ///   sessions per subject; one more revokes the subject instead.
 /// * The connection is made lazily and remade after Redis restarts
-///   ([`ConnectionManager`]); every command is bounded by a timeout, so a
-///   dead Redis makes requests fail fast instead of hanging.
+///   ([`ConnectionManager`], or for a cluster the cluster client's
+///   connection to each node); every command is bounded by a timeout, so a
+///   dead Redis (or cluster node) makes requests fail fast instead of
+///   hanging.
 /// * When Redis cannot be reached, operations return
 ///   [`StoreError::Unavailable`]; the session layer fails closed on it unless
-///   configured otherwise.
+///   configured otherwise. In a cluster only the subjects whose slots live
+///   on an unreachable master are affected.
 ///
 /// ```no_run
 /// use jwe_session::revocation::RedisStore;
@@ -42,7 +55,7 @@ use crate::error::StoreError;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
     clock: Arc<dyn Clock>,
     max_sessions_per_subject: usize,
@@ -50,16 +63,46 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.connection {
+            Connection::Single(_) => "single",
+            Connection::Cluster(_) => "cluster",
+        };
         f.debug_struct("RedisStore")
+            .field("mode", &mode)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
+/// The connection to one server or to a cluster: every operation goes
+/// through [`Connection::query`], whichever it is.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn query<R: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<R> {
+        match self {
+            Connection::Single(connection) => command.query_async(&mut connection.clone()).await,
+            // Routed by the command's key: `HMGET key …`, `EVALSHA sha 1 key …`.
+            Connection::Cluster(connection) => command.query_async(&mut connection.clone()).await,
+        }
+    }
+}
+
+/// Where the store connects.
+#[derive(Debug)]
+enum Target {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
 /// Builds a [`RedisStore`].
 #[derive(Debug)]
 pub struct RedisStoreBuilder {
-    url: String,
+    target: Target,
     prefix: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
@@ -76,12 +119,17 @@ impl RedisStoreBuilder {
     }
 
     /// Sets the prefix of every key (default `"jwe-session:"`).
+    ///
+    /// In a cluster, do not put a hash tag (`{…}`) in it: every key would
+    /// then hash to one slot, so every subject would live on one master.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
-    /// Sets the bound on connecting and on each command (default 1 s).
+    /// Sets the bound on connecting and on each command (default 1 s). In
+    /// a cluster it bounds each command whole, retries and redirections
+    /// included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -97,16 +145,14 @@ impl RedisStoreBuilder {
     /// Makes the store. No connection is made yet: the first command
     /// connects, so an application starts even while Redis is down. Must be
     /// called within a Tokio runtime.
+    ///
+    /// Fails (with [`StoreError::Unavailable`]) only on a URL that does not
+    /// parse, or an empty list of cluster nodes.
     pub fn build(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(200));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let connection = match &self.target {
+            Target::Single(url) => Connection::Single(self.single(url)?),
+            Target::Cluster(nodes) => Connection::Cluster(self.cluster(nodes)?),
+        };
         Ok(RedisStore {
             connection,
             prefix: Arc::from(self.prefix),
@@ -114,6 +160,62 @@ impl RedisStoreBuilder {
             max_sessions_per_subject: self.max_sessions_per_subject,
         })
     }
+
+    fn single(&self, url: &str) -> Result<ConnectionManager, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(200));
+        ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)
+    }
+
+    fn cluster(&self, nodes: &[String]) -> Result<ClusterConnection, StoreError> {
+        if nodes.is_empty() {
+            return Err(unavailable(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis Cluster node given",
+            ))));
+        }
+        if hash_tag(&self.prefix).is_some() {
+            tracing::warn!(
+                prefix = %self.prefix,
+                "the Redis key prefix holds a hash tag: every subject hashes to one slot, so one master holds them all"
+            );
+        }
+        // Each attempt is bounded by the timeout, and so is the whole
+        // command (retries, redirections and reconnections included). The
+        // retries cover a MOVED after a failover or resharding and a
+        // connection being remade; the client keeps reconnecting to a dead
+        // node in the background (backing off up to 1 s), so a restarted
+        // node is used again without any request waiting for it.
+        let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .overall_response_timeout(Some(self.timeout))
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
+            .build()
+            .map_err(unavailable)?;
+        let config = ClusterConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout);
+        // Connects in the background: the first command waits for it, up
+        // to the timeout.
+        Ok(client.get_pending_async_connection_with_config(config))
+    }
+}
+
+/// The hash tag Redis Cluster would hash `key` by instead of the whole key:
+/// the text between its first `{` and the first `}` after it, when not
+/// empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    (close > 0).then(|| &key[open + 1..open + 1 + close])
 }
 
 /// Logged by whoever gets the error (the session manager, the service),
@@ -126,8 +228,46 @@ impl RedisStore {
     /// Starts building a store for the Redis at `url`
     /// (`redis://host:port/db`).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStore::builder_for(Target::Single(url.into()))
+    }
+
+    /// Starts building a store for the Redis Cluster that `nodes` belong
+    /// to (`redis://host:port/` each; one reachable node is enough to find
+    /// the others, more are tried when it is down).
+    ///
+    /// Every operation touches one key, `{prefix}sub:{sub}`, so it is sent
+    /// to the master of that key's slot in one round trip, as with one
+    /// server; subjects spread over the masters. A master that cannot be
+    /// reached fails the requests for its subjects only (with
+    /// [`StoreError::Unavailable`], after the timeout at most); the others
+    /// go on, and it is used again once it is back.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use jwe_session::revocation::RedisStore;
+    /// # async fn run() -> Result<(), jwe_session::StoreError> {
+    /// let store = RedisStore::cluster_builder([
+    ///     "redis://10.0.0.1:6379/",
+    ///     "redis://10.0.0.2:6379/",
+    ///     "redis://10.0.0.3:6379/",
+    /// ])
+    /// .key_prefix("myapp:session:")
+    /// .timeout(Duration::from_millis(500))
+    /// .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStore::builder_for(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
+    }
+
+    fn builder_for(target: Target) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            url: url.into(),
+            target,
             prefix: "jwe-session:".to_owned(),
             timeout: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
@@ -138,6 +278,21 @@ impl RedisStore {
     /// A store for the Redis at `url` with the defaults.
     pub fn new(url: impl Into<String>) -> Result<RedisStore, StoreError> {
         RedisStore::builder(url).build()
+    }
+
+    /// A store for the Redis Cluster that `nodes` belong to, with the
+    /// defaults; see [`RedisStore::cluster_builder`].
+    pub fn new_cluster<I, S>(nodes: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStore::cluster_builder(nodes).build()
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
     }
 
     /// The key holding a subject's entry.
@@ -158,22 +313,41 @@ impl RedisStore {
         unix_millis(self.clock.now())
     }
 
+    /// Runs `script` on the subject's key: by its SHA-1, and whole when
+    /// the node does not have it yet (a first use, a restarted node). In a
+    /// cluster both are routed by the key, so the script is loaded on the
+    /// node that needs it and nowhere else (`SCRIPT LOAD` would go to
+    /// every master, and fail while any is down).
     async fn script<R: redis::FromRedisValue>(
         &self,
-        script: &str,
+        script: &Script,
         sub: &str,
         args: &[String],
     ) -> Result<R, StoreError> {
-        let mut connection = self.connection.clone();
-        let mut command = redis::cmd("EVAL");
-        command.arg(script).arg(1).arg(self.subject_key(sub));
-        for arg in args {
-            command.arg(arg.as_str());
-        }
-        command
-            .query_async::<R>(&mut connection)
+        let key = self.subject_key(sub);
+        let command = |name: &str, body: &str| {
+            let mut command = redis::cmd(name);
+            command.arg(body).arg(1).arg(&key);
+            for arg in args {
+                command.arg(arg.as_str());
+            }
+            command
+        };
+        match self
+            .connection
+            .query(&command("EVALSHA", &script.sha1))
             .await
-            .map_err(unavailable)
+        {
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                self.connection
+                    .query(&command("EVAL", &script.code))
+                    .await
+                    .map_err(unavailable)
+            }
+            result => result.map_err(unavailable),
+        }
     }
 }
 
@@ -273,19 +447,33 @@ fn with_helpers(script: &str) -> String {
     format!("{LAPSED_SESSIONS}{script}")
 }
 
-/// The scripts, each with the helpers, built once.
+/// A script with the helpers, and its SHA-1 for `EVALSHA`.
+struct Script {
+    code: String,
+    sha1: String,
+}
+
+impl Script {
+    fn new(script: &str) -> Script {
+        let code = with_helpers(script);
+        let sha1 = redis::Script::new(&code).get_hash().to_owned();
+        Script { code, sha1 }
+    }
+}
+
+/// The scripts, built once.
 struct Scripts {
-    session: String,
-    subject: String,
-    stale: String,
+    session: Script,
+    subject: Script,
+    stale: Script,
 }
 
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        session: with_helpers(SESSION_SCRIPT),
-        subject: with_helpers(SUBJECT_SCRIPT),
-        stale: with_helpers(STALE_SCRIPT),
+        session: Script::new(SESSION_SCRIPT),
+        subject: Script::new(SUBJECT_SCRIPT),
+        stale: Script::new(STALE_SCRIPT),
     })
 }
 
@@ -363,29 +551,27 @@ impl RevocationStore for RedisStore {
     }
 
     async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
-        let mut connection = self.connection.clone();
-        let fields: Vec<Option<u64>> = redis::cmd("HMGET")
+        let mut command = redis::cmd("HMGET");
+        command
             .arg(self.subject_key(sub))
             .arg("g")
             .arg("d")
-            .arg("e")
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+            .arg("e");
+        let fields: Vec<Option<u64>> =
+            self.connection.query(&command).await.map_err(unavailable)?;
         Ok(state_of(&fields))
     }
 
     async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
-        let mut connection = self.connection.clone();
-        let fields: Vec<Option<u64>> = redis::cmd("HMGET")
+        let mut command = redis::cmd("HMGET");
+        command
             .arg(self.subject_key(sub))
             .arg("g")
             .arg("d")
             .arg("e")
-            .arg(format!("s:{sid}"))
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+            .arg(format!("s:{sid}"));
+        let fields: Vec<Option<u64>> =
+            self.connection.query(&command).await.map_err(unavailable)?;
         let now = self.now_ms();
         let session_revoked = fields
             .get(3)
