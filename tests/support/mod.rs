@@ -134,3 +134,387 @@ fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port");
     listener.local_addr().expect("local addr").port()
 }
+
+// ---- Redis Cluster -----------------------------------------------------------
+
+/// A reply of the RESP protocol, read by [`RedisCluster::command`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<String>),
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    /// The text of a status or bulk string reply.
+    pub fn text(&self) -> &str {
+        match self {
+            Reply::Status(text) | Reply::Bulk(Some(text)) => text,
+            other => panic!("not a text reply: {other:?}"),
+        }
+    }
+
+    /// The value of an integer reply.
+    pub fn int(&self) -> i64 {
+        match self {
+            Reply::Int(n) => *n,
+            other => panic!("not an integer reply: {other:?}"),
+        }
+    }
+}
+
+/// Sends one command on a plain connection to `127.0.0.1:port` and reads
+/// its reply (errors included), within 2 seconds.
+pub fn resp_command(port: u16, args: &[&str]) -> std::io::Result<Reply> {
+    use std::io::{BufReader, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    read_reply(&mut BufReader::new(stream))
+}
+
+fn read_reply(reader: &mut impl std::io::BufRead) -> std::io::Result<Reply> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let line = line.trim_end_matches("\r\n");
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, line.to_owned());
+    Ok(match kind {
+        "+" => Reply::Status(rest.to_owned()),
+        "-" => Reply::Error(rest.to_owned()),
+        ":" => Reply::Int(rest.parse().map_err(|_| bad())?),
+        "$" => {
+            let len: i64 = rest.parse().map_err(|_| bad())?;
+            if len < 0 {
+                Reply::Bulk(None)
+            } else {
+                let mut buf = vec![0u8; len as usize + 2];
+                reader.read_exact(&mut buf)?;
+                buf.truncate(len as usize);
+                Reply::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
+            }
+        }
+        "*" => {
+            let len: i64 = rest.parse().map_err(|_| bad())?;
+            let mut items = Vec::new();
+            for _ in 0..len.max(0) {
+                items.push(read_reply(reader)?);
+            }
+            Reply::Array(items)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// One node of a [`RedisCluster`].
+struct ClusterNode {
+    port: u16,
+    bus_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A Redis Cluster of three masters (no replicas) on 127.0.0.1, each a
+/// `redis-server --cluster-enabled yes` child process with its cluster
+/// config file in a temporary directory, joined with `redis-cli --cluster
+/// create`; every node killed on drop.
+///
+/// Persistence is off (`--save ""`, `--appendonly no`): a restarted node
+/// keeps its identity and slots (its cluster config file) but not its data.
+/// `cluster-node-timeout` is 1 s, so the others flag a dead node as failed
+/// quickly, and `cluster-require-full-coverage` is `no`, so the masters
+/// still up go on serving their slots meanwhile (with the default `yes`
+/// the whole cluster refuses every command while a master with no replica
+/// is down).
+pub struct RedisCluster {
+    nodes: Vec<ClusterNode>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the cluster and waits until every node says
+    /// `cluster_state:ok`, or returns `None` (printing SKIPPED) when
+    /// `redis-server` or `redis-cli` is missing. Under CI a missing binary
+    /// fails the test instead.
+    pub fn start() -> Option<RedisCluster> {
+        let found = |binary: &str| {
+            Command::new(binary)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !found("redis-server") || !found("redis-cli") {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server or redis-cli is not installed, and CI is set: Redis Cluster tests must run in CI"
+            );
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: a Redis Cluster test, redis-server or redis-cli is not installed (apt-get install redis-server)"
+            );
+            return None;
+        }
+        // Six distinct free ports (a client port and a cluster bus port per
+        // node), held until all are chosen.
+        let listeners: Vec<TcpListener> = (0..6)
+            .map(|_| TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port"))
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr").port())
+            .collect();
+        drop(listeners);
+        let dir = std::env::temp_dir().join(format!(
+            "jwe-session-redis-cluster-{}-{}",
+            std::process::id(),
+            ports[0]
+        ));
+        let nodes = (0..3)
+            .map(|i| {
+                let node_dir = dir.join(format!("node-{i}"));
+                std::fs::create_dir_all(&node_dir).expect("temp dir");
+                ClusterNode {
+                    port: ports[2 * i],
+                    bus_port: ports[2 * i + 1],
+                    dir: node_dir,
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = RedisCluster { nodes, dir };
+        for i in 0..3 {
+            cluster.start_node(i);
+        }
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        cluster.wait_until_ok(Duration::from_secs(30));
+        Some(cluster)
+    }
+
+    /// The nodes' URLs, as a client is given them.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("redis://127.0.0.1:{}/", node.port))
+            .collect()
+    }
+
+    /// The client port of node `i`.
+    pub fn port(&self, i: usize) -> u16 {
+        self.nodes[i].port
+    }
+
+    /// Runs one command on node `i` (no redirection is followed).
+    pub fn command(&self, i: usize, args: &[&str]) -> Reply {
+        resp_command(self.nodes[i].port, args)
+            .unwrap_or_else(|e| panic!("{args:?} on node {i}: {e}"))
+    }
+
+    /// The number of keys node `i` holds.
+    pub fn dbsize(&self, i: usize) -> i64 {
+        self.command(i, &["DBSIZE"]).int()
+    }
+
+    /// The slot of `key` (`CLUSTER KEYSLOT`, asked of a node that is up).
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let i = self
+            .nodes
+            .iter()
+            .position(|node| node.child.is_some())
+            .expect("a node is up");
+        u16::try_from(self.command(i, &["CLUSTER", "KEYSLOT", key]).int()).expect("a slot")
+    }
+
+    /// Which node serves `key`'s slot, by each node's own view of the slots
+    /// it serves (`CLUSTER NODES`, its `myself` line).
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot = self.slot_of(key);
+        (0..self.nodes.len())
+            .find(|&i| {
+                self.own_slots(i)
+                    .iter()
+                    .any(|&(a, b)| a <= slot && slot <= b)
+            })
+            .unwrap_or_else(|| panic!("no node serves slot {slot}"))
+    }
+
+    /// The slot ranges node `i` says it serves.
+    pub fn own_slots(&self, i: usize) -> Vec<(u16, u16)> {
+        let nodes = self.command(i, &["CLUSTER", "NODES"]);
+        let line = nodes
+            .text()
+            .lines()
+            .find(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
+            .expect("a myself line")
+            .to_owned();
+        line.split(' ')
+            .skip(8)
+            .filter(|range| !range.starts_with('['))
+            .map(|range| match range.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                None => (range.parse().unwrap(), range.parse().unwrap()),
+            })
+            .collect()
+    }
+
+    /// The `cluster_state` node `i` reports.
+    pub fn state(&self, i: usize) -> String {
+        let info = self.command(i, &["CLUSTER", "INFO"]);
+        info.text()
+            .lines()
+            .find_map(|line| line.strip_prefix("cluster_state:"))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    }
+
+    /// Whether node `observer` flags node `i` as failed (`fail` in `CLUSTER
+    /// NODES`).
+    pub fn flags_failed(&self, observer: usize, i: usize) -> bool {
+        let address = format!("127.0.0.1:{}@", self.nodes[i].port);
+        let nodes = self.command(observer, &["CLUSTER", "NODES"]);
+        nodes.text().lines().any(|line| {
+            let mut fields = line.split(' ');
+            fields.nth(1).is_some_and(|a| a.starts_with(&address))
+                && fields
+                    .next()
+                    .is_some_and(|flags| flags.split(',').any(|flag| flag == "fail"))
+        })
+    }
+
+    /// Waits until every node that is up says `cluster_state:ok`.
+    pub fn wait_until_ok(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let up: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].child.is_some())
+                .collect();
+            if up.iter().all(|&i| {
+                resp_command(self.nodes[i].port, &["CLUSTER", "INFO"])
+                    .is_ok_and(|info| matches!(info, Reply::Bulk(Some(ref text)) if text.contains("cluster_state:ok")))
+            }) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not reach cluster_state:ok within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills node `i` (as a crash would) and waits until its port is
+    /// closed.
+    pub fn stop_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", node.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Freezes node `i` (`SIGSTOP`): its connections stay open but nothing
+    /// answers, as with a hung server or a network partition.
+    pub fn pause_node(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Lets a node frozen by [`RedisCluster::pause_node`] run again.
+    pub fn resume_node(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().expect("node is up").id();
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Starts node `i` again on its ports with its cluster config file, so
+    /// it rejoins as the same node with the same slots (and no data), and
+    /// waits until it answers `PING`.
+    pub fn restart_node(&mut self, i: usize) {
+        self.stop_node(i);
+        self.start_node(i);
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let child = Command::new("redis-server")
+            .args(["--port", &node.port.to_string()])
+            .args(["--cluster-port", &node.bus_port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args(["--cluster-node-timeout", "1000"])
+            .args(["--cluster-require-full-coverage", "no"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--protected-mode", "yes"])
+            .arg("--dir")
+            .arg(&node.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        node.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if resp_command(node.port, &["PING"]).is_ok_and(|r| r == Reply::Status("PONG".into())) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                node.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
