@@ -181,7 +181,7 @@ fn apply(mut response: Response, head: ResponseHead) -> Response {
 ///     session.insert("n", n)?;
 ///     Ok(n.to_string())
 /// }
-/// # let _ = axum::routing::get(visit);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(visit);
 /// let response = jwe_session::Error::Destroyed.into_response();
 /// assert_eq!(response.status(), 500);
 /// ```

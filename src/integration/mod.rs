@@ -267,7 +267,7 @@ impl<T> SessionHandle<T> {
 ///     }
 /// }
 /// # #[cfg(feature = "axum")]
-/// # let _ = (axum::routing::get(account), axum::routing::get(home));
+/// # let _: axum::routing::MethodRouter = axum::routing::get(account).post(home);
 /// ```
 pub struct RequireSession<T>(pub SessionHandle<T>);
 
