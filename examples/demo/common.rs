@@ -31,7 +31,8 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Reads `PORT`, `SESSION_KEYS` and `REDIS_URL`.
+/// Reads `PORT`, `SESSION_KEYS`, and `REDIS_CLUSTER_URLS` (comma-separated
+/// node URLs) or `REDIS_URL`.
 pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -48,13 +49,33 @@ pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
             Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?)
         }
     };
-    let store: Arc<dyn RevocationStore> = match std::env::var("REDIS_URL") {
-        Ok(url) => {
+    let store: Arc<dyn RevocationStore> = match (
+        std::env::var("REDIS_CLUSTER_URLS").ok(),
+        std::env::var("REDIS_URL").ok(),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err("set REDIS_CLUSTER_URLS (a Redis Cluster) or REDIS_URL (one Redis server), not both".into());
+        }
+        (Some(urls), None) => {
+            let nodes: Vec<&str> = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .collect();
+            if nodes.is_empty() {
+                return Err("REDIS_CLUSTER_URLS is empty: give comma-separated node URLs, redis://host:port/".into());
+            }
+            tracing::info!(nodes = nodes.len(), "revocations in a Redis Cluster");
+            Arc::new(RedisStore::new_cluster(nodes)?)
+        }
+        (None, Some(url)) => {
             tracing::info!("revocations in Redis");
             Arc::new(RedisStore::new(url)?)
         }
-        Err(_) => {
-            tracing::info!("revocations in memory (set REDIS_URL for Redis)");
+        (None, None) => {
+            tracing::info!(
+                "revocations in memory (set REDIS_URL for Redis, REDIS_CLUSTER_URLS for a Redis Cluster)"
+            );
             Arc::new(MemoryStore::new())
         }
     };
