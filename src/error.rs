@@ -162,18 +162,6 @@ impl StoreError {
     }
 }
 
-/// The body of an error answered to a client: a JSON object naming only
-/// the status, never the error's details (those go to the logs).
-#[cfg(any(feature = "axum", feature = "actix"))]
-pub(crate) fn public_body(status: u16) -> &'static str {
-    match status {
-        401 => r#"{"error":"unauthorized"}"#,
-        413 => r#"{"error":"session too large"}"#,
-        503 => r#"{"error":"service unavailable"}"#,
-        _ => r#"{"error":"internal server error"}"#,
-    }
-}
-
 /// Logs an error a handler returned, with the status it is answered with.
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) fn log_returned(error: &dyn std::error::Error, status: u16) {

@@ -1572,14 +1572,25 @@ impl SessionManager {
         session: &Session<T>,
         generations: Option<Generations>,
     ) -> Result<(String, String), Error> {
+        self.seal_as(session, &session.sid, generations, &session.flashes_in)
+    }
+
+    /// Seals `session` with this id, generations and flash messages.
+    fn seal_as<T: Serialize>(
+        &self,
+        session: &Session<T>,
+        sid: &str,
+        generations: Option<Generations>,
+        flashes: &[Flash],
+    ) -> Result<(String, String), Error> {
         let wire = WireOut {
             v: FORMAT_VERSION,
             aud: self.config.purpose(),
-            sid: &session.sid,
+            sid,
             sub: session.sub.as_deref(),
             sgen: generations.map(|g| g.sgen),
             dgen: generations.map(|g| g.dgen),
-            fl: &session.flashes_in,
+            fl: flashes,
             created_ms: session.created_ms,
             iat: session.iat,
             exp: session.exp,
@@ -1593,8 +1604,62 @@ impl SessionManager {
             .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
     }
 
+    /// How long the session's next token would be if it were saved as it
+    /// stands, when it fits the configured maximum
+    /// ([`SessionConfig::max_token_len`]; under the integrations, what the
+    /// cookies can carry); [`SealError::TooLarge`] when it does not. For a
+    /// handler that stores something of unbounded size: check before
+    /// answering, and refuse with a clear message instead of losing the
+    /// change. It seals a trial token (a few microseconds) and changes
+    /// nothing; the length counts the largest possible generations, so a
+    /// session that fits here fits when saved.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionConfig, SessionManager, SessionMap};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// let config = SessionConfig::new().with_max_token_len(2_000);
+    /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), config)?;
+    /// let mut session = manager.start(SessionMap::default());
+    /// session.insert("note", "short")?;
+    /// assert!(manager.sealed_len(&session)? < 2_000);
+    /// session.insert("note", "x".repeat(5_000))?;
+    /// assert!(matches!(
+    ///     manager.sealed_len(&session),
+    ///     Err(Error::Seal(SealError::TooLarge { max: 2_000, .. }))
+    /// ));
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn sealed_len<T: Serialize>(&self, session: &Session<T>) -> Result<usize, Error> {
+        let sid = if session.sid.is_empty() {
+            "AAAAAAAAAAAAAAAAAAAAAA"
+        } else {
+            session.sid.as_str()
+        };
+        let generations = session.sub.as_ref().map(|_| Generations {
+            sgen: u64::MAX,
+            dgen: u64::MAX,
+        });
+        let flashes: Vec<Flash> = session
+            .flashes_in
+            .iter()
+            .chain(&session.flashes_out)
+            .cloned()
+            .collect();
+        let (token, _) = self.seal_as(session, sid, generations, &flashes)?;
+        if token.len() > self.config.max_token_len {
+            return Err(SealError::TooLarge {
+                len: token.len(),
+                max: self.config.max_token_len,
+            }
+            .into());
+        }
+        Ok(token.len())
+    }
+
     /// Revokes every session of `sub` that exists when it returns (log out
-    /// everywhere, password change), on every server sharing the store,
+    /// everywhere, password change), on every server sharing the
     /// whatever their clocks. A session sealed at a login after it returns
     /// is valid.
     ///

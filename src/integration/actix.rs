@@ -158,8 +158,13 @@ fn apply<B: MessageBody + 'static>(
     let mut response = match head.replace_status {
         Some(status) => {
             let (request, _) = response.into_parts();
-            ServiceResponse::new(request, HttpResponse::new(status_code(status)))
-                .map_into_right_body()
+            let replacement = match head.replace_body {
+                Some(body) => HttpResponse::build(status_code(status))
+                    .content_type("application/json")
+                    .body(body),
+                None => HttpResponse::new(status_code(status)),
+            };
+            ServiceResponse::new(request, replacement).map_into_right_body()
         }
         None => response.map_into_left_body(),
     };
@@ -249,7 +254,7 @@ fn error_response(error: &dyn std::error::Error, status: u16) -> HttpResponse {
     crate::error::log_returned(error, status);
     HttpResponse::build(status_code(status))
         .content_type("application/json")
-        .body(crate::error::public_body(status))
+        .body(super::public_body(status))
 }
 
 impl<T: Send + 'static> FromRequest for SessionHandle<T> {
@@ -301,7 +306,7 @@ impl ResponseError for SignInRequired {
                 .finish(),
             None => HttpResponse::Unauthorized()
                 .content_type("application/json")
-                .body(crate::error::public_body(401)),
+                .body(super::public_body(401)),
         }
     }
 }

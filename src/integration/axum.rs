@@ -151,6 +151,13 @@ fn status_only(status: u16) -> Response {
 fn apply(mut response: Response, head: ResponseHead) -> Response {
     if let Some(status) = head.replace_status {
         response = status_only(status);
+        if let Some(body) = head.replace_body {
+            *response.body_mut() = Body::from(body);
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
     }
     let headers = response.headers_mut();
     for cookie in head.set_cookies {
@@ -201,7 +208,7 @@ impl IntoResponse for StoreError {
 fn error_response(error: &dyn std::error::Error, status: u16) -> Response {
     crate::error::log_returned(error, status);
     let mut response = status_only(status);
-    *response.body_mut() = Body::from(crate::error::public_body(status));
+    *response.body_mut() = Body::from(super::public_body(status));
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -282,7 +289,7 @@ impl IntoResponse for SignInRequired {
             }
             None => {
                 let mut response = status_only(401);
-                *response.body_mut() = Body::from(crate::error::public_body(401));
+                *response.body_mut() = Body::from(super::public_body(401));
                 response.headers_mut().insert(
                     axum::http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),

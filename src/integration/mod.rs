@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cookie::{CookieConfig, IncomingCookies};
 use crate::csrf::{CsrfConfig, CsrfRequest};
-use crate::error::{Error, RejectionKind, StoreError};
+use crate::error::{Error, RejectionKind, SealError, StoreError};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::RevocationStore;
 use crate::session::{
@@ -51,10 +51,13 @@ pub struct ResponseHead {
     /// Whether to send `Cache-Control: no-store` (whenever a session cookie
     /// is set).
     pub no_store: bool,
-    /// When set, the handler's response is replaced by this status with an
-    /// empty body (503 when the revocation store is down, 500 when the
-    /// session could not be sealed).
+    /// When set, the handler's response is replaced by this status (503
+    /// when the revocation store is down, the configured status when the
+    /// session is too large to seal, 500 when it could not be sealed).
     pub replace_status: Option<u16>,
+    /// The JSON body of that replacement, when it has one (empty
+    /// otherwise).
+    pub replace_body: Option<&'static str>,
 }
 
 /// The start of a request: go on to the handler, or answer at once.
@@ -192,6 +195,17 @@ impl<T> SessionHandle<T> {
     /// ([`Session::mark_refreshed`]).
     pub fn mark_refreshed(&self) {
         self.lock().mark_refreshed();
+    }
+
+    /// How long the session's next token would be, when it fits what the
+    /// cookies carry; [`SealError::TooLarge`](crate::SealError::TooLarge)
+    /// when it does not ([`SessionManager::sealed_len`]). Check before
+    /// answering when the session holds something of unbounded size.
+    pub fn sealed_len(&self) -> Result<usize, Error>
+    where
+        T: Serialize,
+    {
+        self.manager.sealed_len(&self.lock())
     }
 
     /// Adds a flash message for the next request ([`Session::flash`]).
@@ -384,6 +398,7 @@ struct Shared {
     cookies: CookieConfig,
     csrf: Option<CsrfConfig>,
     login_path: Option<Arc<str>>,
+    too_large_status: u16,
 }
 
 /// Builds a [`SessionService`] (and through it the framework layers).
@@ -395,6 +410,7 @@ pub struct SessionServiceBuilder {
     csrf: Option<CsrfConfig>,
     clock: Option<Arc<dyn Clock>>,
     login_path: Option<Arc<str>>,
+    too_large_status: u16,
 }
 
 impl fmt::Debug for SessionServiceBuilder {
@@ -450,6 +466,17 @@ impl SessionServiceBuilder {
         self
     }
 
+    /// The status that replaces a response whose session is too large for
+    /// its cookies (default 413, with `{"error":"session too large"}`): the
+    /// handler's change is not kept, the client keeps its previous cookie,
+    /// and the log says why. A handler that wants to answer itself checks
+    /// first with [`SessionHandle::sealed_len`]. A status from 400 to 599.
+    #[must_use]
+    pub fn too_large_status(mut self, status: u16) -> Self {
+        self.too_large_status = status;
+        self
+    }
+
     /// Reads the time from `clock` (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -463,6 +490,11 @@ impl SessionServiceBuilder {
         self.cookies
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
+        if !(400..=599).contains(&self.too_large_status) {
+            return Err(Error::Config(
+                "too_large_status must be a status from 400 to 599".into(),
+            ));
+        }
         if let Some(path) = &self.login_path {
             // A path on this site: never an open redirect, never a header
             // injection.
@@ -492,6 +524,7 @@ impl SessionServiceBuilder {
                 cookies: self.cookies,
                 csrf: self.csrf,
                 login_path: self.login_path,
+                too_large_status: self.too_large_status,
             }),
             _data: PhantomData,
         })
@@ -519,6 +552,7 @@ impl SessionService<SessionMap> {
             csrf: Some(CsrfConfig::same_host()),
             clock: None,
             login_path: None,
+            too_large_status: 413,
         }
     }
 }
@@ -638,6 +672,20 @@ where
                 head.replace_status = Some(503);
                 head
             }
+            Err(Error::Seal(SealError::TooLarge { len, max })) => {
+                let status = self.shared.too_large_status;
+                tracing::error!(
+                    len,
+                    max,
+                    status,
+                    "session too large for its cookies: the handler's response is replaced, its change to the session is not kept, and the client keeps its previous session cookie (check with SessionHandle::sealed_len before answering)"
+                );
+                ResponseHead {
+                    replace_status: Some(status),
+                    replace_body: Some(public_body(status)),
+                    ..ResponseHead::default()
+                }
+            }
             Err(error) => {
                 tracing::error!(error = %error, "could not save the session");
                 ResponseHead::status(500)
@@ -653,6 +701,7 @@ impl ResponseHead {
             set_cookies,
             no_store: true,
             replace_status: None,
+            replace_body: None,
         }
     }
 
@@ -662,5 +711,16 @@ impl ResponseHead {
             replace_status: Some(status),
             ..ResponseHead::default()
         }
+    }
+}
+
+/// The body of an error answered to a client: a JSON object naming only
+/// the status, never the error's details (those go to the logs).
+pub(crate) fn public_body(status: u16) -> &'static str {
+    match status {
+        401 => r#"{"error":"unauthorized"}"#,
+        413 => r#"{"error":"session too large"}"#,
+        503 => r#"{"error":"service unavailable"}"#,
+        _ => r#"{"error":"internal server error"}"#,
     }
 }
