@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    Admission, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
+    Admission, CsrfGuard, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
     SignInRequired,
 };
 use crate::error::{Error, StoreError};
@@ -323,5 +323,60 @@ impl<T: Send + 'static> FromRequest for RequireSession<T> {
             None => Err(MissingSessionMiddleware.into()),
             Some(handle) => RequireSession::from_handle(handle).map_err(Into::into),
         })
+    }
+}
+
+/// [`CsrfGuard`] as actix-web middleware: `App::new().wrap(guard)`.
+impl<S, B> Transform<S, ServiceRequest> for CsrfGuard
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = CsrfGuardService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(CsrfGuardService {
+            inner: Rc::new(service),
+            guard: self.clone(),
+        }))
+    }
+}
+
+/// The service [`CsrfGuard`] wraps an application in.
+pub struct CsrfGuardService<S> {
+    inner: Rc<S>,
+    guard: CsrfGuard,
+}
+
+impl<S> std::fmt::Debug for CsrfGuardService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfGuardService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for CsrfGuardService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        if !self.guard.allows(&request_head(&request)) {
+            let response = HttpResponse::new(StatusCode::FORBIDDEN);
+            return Box::pin(ready(Ok(request
+                .into_response(response)
+                .map_into_right_body())));
+        }
+        let inner = Rc::clone(&self.inner);
+        Box::pin(async move { Ok(inner.call(request).await?.map_into_left_body()) })
     }
 }

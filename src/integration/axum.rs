@@ -40,7 +40,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    Admission, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
+    Admission, CsrfGuard, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
     SignInRequired,
 };
 use crate::error::{Error, StoreError};
@@ -331,5 +331,53 @@ where
         let handle =
             <SessionHandle<T> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         Ok(RequireSession::from_handle(handle).ok())
+    }
+}
+
+/// [`CsrfGuard`] as a tower layer: `.layer(guard)`.
+impl<S> Layer<S> for CsrfGuard {
+    type Service = CsrfGuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CsrfGuardService {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
+/// The service [`CsrfGuard`] wraps routes in.
+#[derive(Clone)]
+pub struct CsrfGuardService<S> {
+    inner: S,
+    guard: CsrfGuard,
+}
+
+impl<S> std::fmt::Debug for CsrfGuardService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfGuardService").finish_non_exhaustive()
+    }
+}
+
+impl<S> Service<Request<Body>> for CsrfGuardService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if !self.guard.allows(&request_head(&request)) {
+            return Box::pin(std::future::ready(Ok(status_only(403))));
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(request).await })
     }
 }

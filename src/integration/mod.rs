@@ -576,19 +576,17 @@ where
     /// session (and a removal cookie on the response); a revocation store
     /// that is down refuses the request with 503.
     pub async fn begin(&self, request: &RequestHead<'_>) -> Admission<T> {
-        if let Some(csrf) = &self.shared.csrf {
-            let check = csrf.check(&CsrfRequest {
-                method: request.method,
-                host: request.host,
-                origin: request.origin,
-                sec_fetch_site: request.sec_fetch_site,
-            });
-            if let Err(reason) = check {
-                tracing::info!(reason = %reason, method = request.method, "request refused by the CSRF defence");
+        let incoming = self.shared.cookies.read(request.cookies.iter().copied());
+        // Only a request that carries the session cookie can ride on the
+        // session: one without it (a CORS API under the same router, a
+        // webhook) is not checked here. `CsrfGuard` checks routes
+        // regardless of cookies.
+        let carries_session = incoming.present().next().is_some();
+        if let (Some(csrf), true) = (&self.shared.csrf, carries_session) {
+            if !csrf_allows(csrf, request) {
                 return Admission::Refuse(403);
             }
         }
-        let incoming = self.shared.cookies.read(request.cookies.iter().copied());
         let mut invalid = incoming.is_malformed();
         if invalid {
             tracing::info!(
@@ -722,5 +720,57 @@ pub(crate) fn public_body(status: u16) -> &'static str {
         413 => r#"{"error":"session too large"}"#,
         503 => r#"{"error":"service unavailable"}"#,
         _ => r#"{"error":"internal server error"}"#,
+    }
+}
+
+/// The CSRF check of one request, logged when it refuses.
+fn csrf_allows(csrf: &CsrfConfig, request: &RequestHead<'_>) -> bool {
+    let check = csrf.check(&CsrfRequest {
+        method: request.method,
+        host: request.host,
+        origin: request.origin,
+        sec_fetch_site: request.sec_fetch_site,
+    });
+    match check {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::info!(reason = %reason, method = request.method, "request refused by the CSRF defence");
+            false
+        }
+    }
+}
+
+/// The CSRF check on its own, for routes that want it whatever cookies a
+/// request carries (the session layer checks only requests that carry the
+/// session cookie). Unsafe methods from another site are answered `403`
+/// and never reach the handler. The same value is an axum `Layer` and an
+/// actix-web middleware (`wrap`).
+///
+/// ```
+/// use jwe_session::csrf::CsrfConfig;
+/// use jwe_session::integration::CsrfGuard;
+///
+/// let guard = CsrfGuard::new(CsrfConfig::same_host());
+/// # #[cfg(feature = "axum")]
+/// let app: axum::Router = axum::Router::new()
+///     .route("/transfer", axum::routing::post(|| async { "done" }))
+///     .layer(guard.clone());
+/// ```
+#[derive(Debug, Clone)]
+pub struct CsrfGuard {
+    csrf: Arc<CsrfConfig>,
+}
+
+impl CsrfGuard {
+    /// A guard applying `csrf` to every unsafe request.
+    pub fn new(csrf: CsrfConfig) -> CsrfGuard {
+        CsrfGuard {
+            csrf: Arc::new(csrf),
+        }
+    }
+
+    /// Whether the request may go on (safe methods always may).
+    pub fn allows(&self, request: &RequestHead<'_>) -> bool {
+        csrf_allows(&self.csrf, request)
     }
 }
