@@ -39,6 +39,7 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(keyring.clone())
+            .app_data(form_config())
             .wrap(sessions.clone())
             .configure(routes)
     })
@@ -47,6 +48,25 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// The same form limit as the axum demo, and the same JSON answers when a
+/// form is too large or malformed.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(common::MAX_FORM_BYTES)
+        .error_handler(|error, _request| {
+            let too_large = matches!(
+                error,
+                actix_web::error::UrlencodedError::Overflow { .. }
+                    | actix_web::error::UrlencodedError::UnknownLength
+            );
+            actix_web::error::InternalError::from_response(
+                error,
+                reply(common::bad_form(too_large)),
+            )
+            .into()
+        })
 }
 
 /// The demo's routes.

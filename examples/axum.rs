@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -51,6 +52,7 @@ pub fn router(
         .route("/admin/rotate", post(rotate))
         .route("/admin/keys", get(keys))
         .with_state(Demo { keyring })
+        .layer(DefaultBodyLimit::max(common::MAX_FORM_BYTES))
         .layer(layer))
 }
 
@@ -91,8 +93,13 @@ struct NoteForm {
     text: String,
 }
 
-async fn note(session: Session, Form(form): Form<NoteForm>) -> Response {
-    reply(common::note(&session, &form.text))
+async fn note(session: Session, form: Result<Form<NoteForm>, FormRejection>) -> Response {
+    match form {
+        Ok(Form(form)) => reply(common::note(&session, &form.text)),
+        Err(rejection) => reply(common::bad_form(
+            rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+        )),
+    }
 }
 
 async fn logout(session: Session) -> Response {

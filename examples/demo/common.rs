@@ -11,8 +11,27 @@ use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
 use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
 use serde_json::{json, Value};
 
-/// The longest note, in characters.
-pub const MAX_NOTE_CHARS: usize = 9_000;
+/// The longest note, in bytes of UTF-8: what the session cookies can hold
+/// with room to spare (four cookies of 4,000 bytes carry a token of 15,928
+/// bytes; a 9,000-byte note of plain text seals to about 12,500). A note
+/// whose JSON escaping makes it larger still (control characters) is
+/// refused by the sealed-size check.
+pub const MAX_NOTE_BYTES: usize = 9_000;
+
+/// The largest form body either demo accepts, in bytes: the same in both,
+/// so the same request gets the same answer (a note of 9,000 bytes that
+/// must all be percent-encoded takes 27,000).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The answer to a form body over [`MAX_FORM_BYTES`], or one that does not
+/// parse.
+pub fn bad_form(too_large: bool) -> Reply {
+    if too_large {
+        json(413, json!({"error": "request body too large"}))
+    } else {
+        json(400, json!({"error": "malformed form"}))
+    }
+}
 
 /// What the demo needs to start.
 pub struct Setup {
@@ -206,14 +225,27 @@ pub fn counter(session: &SessionHandle<SessionMap>) -> Reply {
 
 /// `POST /note`
 pub fn note(session: &SessionHandle<SessionMap>, text: &str) -> Reply {
-    let length = text.chars().count();
-    if length > MAX_NOTE_CHARS {
-        return json(413, json!({"error": "note longer than 9000 characters"}));
+    let length = text.len();
+    if length > MAX_NOTE_BYTES {
+        return json(413, json!({"error": "note longer than 9000 bytes"}));
     }
-    match session.insert("note", text) {
-        Ok(()) => json(200, json!({ "length": length })),
-        Err(_) => json(500, json!({"error": "could not store the note"})),
+    let before = session.remove("note");
+    if session.insert("note", text).is_err() {
+        return json(500, json!({"error": "could not store the note"}));
     }
+    // Checked before answering: a note the cookies cannot carry is refused
+    // here, and the session keeps the note it had.
+    if session.sealed_len().is_err() {
+        session.remove("note");
+        if let Some(before) = before {
+            let _ = session.insert("note", before);
+        }
+        return json(
+            413,
+            json!({"error": "note too large for the session cookie"}),
+        );
+    }
+    json(200, json!({ "length": length }))
 }
 
 /// `POST /logout`

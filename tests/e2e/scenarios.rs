@@ -581,6 +581,61 @@ pub async fn chunking(launcher: &Launcher) {
         .await;
     assert_eq!(response.status, 413, "{response:?}");
     assert_eq!(me_json(&server.me(&mut jar).await)["data"]["note"], "short");
+
+    // The same answers from both frameworks (issue 11): the limit is in
+    // bytes, both take the same form sizes, and every refusal is JSON.
+    let cases: [(&str, String, u16, Value); 5] = [
+        (
+            "9,000 commas (27,000 bytes percent-encoded)",
+            ",".repeat(MAX_NOTE),
+            200,
+            json!({"length": MAX_NOTE}),
+        ),
+        (
+            "9,000 × é (18,000 bytes)",
+            "é".repeat(MAX_NOTE),
+            413,
+            json!({"error": "note longer than 9000 bytes"}),
+        ),
+        (
+            "4,500 × é (9,000 bytes)",
+            "é".repeat(MAX_NOTE / 2),
+            200,
+            json!({"length": MAX_NOTE}),
+        ),
+        (
+            "5,000 control characters (30,000 bytes of JSON)",
+            "\u{1}".repeat(5_000),
+            413,
+            json!({"error": "note too large for the session cookie"}),
+        ),
+        (
+            "a 70,000-byte form",
+            "a".repeat(70_000),
+            413,
+            json!({"error": "request body too large"}),
+        ),
+    ];
+    for (what, text, status, body) in cases {
+        let before = me_json(&server.me(&mut jar).await)["data"]["note"].clone();
+        let response = server
+            .post_form(&mut jar, "/note", &[("text", &text)])
+            .await;
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        assert!(
+            response
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "{what}: {response:?}"
+        );
+        assert_eq!(response.json(), body, "{what}");
+        let after = me_json(&server.me(&mut jar).await)["data"]["note"].clone();
+        if status == 200 {
+            assert_eq!(after.as_str(), Some(text.as_str()), "{what}");
+        } else {
+            assert_eq!(after, before, "{what}: a refused note changes nothing");
+        }
+    }
 }
 
 /// 11. Requests while the keys rotate, again and again, never fail.
