@@ -11,8 +11,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-/// The `SameSite` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `SameSite` attribute. In configuration files: `"strict"`, `"lax"`,
+/// `"none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SameSite {
     /// Sent only with same-site requests.
@@ -54,7 +56,23 @@ pub struct TooLarge {
 /// // The __Host- prefix forbids a Domain:
 /// assert!(CookieConfig::new().with_domain("example.com").validate().is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It can be read from a configuration file (any `serde` format), with the
+/// same names as the builder methods, every member optional (the secure
+/// default) and unknown members refused; a configuration that
+/// [`validate`](CookieConfig::validate) refuses fails to deserialize:
+///
+/// ```
+/// use jwe_session::cookie::CookieConfig;
+/// let config: CookieConfig = serde_json::from_str(
+///     r#"{"name": "__Host-app", "persistent": true, "max_chunks": 2}"#,
+/// ).unwrap();
+/// assert_eq!(config, CookieConfig::new().with_name("__Host-app").with_persistent(true).with_max_chunks(2));
+/// assert!(serde_json::from_str::<CookieConfig>(r#"{"domain": "example.com"}"#).is_err());
+/// assert!(serde_json::from_str::<CookieConfig>(r#"{"nmae": "x"}"#).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "CookieConfigFile")]
 pub struct CookieConfig {
     name: String,
     secure: bool,
@@ -65,6 +83,42 @@ pub struct CookieConfig {
     persistent: bool,
     max_chunks: usize,
     cookie_size: usize,
+}
+
+/// [`CookieConfig`] as a configuration file spells it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CookieConfigFile {
+    name: Option<String>,
+    secure: Option<bool>,
+    http_only: Option<bool>,
+    same_site: Option<SameSite>,
+    path: Option<String>,
+    domain: Option<String>,
+    persistent: Option<bool>,
+    max_chunks: Option<usize>,
+    cookie_size: Option<usize>,
+}
+
+impl TryFrom<CookieConfigFile> for CookieConfig {
+    type Error = CookieConfigError;
+
+    fn try_from(file: CookieConfigFile) -> Result<Self, Self::Error> {
+        let defaults = CookieConfig::default();
+        let config = CookieConfig {
+            name: file.name.unwrap_or(defaults.name),
+            secure: file.secure.unwrap_or(defaults.secure),
+            http_only: file.http_only.unwrap_or(defaults.http_only),
+            same_site: file.same_site.unwrap_or(defaults.same_site),
+            path: file.path.unwrap_or(defaults.path),
+            domain: file.domain.or(defaults.domain),
+            persistent: file.persistent.unwrap_or(defaults.persistent),
+            max_chunks: file.max_chunks.unwrap_or(defaults.max_chunks),
+            cookie_size: file.cookie_size.unwrap_or(defaults.cookie_size),
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 impl Default for CookieConfig {

@@ -106,7 +106,8 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 pub const SESSION_TYP: &str = "jwe-session";
 
 /// What to do when the revocation store cannot be asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StoreFailurePolicy {
     /// Refuse the session ([`RejectionKind::StoreUnavailable`]; integrations
@@ -130,7 +131,29 @@ pub enum StoreFailurePolicy {
 /// assert_eq!(config.leeway(), Duration::from_secs(60));
 /// assert!(config.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It can be read from a configuration file (any `serde` format): times in
+/// whole seconds, every member optional (the default), unknown members
+/// refused, and a configuration that [`validate`](SessionConfig::validate)
+/// refuses fails to deserialize:
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session::session::{SessionConfig, StoreFailurePolicy};
+///
+/// let config: SessionConfig = serde_json::from_str(r#"{
+///     "idle_timeout_secs": 900,
+///     "absolute_timeout_secs": 28800,
+///     "store_failure": "fail_open",
+///     "token_cache_bytes": 0
+/// }"#).unwrap();
+/// assert_eq!(config.idle_timeout(), Duration::from_secs(900));
+/// assert_eq!(config.store_failure(), StoreFailurePolicy::FailOpen);
+/// assert!(serde_json::from_str::<SessionConfig>(r#"{"idle_timeout_secs": 0}"#).is_err());
+/// assert!(serde_json::from_str::<SessionConfig>(r#"{"idle_timeout": 900}"#).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SessionConfigFile")]
 pub struct SessionConfig {
     idle_timeout: Duration,
     absolute_timeout: Duration,
@@ -309,6 +332,50 @@ impl SessionConfig {
             return fail("a token cache needs at least 64 KiB (0 turns it off)");
         }
         Ok(())
+    }
+}
+
+/// [`SessionConfig`] as a configuration file spells it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionConfigFile {
+    idle_timeout_secs: Option<u64>,
+    absolute_timeout_secs: Option<u64>,
+    leeway_secs: Option<u64>,
+    purpose: Option<String>,
+    store_failure: Option<StoreFailurePolicy>,
+    max_token_len: Option<usize>,
+    token_cache_bytes: Option<usize>,
+}
+
+impl TryFrom<SessionConfigFile> for SessionConfig {
+    type Error = Error;
+
+    fn try_from(file: SessionConfigFile) -> Result<Self, Error> {
+        let mut config = SessionConfig::new();
+        if let Some(secs) = file.idle_timeout_secs {
+            config = config.with_idle_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = file.absolute_timeout_secs {
+            config = config.with_absolute_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = file.leeway_secs {
+            config = config.with_leeway(Duration::from_secs(secs));
+        }
+        if let Some(purpose) = file.purpose {
+            config = config.with_purpose(purpose);
+        }
+        if let Some(policy) = file.store_failure {
+            config = config.with_store_failure(policy);
+        }
+        if let Some(len) = file.max_token_len {
+            config = config.with_max_token_len(len);
+        }
+        if let Some(bytes) = file.token_cache_bytes {
+            config = config.with_token_cache_bytes(bytes);
+        }
+        config.validate()?;
+        Ok(config)
     }
 }
 
