@@ -266,15 +266,32 @@ impl RedisCluster {
             );
             return None;
         }
-        // Six distinct free ports (a client port and a cluster bus port per
-        // node), held until all are chosen.
-        let listeners: Vec<TcpListener> = (0..6)
-            .map(|_| TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port"))
-            .collect();
-        let ports: Vec<u16> = listeners
-            .iter()
-            .map(|l| l.local_addr().expect("local addr").port())
-            .collect();
+        // A client port and a cluster bus port per node, all free and held
+        // until all are chosen. Before Redis 7 the bus port cannot be set:
+        // it is the client port + 10000.
+        let bus_port_settable = redis_major_version() >= 7;
+        let mut listeners: Vec<TcpListener> = Vec::new();
+        let mut ports: Vec<u16> = Vec::new();
+        let bind = |port: u16| TcpListener::bind(("127.0.0.1", port)).ok();
+        for _ in 0..200 {
+            if ports.len() == 6 {
+                break;
+            }
+            let client = bind(0).expect("bind a free port");
+            let port = client.local_addr().expect("local addr").port();
+            let bus = if bus_port_settable {
+                bind(0)
+            } else {
+                port.checked_add(10_000).and_then(bind)
+            };
+            if let Some(bus) = bus {
+                ports.push(port);
+                ports.push(bus.local_addr().expect("local addr").port());
+                listeners.push(bus);
+            }
+            listeners.push(client);
+        }
+        assert_eq!(ports.len(), 6, "no free ports for a Redis Cluster");
         drop(listeners);
         let dir = std::env::temp_dir().join(format!(
             "jwe-session-redis-cluster-{}-{}",
@@ -477,9 +494,9 @@ impl RedisCluster {
 
     fn start_node(&mut self, i: usize) {
         let node = &mut self.nodes[i];
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &node.port.to_string()])
-            .args(["--cluster-port", &node.bus_port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", "nodes.conf"])
@@ -489,7 +506,11 @@ impl RedisCluster {
             .args(["--appendonly", "no"])
             .args(["--protected-mode", "yes"])
             .arg("--dir")
-            .arg(&node.dir)
+            .arg(&node.dir);
+        if node.bus_port != node.port.wrapping_add(10_000) {
+            command.args(["--cluster-port", &node.bus_port.to_string()]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -508,6 +529,21 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The major version of the installed `redis-server` (0 when unknown).
+fn redis_major_version() -> u32 {
+    let output = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    // "Redis server v=7.0.15 sha=…"
+    output
+        .split_once("v=")
+        .and_then(|(_, rest)| rest.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for RedisCluster {
