@@ -122,6 +122,7 @@ impl RedisStoreBuilder {
     ///
     /// In a cluster, do not put a hash tag (`{…}`) in it: every key would
     /// then hash to one slot, so every subject would live on one master.
+    #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -130,6 +131,7 @@ impl RedisStoreBuilder {
     /// Sets the bound on connecting and on each command (default 1 s). In
     /// a cluster it bounds each command whole, retries and redirections
     /// included.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -137,6 +139,7 @@ impl RedisStoreBuilder {
 
     /// Reads the time from `clock` (to compute TTLs) instead of the system
     /// clock.
+    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -579,5 +582,36 @@ impl RevocationStore for RedisStore {
             .flatten()
             .is_some_and(|until| until > now);
         Ok(CheckOutcome::new(session_revoked, state_of(&fields)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_tags_are_found_as_redis_cluster_finds_them() {
+        assert_eq!(hash_tag("jwe-session:sub:alice"), None);
+        assert_eq!(hash_tag("{app}:sub:alice"), Some("app"));
+        assert_eq!(hash_tag("app:{}:sub:{alice}"), None, "an empty tag is none");
+        assert_eq!(hash_tag("app:{a}{b}"), Some("a"));
+        assert_eq!(hash_tag("app:{open"), None);
+        assert_eq!(hash_tag("app:}{x}"), Some("x"));
+    }
+
+    #[test]
+    fn a_cluster_needs_a_node() {
+        let error = RedisStore::cluster_builder(Vec::<String>::new())
+            .build()
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    }
+
+    #[test]
+    fn scripts_are_sent_by_their_sha1() {
+        let script = &scripts().session;
+        assert_eq!(script.sha1.len(), 40);
+        assert_eq!(script.sha1, redis::Script::new(&script.code).get_hash());
+        assert_ne!(scripts().subject.sha1, script.sha1);
     }
 }
