@@ -144,6 +144,7 @@ impl CookieConfig {
     }
 
     /// The cookie name (default `__Host-session`).
+    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -151,30 +152,35 @@ impl CookieConfig {
 
     /// The `Secure` attribute (default on). Turning it off breaks the
     /// `__Host-` prefix: change the name too.
+    #[must_use]
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
     }
 
     /// The `HttpOnly` attribute (default on).
+    #[must_use]
     pub fn with_http_only(mut self, http_only: bool) -> Self {
         self.http_only = http_only;
         self
     }
 
     /// The `SameSite` attribute (default `Lax`).
+    #[must_use]
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
         self
     }
 
     /// The `Path` attribute (default `/`).
+    #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
     }
 
     /// The `Domain` attribute (default none: host-only).
+    #[must_use]
     pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
         self
@@ -182,12 +188,14 @@ impl CookieConfig {
 
     /// Persistent sessions (default off): `Max-Age` follows the session's
     /// expiry, so the cookie outlives a browser restart.
+    #[must_use]
     pub fn with_persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
         self
     }
 
     /// The most chunk cookies one session may use (default 4).
+    #[must_use]
     pub fn with_max_chunks(mut self, max_chunks: usize) -> Self {
         self.max_chunks = max_chunks;
         self
@@ -195,6 +203,7 @@ impl CookieConfig {
 
     /// The largest `name=value` of one cookie, in bytes (default 4000;
     /// browsers keep at least 4096).
+    #[must_use]
     pub fn with_cookie_size(mut self, size: usize) -> Self {
         self.cookie_size = size;
         self

@@ -189,18 +189,21 @@ impl SessionConfig {
     }
 
     /// How long a session lives without being used (default 30 minutes).
+    #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
     }
 
     /// How long a session lives at most, used or not (default 12 hours).
+    #[must_use]
     pub fn with_absolute_timeout(mut self, timeout: Duration) -> Self {
         self.absolute_timeout = timeout;
         self
     }
 
     /// Tolerance for clock skew on every time check (default 60 s).
+    #[must_use]
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -208,12 +211,14 @@ impl SessionConfig {
 
     /// The purpose bound into every token as its audience (default
     /// `"session"`). Tokens sealed for another purpose are refused.
+    #[must_use]
     pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
         self.purpose = Some(purpose.into());
         self
     }
 
     /// What to do when the revocation store is down (default: fail closed).
+    #[must_use]
     pub fn with_store_failure(mut self, policy: StoreFailurePolicy) -> Self {
         self.store_failure = policy;
         self
@@ -221,6 +226,7 @@ impl SessionConfig {
 
     /// The longest token accepted (default 16 KiB, enough for four cookie
     /// chunks).
+    #[must_use]
     pub fn with_max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;
         self
@@ -256,6 +262,7 @@ impl SessionConfig {
     /// assert_eq!(config.token_cache_bytes(), 0);
     /// assert_eq!(SessionConfig::new().token_cache_bytes(), 8 * 1024 * 1024);
     /// ```
+    #[must_use]
     pub fn with_token_cache_bytes(mut self, bytes: usize) -> Self {
         self.token_cache = bytes;
         self
@@ -430,6 +437,7 @@ pub struct Flash {
 }
 
 /// What to send back after [`SessionManager::save`].
+#[must_use = "the client must get the new token, or its cookie removed"]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SaveOutcome {
@@ -1074,6 +1082,7 @@ impl SessionManager {
     }
 
     /// Reads the time from `clock` instead of the system clock.
+    #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SessionManager {
         self.clock = clock;
         self

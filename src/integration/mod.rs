@@ -44,6 +44,7 @@ pub struct RequestHead<'a> {
 }
 
 /// What the session layer adds to a response.
+#[must_use = "the response must carry these cookies and status"]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResponseHead {
     /// `Set-Cookie` values to append.
@@ -61,6 +62,7 @@ pub struct ResponseHead {
 }
 
 /// The start of a request: go on to the handler, or answer at once.
+#[must_use = "a refused request must be answered with its status"]
 #[derive(Debug)]
 pub enum Admission<T> {
     /// Call the handler, with this session.
@@ -427,12 +429,14 @@ impl SessionServiceBuilder {
     /// The session lifetimes and rules (default [`SessionConfig::new`]).
     /// Unless its purpose was set with [`SessionConfig::with_purpose`], the
     /// cookie name is used.
+    #[must_use]
     pub fn config(mut self, config: SessionConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The cookie attributes (default [`CookieConfig::new`]).
+    #[must_use]
     pub fn cookies(mut self, cookies: CookieConfig) -> Self {
         self.cookies = cookies;
         self
@@ -440,6 +444,7 @@ impl SessionServiceBuilder {
 
     /// The CSRF defence for unsafe methods (default: on, same host only;
     /// `None` turns it off).
+    #[must_use]
     pub fn csrf(mut self, csrf: Option<CsrfConfig>) -> Self {
         self.csrf = csrf;
         self
@@ -478,6 +483,7 @@ impl SessionServiceBuilder {
     }
 
     /// Reads the time from `clock` (for tests).
+    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
