@@ -200,7 +200,7 @@ impl<T> SessionHandle<T> {
     }
 
     /// How long the session's next token would be, when it fits what the
-    /// cookies carry; [`SealError::TooLarge`](crate::SealError::TooLarge)
+    /// cookies carry; [`SealError::TooLarge`]
     /// when it does not ([`SessionManager::sealed_len`]). Check before
     /// answering when the session holds something of unbounded size.
     pub fn sealed_len(&self) -> Result<usize, Error>
