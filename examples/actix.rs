@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use jwe_session::integration::actix::SessionMiddleware;
 use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::RevocationStore;
@@ -96,8 +96,18 @@ fn reply(result: common::Reply) -> HttpResponse {
     }
 }
 
-async fn index(session: Session) -> HttpResponse {
-    reply(common::index(&session))
+/// The request's `Accept` header says it comes from a browser's form.
+fn html(request: &HttpRequest) -> bool {
+    common::wants_html(
+        request
+            .headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+async fn index(session: Session, keyring: web::Data<Keyring>) -> HttpResponse {
+    reply(common::index(&session, &keyring))
 }
 
 #[derive(Deserialize)]
@@ -113,8 +123,8 @@ async fn me(session: Session) -> HttpResponse {
     reply(common::me(&session))
 }
 
-async fn counter(session: Session) -> HttpResponse {
-    reply(common::counter(&session))
+async fn counter(request: HttpRequest, session: Session) -> HttpResponse {
+    reply(common::counter(&session, html(&request)))
 }
 
 #[derive(Deserialize)]
@@ -122,8 +132,8 @@ struct NoteForm {
     text: String,
 }
 
-async fn note(session: Session, form: web::Form<NoteForm>) -> HttpResponse {
-    reply(common::note(&session, &form.text))
+async fn note(request: HttpRequest, session: Session, form: web::Form<NoteForm>) -> HttpResponse {
+    reply(common::note(&session, &form.text, html(&request)))
 }
 
 async fn logout(session: Session) -> HttpResponse {
@@ -134,8 +144,12 @@ async fn logout_everywhere(session: Session) -> HttpResponse {
     reply(common::logout_everywhere(&session).await)
 }
 
-async fn rotate(keyring: web::Data<Keyring>) -> HttpResponse {
-    reply(common::rotate(&keyring))
+async fn rotate(
+    request: HttpRequest,
+    session: Session,
+    keyring: web::Data<Keyring>,
+) -> HttpResponse {
+    reply(common::rotate(&session, &keyring, html(&request)))
 }
 
 async fn keys(keyring: web::Data<Keyring>) -> HttpResponse {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, State};
-use axum::http::StatusCode;
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -67,8 +68,13 @@ fn reply(result: common::Reply) -> Response {
     }
 }
 
-async fn index(session: Session) -> Response {
-    reply(common::index(&session))
+/// The request's `Accept` header says it comes from a browser's form.
+fn html(headers: &HeaderMap) -> bool {
+    common::wants_html(headers.get(ACCEPT).and_then(|v| v.to_str().ok()))
+}
+
+async fn index(State(demo): State<Demo>, session: Session) -> Response {
+    reply(common::index(&session, &demo.keyring))
 }
 
 #[derive(Deserialize)]
@@ -84,8 +90,8 @@ async fn me(session: Session) -> Response {
     reply(common::me(&session))
 }
 
-async fn counter(session: Session) -> Response {
-    reply(common::counter(&session))
+async fn counter(headers: HeaderMap, session: Session) -> Response {
+    reply(common::counter(&session, html(&headers)))
 }
 
 #[derive(Deserialize)]
@@ -93,9 +99,13 @@ struct NoteForm {
     text: String,
 }
 
-async fn note(session: Session, form: Result<Form<NoteForm>, FormRejection>) -> Response {
+async fn note(
+    headers: HeaderMap,
+    session: Session,
+    form: Result<Form<NoteForm>, FormRejection>,
+) -> Response {
     match form {
-        Ok(Form(form)) => reply(common::note(&session, &form.text)),
+        Ok(Form(form)) => reply(common::note(&session, &form.text, html(&headers))),
         Err(rejection) => reply(common::bad_form(
             rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
         )),
@@ -110,8 +120,8 @@ async fn logout_everywhere(session: Session) -> Response {
     reply(common::logout_everywhere(&session).await)
 }
 
-async fn rotate(State(demo): State<Demo>) -> Response {
-    reply(common::rotate(&demo.keyring))
+async fn rotate(State(demo): State<Demo>, headers: HeaderMap, session: Session) -> Response {
+    reply(common::rotate(&session, &demo.keyring, html(&headers)))
 }
 
 async fn keys(State(demo): State<Demo>) -> Json<Value> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jwe_session::clock::unix_seconds;
 use jwe_session::integration::SessionHandle;
 use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
+use jwe_session::session::FlashLevel;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
 use serde_json::{json, Value};
 
@@ -145,20 +146,142 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-/// `GET /`
-pub fn index(session: &SessionHandle<SessionMap>) -> Reply {
-    let body = match session.subject() {
+/// Whether a request comes from a browser's form (its `Accept` header
+/// asks for HTML): such requests get a redirect to the page with a flash
+/// message; scripts get the JSON they always got.
+pub fn wants_html(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// For a browser, `reply` becomes a flash message on the page and a
+/// redirect to it; for a script it stays as it is.
+fn for_browser(
+    session: &SessionHandle<SessionMap>,
+    html: bool,
+    reply: Reply,
+    done: impl FnOnce(&Value) -> String,
+) -> Reply {
+    if !html {
+        return reply;
+    }
+    if let Body::Json(value) = &reply.body {
+        if reply.status == 200 {
+            session.flash(FlashLevel::Success, done(value));
+        } else {
+            let error = value["error"].as_str().unwrap_or("the request failed");
+            session.flash(FlashLevel::Error, error.to_owned());
+        }
+    }
+    see_other("/")
+}
+
+fn time(at: std::time::SystemTime) -> String {
+    unix_seconds(at).to_string()
+}
+
+/// `GET /`: the session as the library sees it, the forms that act on it,
+/// and the keyring. Everything shown is escaped.
+pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
+    let manager = session.manager().clone();
+    let flashes: String = session
+        .take_flashes()
+        .into_iter()
+        .map(|message| {
+            format!(
+                "<p class=\"flash {}\">{}</p>\n",
+                escape(&format!("{:?}", message.level).to_lowercase()),
+                escape(&message.text)
+            )
+        })
+        .collect();
+    let signed_in = session.subject();
+    let account = match &signed_in {
         Some(name) => format!(
             "<p>Signed in as {}</p>\n\
              <form method=\"post\" action=\"/logout\"><button>Log out</button></form>\n\
              <form method=\"post\" action=\"/logout-everywhere\"><button>Log out everywhere</button></form>",
-            escape(&name)
+            escape(name)
         ),
         None => "<form method=\"post\" action=\"/login\">\n\
                  <label>Username <input name=\"username\" required maxlength=\"64\"></label>\n\
                  <button>Log in</button></form>"
             .to_owned(),
     };
+    let details = session.with(|s| {
+        if s.is_new()
+            && s.reseal_reason_at(manager.now(), manager.config())
+                .is_none()
+        {
+            return "<p>No session yet: this response sets no cookie.</p>".to_owned();
+        }
+        let reissue = match s.reseal_reason_at(manager.now(), manager.config()) {
+            Some(reason) => format!("yes ({reason:?})"),
+            None => "no".to_owned(),
+        };
+        let rows = [
+            ("session id", s.id().to_owned()),
+            (
+                "subject",
+                s.subject().unwrap_or("(not signed in)").to_owned(),
+            ),
+            ("sealed under key", s.kid().unwrap_or("-").to_owned()),
+            (
+                "key state",
+                s.key_state().map_or("-", |state| state.as_str()).to_owned(),
+            ),
+            ("created (Unix s)", time(s.created())),
+            ("idle deadline (Unix s)", time(s.expires())),
+            ("absolute deadline (Unix s)", time(s.absolute_deadline())),
+            ("stale", s.is_stale().to_string()),
+            ("this response re-issues the cookie", reissue),
+            (
+                "counter",
+                s.data()
+                    .as_map()
+                    .get("count")
+                    .map_or("0".to_owned(), Value::to_string),
+            ),
+            (
+                "note (bytes)",
+                s.data()
+                    .as_map()
+                    .get("note")
+                    .and_then(Value::as_str)
+                    .map_or(0, str::len)
+                    .to_string(),
+            ),
+        ];
+        let rows: String = rows
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "<tr><th>{}</th><td>{}</td></tr>\n",
+                    escape(name),
+                    escape(value)
+                )
+            })
+            .collect();
+        format!("<table class=\"session\">\n{rows}</table>")
+    });
+    let keys: String = keys(keyring)
+        .iter()
+        .map(|key| {
+            let field = |name: &str| escape(key[name].as_str().unwrap_or("-"));
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                field("kid"),
+                field("alg"),
+                field("state")
+            )
+        })
+        .collect();
+    let body = format!(
+        "{flashes}{account}\n<h2>The session</h2>\n{details}\n\
+         <form method=\"post\" action=\"/counter\"><button>Count</button></form>\n\
+         <form method=\"post\" action=\"/note\"><label>Note <textarea name=\"text\" maxlength=\"{MAX_NOTE_BYTES}\"></textarea></label> <button>Save the note</button></form>\n\
+         <h2>The keyring</h2>\n<table class=\"keys\">\n<tr><th>kid</th><th>alg</th><th>state</th></tr>\n{keys}</table>\n\
+         <form method=\"post\" action=\"/admin/rotate\"><button>Rotate the keys</button></form>"
+    );
     Reply {
         status: 200,
         body: Body::Html(format!(
@@ -209,8 +332,15 @@ pub fn me(session: &SessionHandle<SessionMap>) -> Reply {
     })
 }
 
-/// `POST /counter`
-pub fn counter(session: &SessionHandle<SessionMap>) -> Reply {
+/// `POST /counter`; a browser's form gets the page back with a message.
+pub fn counter(session: &SessionHandle<SessionMap>, html: bool) -> Reply {
+    let reply = count(session);
+    for_browser(session, html, reply, |value| {
+        format!("Counted: {}", value["count"])
+    })
+}
+
+fn count(session: &SessionHandle<SessionMap>) -> Reply {
     let count = session
         .get::<u64>("count")
         .ok()
@@ -223,8 +353,15 @@ pub fn counter(session: &SessionHandle<SessionMap>) -> Reply {
     }
 }
 
-/// `POST /note`
-pub fn note(session: &SessionHandle<SessionMap>, text: &str) -> Reply {
+/// `POST /note`; a browser's form gets the page back with a message.
+pub fn note(session: &SessionHandle<SessionMap>, text: &str, html: bool) -> Reply {
+    let reply = store_note(session, text);
+    for_browser(session, html, reply, |value| {
+        format!("Note saved ({} bytes)", value["length"])
+    })
+}
+
+fn store_note(session: &SessionHandle<SessionMap>, text: &str) -> Reply {
     let length = text.len();
     if length > MAX_NOTE_BYTES {
         return json(413, json!({"error": "note longer than 9000 bytes"}));
@@ -265,8 +402,19 @@ pub async fn logout_everywhere(session: &SessionHandle<SessionMap>) -> Reply {
     }
 }
 
-/// `POST /admin/rotate` (demo only)
-pub fn rotate(keyring: &Keyring) -> Reply {
+/// `POST /admin/rotate` (demo only); a browser's form gets the page back
+/// with a message.
+pub fn rotate(session: &SessionHandle<SessionMap>, keyring: &Keyring, html: bool) -> Reply {
+    let reply = rotate_keys(keyring);
+    for_browser(session, html, reply, |value| {
+        format!(
+            "Rotated: the new primary key is {}",
+            value["primary"].as_str().unwrap_or("?")
+        )
+    })
+}
+
+fn rotate_keys(keyring: &Keyring) -> Reply {
     match keyring.rotate() {
         Ok(kid) => json(200, json!({ "primary": kid })),
         Err(error) => {

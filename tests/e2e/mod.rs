@@ -71,6 +71,7 @@ macro_rules! suite {
             logout: memory_logout, redis_logout;
             logout_everywhere: memory_logout_everywhere, redis_logout_everywhere;
             logout_everywhere_race: memory_logout_everywhere_race, redis_logout_everywhere_race;
+            page_shows_the_session: memory_page_shows_the_session, redis_page_shows_the_session;
             expiry: memory_expiry, redis_expiry;
             tampered_cookie: memory_tampered_cookie, redis_tampered_cookie;
             cross_site_post_refused: memory_cross_site_post_refused, redis_cross_site_post_refused;

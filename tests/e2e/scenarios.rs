@@ -750,3 +750,99 @@ pub async fn store_down(launcher: &Launcher) {
     let response = last.expect("the session works again within ~5 s of the store's restart");
     assert_eq!(response.json()["sid"], sid);
 }
+
+/// 12. The page shows what the library does (issue 11): the session's
+/// claims, whether the response re-issues the cookie, the keyring; its
+/// forms act through the same routes, and a browser's form gets the page
+/// back with a flash message while scripts keep their JSON.
+pub async fn page_shows_the_session(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut anonymous = Jar::new();
+    let page = server.get(&mut anonymous, "/").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("No session yet"), "{}", page.body);
+    assert!(page.body.contains("<td>primary</td>"), "{}", page.body);
+    assert!(page.set_cookies.is_empty(), "{page:?}");
+
+    let mut jar = server.login("alice").await;
+    let me = me_json(&server.me(&mut jar).await);
+    let page = server.get(&mut jar, "/").await;
+    for expected in [
+        "Signed in as alice".to_owned(),
+        format!("<td>{}</td>", me["sid"].as_str().unwrap()),
+        format!("<td>{}</td>", me["kid"].as_str().unwrap()),
+        format!("<td>{}</td>", me["expires"]),
+        "<th>this response re-issues the cookie</th><td>no</td>".to_owned(),
+    ] {
+        assert!(
+            page.body.contains(&expected),
+            "{expected} missing: {}",
+            page.body
+        );
+    }
+
+    // A browser's form: 303 back to the page, and the message shown once.
+    let response = server
+        .request(Method::POST, "/counter")
+        .header("accept", "text/html,application/xhtml+xml")
+        .form(&[])
+        .send(&mut jar)
+        .await;
+    assert_eq!(response.status, 303, "{response:?}");
+    assert_eq!(response.header("location"), Some("/"));
+    let page = server.get(&mut jar, "/").await;
+    assert!(page.body.contains("Counted: 1"), "{}", page.body);
+    assert!(
+        page.body.contains("<th>counter</th><td>1</td>"),
+        "{}",
+        page.body
+    );
+    let page = server.get(&mut jar, "/").await;
+    assert!(
+        !page.body.contains("Counted: 1"),
+        "shown twice: {}",
+        page.body
+    );
+    // A script still gets JSON.
+    let response = server.post(&mut jar, "/counter").await;
+    assert_eq!(response.json(), json!({"count": 2}), "{response:?}");
+
+    // Rotation from the page: the new key listed, and this session's next
+    // response re-issues its cookie under it.
+    let response = server
+        .request(Method::POST, "/admin/rotate")
+        .header("accept", "text/html")
+        .form(&[])
+        .send(&mut jar)
+        .await;
+    assert_eq!(response.status, 303, "{response:?}");
+    let page = server.get(&mut jar, "/").await;
+    assert!(
+        page.body.contains("Rotated: the new primary key is"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches("<td>A256KW</td><td>retired</td>").count(),
+        1,
+        "{}",
+        page.body
+    );
+    // (That response re-sealed the session anyway, for its message.) A
+    // rotation by a script leaves this session's token under a retired key.
+    let response = server.post(&mut jar, "/admin/rotate").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let page = server.get(&mut jar, "/").await;
+    assert_eq!(
+        page.body.matches("<td>A256KW</td><td>retired</td>").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<th>this response re-issues the cookie</th><td>yes (KeyNotPrimary)</td>"),
+        "{}",
+        page.body
+    );
+}
