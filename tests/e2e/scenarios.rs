@@ -751,8 +751,8 @@ pub async fn store_down(launcher: &Launcher) {
     assert_eq!(response.json()["sid"], sid);
 }
 
-/// 12. The page shows what the library does (issue 11): the session's
-/// claims, whether the response re-issues the cookie, the keyring; its
+/// 12\. The page shows what the library does (issue 11): the session's
+/// claims, whether the response re-issues the cookie, the keyring. Its
 /// forms act through the same routes, and a browser's form gets the page
 /// back with a flash message while scripts keep their JSON.
 pub async fn page_shows_the_session(launcher: &Launcher) {
