@@ -391,21 +391,40 @@ mod redis_store {
                 .unwrap()
         };
         let deadline = (12 * 3600 + 60 + 1 + 60) * 1000;
-        let ttl = pttl("ttl:sub:alice");
+        let ttl = pttl("ttl:subject:alice");
         assert!(ttl > deadline - 5_000 && ttl <= deadline, "PTTL {ttl}");
-        let until = server.command(&["HGET", "ttl:sub:alice", &format!("s:{sid}")]);
+        let until = server.command(&["HGET", "ttl:subject:alice", &format!("s:{sid}")]);
         assert_eq!(until, "$13", "bulk string of a 13-digit millisecond time");
         // A subject revocation keeps it as long.
         world.advance(1);
         node.manager.revoke_subject("alice").await.unwrap();
-        let ttl = pttl("ttl:sub:alice");
+        let ttl = pttl("ttl:subject:alice");
         assert!(ttl > deadline - 5_000 && ttl <= deadline, "PTTL {ttl}");
         // Its revoked sessions are covered by the generation and dropped.
         assert_eq!(
-            server.command(&["HLEN", "ttl:sub:alice"]),
+            server.command(&["HLEN", "ttl:subject:alice"]),
             ":2",
             "g and e are left"
         );
+    }
+
+    /// 0.1 kept a subject's epoch as a string under `{prefix}sub:{sub}`;
+    /// the hash of this release lives under another name, so keys left by
+    /// 0.1 during an upgrade never make a check fail (WRONGTYPE).
+    #[tokio::test]
+    async fn keys_left_by_the_previous_release_do_not_break_checks() {
+        let Some(server) = with_server() else { return };
+        let world = World::new();
+        let node = world.node(redis_store(&server.url(), "up:", world.clock.clone()));
+        assert_eq!(
+            server.command(&["SET", "up:sub:alice", "1800000000000"]),
+            "+OK"
+        );
+        assert_eq!(server.command(&["SET", "up:sid:x", "1"]), "+OK");
+        let token = node.login("alice").await;
+        assert_eq!(node.kind(&token).await, None);
+        node.logout(&token).await;
+        assert_eq!(node.kind(&token).await, Some(RejectionKind::Revoked));
     }
 
     #[tokio::test]
@@ -423,7 +442,7 @@ mod redis_store {
             .await
             .unwrap();
         let pttl: i64 = server
-            .command(&["PTTL", "keep:sub:u"])
+            .command(&["PTTL", "keep:subject:u"])
             .trim_start_matches(':')
             .parse()
             .unwrap();

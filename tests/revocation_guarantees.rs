@@ -327,7 +327,7 @@ mod redis_store {
             return;
         };
         let fields = || {
-            let reply = server.command(&["HLEN", "bound:sub:alice"]);
+            let reply = server.command(&["HLEN", "bound:subject:alice"]);
             reply.trim_start_matches(':').parse::<usize>().ok()
         };
         one_subject_holds_a_bounded_number_of_revocations(store(&server, "bound:", 4), &|| {

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 /// server ([`RedisStore::builder`]) or a Redis Cluster
 /// ([`RedisStore::cluster_builder`]).
 ///
-/// * One key per subject that has a revocation: `{prefix}sub:{sub}`, a hash
+/// * One key per subject that has a revocation: `{prefix}subject:{sub}`, a hash
 ///   with the fields `g` (generation), `d` (data generation), `e` (time of
 ///   the latest revocation, Unix ms, for tokens of format 1) and one field
 ///   `s:{sid}` per revoked session holding when it lapses (Unix ms). Its TTL
@@ -238,7 +238,7 @@ impl RedisStore {
     /// to (`redis://host:port/` each; one reachable node is enough to find
     /// the others, more are tried when it is down).
     ///
-    /// Every operation touches one key, `{prefix}sub:{sub}`, so it is sent
+    /// Every operation touches one key, `{prefix}subject:{sub}`, so it is sent
     /// to the master of that key's slot in one round trip, as with one
     /// server; subjects spread over the masters. A master that cannot be
     /// reached fails the requests for its subjects only (with
@@ -304,12 +304,12 @@ impl RedisStore {
     /// # use jwe_session::revocation::RedisStore;
     /// # fn run() -> Result<(), jwe_session::StoreError> {
     /// let store = RedisStore::builder("redis://127.0.0.1:6379/").key_prefix("app:").build()?;
-    /// assert_eq!(store.subject_key("alice"), "app:sub:alice");
+    /// assert_eq!(store.subject_key("alice"), "app:subject:alice");
     /// # Ok(())
     /// # }
     /// ```
     pub fn subject_key(&self, sub: &str) -> String {
-        format!("{}sub:{sub}", self.prefix)
+        format!("{}subject:{sub}", self.prefix)
     }
 
     fn now_ms(&self) -> u64 {
