@@ -809,15 +809,26 @@ impl<T> Session<T> {
     /// of a shared handle; never saved.
     pub(crate) fn detached(data: T) -> Session<T> {
         Session {
+            lifecycle: Lifecycle::Destroyed { renewed_from: None },
+            ..Session::unsealed(data, 0, (0, 0, 0))
+        }
+    }
+
+    /// A session that came from no token: created at `created_ms`, with
+    /// the deadlines `(iat, exp, abs_exp)`. Its id is drawn when it is
+    /// first sealed: most requests without a session never get one, and
+    /// need no randomness.
+    fn unsealed(data: T, created_ms: u64, (iat, exp, abs_exp): (u64, u64, u64)) -> Session<T> {
+        Session {
             sid: String::new(),
             sub: None,
-            created_ms: 0,
-            iat: 0,
-            exp: 0,
-            abs_exp: 0,
+            created_ms,
+            iat,
+            exp,
+            abs_exp,
             data,
             changed: false,
-            lifecycle: Lifecycle::Destroyed { renewed_from: None },
+            lifecycle: Lifecycle::Active,
             opened: None,
             opened_sub: None,
             generations: None,
@@ -1170,30 +1181,7 @@ impl SessionManager {
 
     /// A new session starting at `now`.
     pub fn start_at<T>(&self, data: T, now: SystemTime) -> Session<T> {
-        let created_ms = unix_millis(now);
-        let (iat, exp, abs_exp) = self.deadlines(now);
-        Session {
-            // Drawn when the session is first sealed: most requests without
-            // a session never get one, and need no randomness.
-            sid: String::new(),
-            sub: None,
-            created_ms,
-            iat,
-            exp,
-            abs_exp,
-            data,
-            changed: false,
-            lifecycle: Lifecycle::Active,
-            opened: None,
-            opened_sub: None,
-            generations: None,
-            observed: None,
-            format: FORMAT_VERSION,
-            stale: false,
-            flashes_in: Vec::new(),
-            flashes_out: Vec::new(),
-            flashes_changed: false,
-        }
+        Session::unsealed(data, unix_millis(now), self.deadlines(now))
     }
 
     fn deadlines(&self, now: SystemTime) -> (u64, u64, u64) {
