@@ -2,16 +2,19 @@
 //!
 //! `cargo bench --bench micro [--features rsa] [-- FILTER]`; the tables in
 //! `docs/benchmarks.md` come from `scripts/bench-table.py`, which reads
-//! criterion's results under `target/criterion`.
+//! criterion's results under `target/criterion`, and josekit's from
+//! `compat/target/criterion` (`cargo bench --manifest-path compat/Cargo.toml
+//! --bench josekit`: josekit is benchmarked in its own workspace, since it
+//! turns on serde_json's `preserve_order`, which applications do not get).
 //!
 //! For each algorithm pair (`dir`+`A256GCM`, `A256KW`+`A256GCM`,
 //! `A256GCMKW`+`A256GCM`) and each payload size (a typical session of about
 //! 250 bytes of JSON, a large one of about 2 KiB):
 //!
 //! * `jwe/{seal,open}/SIZE`: the JWE operation alone, on the same plaintext
-//!   bytes: jwe-session's `Keyring::seal_with`/`Keyring::open`, josekit's
-//!   `serialize_compact`/`deserialize_compact`, the `cookie` crate's private
-//!   jar (AES-256-GCM whatever the pair: it has no key wrapping) and the
+//!   bytes: jwe-session's `Keyring::seal_with`/`Keyring::open` (josekit's
+//!   `serialize_compact`/`deserialize_compact` in `compat/`), the `cookie`
+//!   crate's private jar (AES-256-GCM whatever the pair: it has no key wrapping) and the
 //!   floor (below).
 //! * `session/{save,load}/SIZE`: the full session path: jwe-session's
 //!   `SessionManager::save` of a changed session and `SessionManager::load`
@@ -30,7 +33,7 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -44,7 +47,9 @@ use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMa
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use common::{claims, sizes, unix_seconds, Claims};
 
 // ---------------------------------------------------------------------------
 // Inputs
@@ -55,66 +60,6 @@ const PAIRS: [(KeyAlgorithm, &str); 3] = [
     (KeyAlgorithm::A256Kw, "A256KW+A256GCM"),
     (KeyAlgorithm::A256GcmKw, "A256GCMKW+A256GCM"),
 ];
-
-/// Application data for a large session: with the claims, about 2 KiB.
-fn large_data() -> SessionMap {
-    let mut map = common::typical_data();
-    let recent: Vec<Value> = (0..24)
-        .map(|i| json!({"path": format!("/projects/{i}/settings"), "at": 1_767_225_600 + i}))
-        .collect();
-    map.insert("recent", recent).unwrap();
-    map.insert("draft", "x".repeat(560)).unwrap();
-    map
-}
-
-/// The claims as jwe-session writes them (same members, same order).
-#[derive(Serialize, Deserialize)]
-struct Claims<D> {
-    v: u32,
-    aud: String,
-    sid: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    created_ms: u64,
-    iat: u64,
-    exp: u64,
-    abs_exp: u64,
-    data: D,
-}
-
-fn claims(data: SessionMap) -> Claims<SessionMap> {
-    let now = unix_seconds();
-    Claims {
-        v: 1,
-        aud: "session".to_owned(),
-        sid: URL_SAFE_NO_PAD.encode([7u8; 16]),
-        sub: Some("alice@example.com".to_owned()),
-        created_ms: now * 1000,
-        iat: now,
-        exp: now + 1800,
-        abs_exp: now + 43_200,
-        data,
-    }
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The payload sizes: name, data, plaintext bytes (claims included).
-fn sizes() -> Vec<(&'static str, SessionMap, Vec<u8>)> {
-    [("250B", common::typical_data()), ("2KiB", large_data())]
-        .into_iter()
-        .map(|(name, data)| {
-            let payload = serde_json::to_vec(&claims(data.clone())).unwrap();
-            eprintln!("payload {name}: {} bytes of JSON", payload.len());
-            (name, data, payload)
-        })
-        .collect()
-}
 
 fn secret_of(key: &Key) -> Vec<u8> {
     let jwk: Value = serde_json::from_str(&key.to_jwk()).unwrap();
@@ -293,45 +238,6 @@ fn floor_session_open(key: &FloorKey, token: &str) -> Option<Claims<SessionMap>>
 }
 
 // ---------------------------------------------------------------------------
-// josekit
-
-struct Josekit {
-    encrypter: Box<dyn josekit::jwe::JweEncrypter>,
-    decrypter: Box<dyn josekit::jwe::JweDecrypter>,
-    header: josekit::jwe::JweHeader,
-}
-
-fn josekit_for(alg: KeyAlgorithm, kid: &str, secret: &[u8]) -> Josekit {
-    use josekit::jwe::{Dir, A256GCMKW, A256KW};
-    let (encrypter, decrypter): (
-        Box<dyn josekit::jwe::JweEncrypter>,
-        Box<dyn josekit::jwe::JweDecrypter>,
-    ) = match alg {
-        KeyAlgorithm::Dir => (
-            Box::new(Dir.encrypter_from_bytes(secret).unwrap()),
-            Box::new(Dir.decrypter_from_bytes(secret).unwrap()),
-        ),
-        KeyAlgorithm::A256Kw => (
-            Box::new(A256KW.encrypter_from_bytes(secret).unwrap()),
-            Box::new(A256KW.decrypter_from_bytes(secret).unwrap()),
-        ),
-        _ => (
-            Box::new(A256GCMKW.encrypter_from_bytes(secret).unwrap()),
-            Box::new(A256GCMKW.decrypter_from_bytes(secret).unwrap()),
-        ),
-    };
-    let mut header = josekit::jwe::JweHeader::new();
-    header.set_content_encryption("A256GCM");
-    header.set_key_id(kid);
-    header.set_token_type("jwe-session");
-    Josekit {
-        encrypter,
-        decrypter,
-        header,
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The cookie crate's private jar
 
 fn cookie_seal(key: &cookie::Key, value: String) -> String {
@@ -353,7 +259,6 @@ struct Fixture {
     name: &'static str,
     keyring: Arc<Keyring>,
     floor: FloorKey,
-    josekit: Josekit,
     /// Opens every token it loads (the token cache off), like the floor.
     manager: SessionManager,
     /// The default configuration: a token loaded before is cached.
@@ -373,7 +278,6 @@ fn fixtures() -> Vec<Fixture> {
             Fixture {
                 cached,
                 name,
-                josekit: josekit_for(alg, &kid, &secret),
                 floor: FloorKey { alg, kid, secret },
                 keyring,
                 manager,
@@ -399,16 +303,6 @@ fn bench_jwe(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("jwe-session", f.name), f, |b, f| {
                 b.iter(|| f.keyring.seal_with(black_box(&payload), &options).unwrap())
             });
-            group.bench_with_input(BenchmarkId::new("josekit", f.name), f, |b, f| {
-                b.iter(|| {
-                    josekit::jwe::serialize_compact(
-                        black_box(&payload),
-                        &f.josekit.header,
-                        &*f.josekit.encrypter,
-                    )
-                    .unwrap()
-                })
-            });
             group.bench_with_input(BenchmarkId::new("floor", f.name), f, |b, f| {
                 b.iter(|| floor_seal(&f.floor, black_box(&payload)))
             });
@@ -425,12 +319,6 @@ fn bench_jwe(c: &mut Criterion) {
             assert_eq!(f.keyring.open(&token).unwrap().plaintext(), &payload[..]);
             group.bench_with_input(BenchmarkId::new("jwe-session", f.name), &token, |b, t| {
                 b.iter(|| f.keyring.open(black_box(t)).unwrap())
-            });
-            let jose =
-                josekit::jwe::serialize_compact(&payload, &f.josekit.header, &*f.josekit.encrypter)
-                    .unwrap();
-            group.bench_with_input(BenchmarkId::new("josekit", f.name), &jose, |b, t| {
-                b.iter(|| josekit::jwe::deserialize_compact(black_box(t), &*f.josekit.decrypter))
             });
             let floor = floor_seal(&f.floor, &payload);
             assert_eq!(floor_open(&f.floor, &floor).unwrap(), payload);

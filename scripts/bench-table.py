@@ -3,11 +3,16 @@
 of docs/benchmarks.md, with the ratios the targets are about.
 
     cargo bench --bench micro --features rsa
+    cargo bench --manifest-path compat/Cargo.toml --bench josekit
     python3 scripts/bench-table.py            # reads target/criterion/*/new
     python3 scripts/bench-table.py before     # a baseline saved with
                                               # `-- --save-baseline before`
     python3 scripts/bench-table.py --compare before new
                                               # jwe-session's own times, side by side
+
+josekit is benchmarked in its own workspace (compat/: it turns on serde_json's
+preserve_order, which applications do not get): its figures come from
+compat/target/criterion, everything else from target/criterion.
 
 Times are criterion's median estimates. Ratios: jwe-session / floor (target
 at most 1.25 at 250 bytes) and josekit / jwe-session (target at least 2).
@@ -16,13 +21,24 @@ import json
 import os
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(REPO, "target", "criterion")
+COMPAT_ROOT = os.path.join(REPO, "compat", "target", "criterion")
 PAIRS = ["dir+A256GCM", "A256KW+A256GCM", "A256GCMKW+A256GCM"]
 
 
 def load(baseline):
+    """The main workspace's results, with josekit's from compat/."""
+    results = load_root(ROOT, baseline)
+    for key, ns in load_root(COMPAT_ROOT, baseline).items():
+        if key[1] == "josekit":
+            results[key] = ns
+    return results
+
+
+def load_root(root, baseline):
     results = {}
-    for dirpath, _dirs, files in os.walk(ROOT):
+    for dirpath, _dirs, files in os.walk(root):
         if os.path.basename(dirpath) != baseline or "estimates.json" not in files:
             continue
         with open(os.path.join(dirpath, "benchmark.json")) as f:

@@ -2,6 +2,10 @@
 //! implementation): tokens sealed here open there, and tokens sealed there
 //! (with a `kid`) open here through a keyring, for every supported pair.
 //! Keys cross over as the JWK `Key::to_jwk` exports.
+//!
+//! In its own package (`compat/`, its own workspace) because josekit turns
+//! on serde_json's `preserve_order`, which must not reach the main crate's
+//! tests and benchmarks. jwe-session is built with `rsa` here.
 
 use josekit::jwe::{
     JweDecrypter, JweEncrypter, JweHeader, A128GCMKW, A128KW, A192GCMKW, A192KW, A256GCMKW, A256KW,
@@ -37,11 +41,9 @@ fn decrypter(key: &Key) -> Box<dyn JweDecrypter> {
         KeyAlgorithm::A128GcmKw => A128GCMKW.decrypter_from_jwk(&jwk).map(|d| Box::new(d) as _),
         KeyAlgorithm::A192GcmKw => A192GCMKW.decrypter_from_jwk(&jwk).map(|d| Box::new(d) as _),
         KeyAlgorithm::A256GcmKw => A256GCMKW.decrypter_from_jwk(&jwk).map(|d| Box::new(d) as _),
-        #[cfg(feature = "rsa")]
         KeyAlgorithm::RsaOaep => josekit::jwe::RSA_OAEP
             .decrypter_from_jwk(&jwk)
             .map(|d| Box::new(d) as _),
-        #[cfg(feature = "rsa")]
         KeyAlgorithm::RsaOaep256 => josekit::jwe::RSA_OAEP_256
             .decrypter_from_jwk(&jwk)
             .map(|d| Box::new(d) as _),
@@ -62,11 +64,9 @@ fn encrypter(key: &Key) -> Box<dyn JweEncrypter> {
         KeyAlgorithm::A128GcmKw => A128GCMKW.encrypter_from_jwk(&jwk).map(|e| Box::new(e) as _),
         KeyAlgorithm::A192GcmKw => A192GCMKW.encrypter_from_jwk(&jwk).map(|e| Box::new(e) as _),
         KeyAlgorithm::A256GcmKw => A256GCMKW.encrypter_from_jwk(&jwk).map(|e| Box::new(e) as _),
-        #[cfg(feature = "rsa")]
         KeyAlgorithm::RsaOaep => josekit::jwe::RSA_OAEP
             .encrypter_from_jwk(&jwk)
             .map(|e| Box::new(e) as _),
-        #[cfg(feature = "rsa")]
         KeyAlgorithm::RsaOaep256 => josekit::jwe::RSA_OAEP_256
             .encrypter_from_jwk(&jwk)
             .map(|e| Box::new(e) as _),
@@ -207,7 +207,6 @@ fn josekit_token_under_another_key_with_the_same_kid_is_refused() {
     }
 }
 
-#[cfg(feature = "rsa")]
 mod rsa {
     use super::*;
 
