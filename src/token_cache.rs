@@ -24,11 +24,15 @@
 //! token. Only tokens whose whole load succeeded are kept, and a kept token
 //! that fails a later check is dropped.
 //!
-//! The cache is bounded in bytes, by an estimate of what each entry holds.
+//! The cache is bounded in bytes: each entry is charged a bound on what it
+//! holds, its decoded [`SessionMap`] included (computed from the data's
+//! JSON text when the entry is inserted, since the map is decoded later, on
+//! the first load that asks for one).
 
 use std::any::{Any, TypeId};
 use std::collections::hash_map::RandomState;
 use std::hash::{Hash, Hasher};
+use std::mem::size_of;
 use std::sync::{Arc, OnceLock, Weak};
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
@@ -47,7 +51,9 @@ use crate::session::SessionMap;
 pub struct TokenCacheStats {
     /// Tokens cached now.
     pub entries: usize,
-    /// What they hold, in bytes, by the cache's estimate.
+    /// What they hold, in bytes, by the cache's bound on each entry
+    /// (memory allocated for it, with the allocator's rounding; an entry
+    /// never loaded as a `SessionMap` is charged for one all the same).
     pub bytes: u64,
     /// The configured capacity in bytes (0: the cache is off).
     pub capacity: usize,
@@ -114,30 +120,59 @@ impl Verified {
             .and_then(Option::take)
     }
 
-    /// What the entry holds, in bytes, estimated: its token, its data text
-    /// and decoded map (about three times the text), and a fixed part for
-    /// the claims and the cache's own bookkeeping. Checked against a
-    /// measurement (`cargo bench --bench allocs`): a typical session's
-    /// entry is estimated at about 2.0 KiB and holds about 2.1 KiB. An
-    /// entry loaded as another type than a `SessionMap` holds no decoded
-    /// map and is overcharged; the estimate errs on the large side.
+    /// What the entry holds at most, in bytes, as allocated with glibc's
+    /// rounding: its token; its claims, flash messages and the `Verified`
+    /// itself; its data
+    /// as text and as a decoded [`SessionMap`] (bounded from the text by
+    /// [`decoded::session_map_bytes`], whether or not the map is ever
+    /// decoded: it may be, by any later load); and the cache's own
+    /// bookkeeping. Checked against a counting allocator in
+    /// `tests/token_cache_memory.rs`, for typical sessions and for shapes
+    /// made to be dear to hold decoded.
     fn weight(&self, token: &str) -> u64 {
-        (token.len() + 4 * self.data.len() + self.sid.len() + self.kid.len() + 1024) as u64
+        use decoded::alloc;
+        let texts = [
+            token.len(),
+            self.data.len(),
+            self.kid.len(),
+            self.sid.len(),
+            self.sub.as_ref().map_or(0, String::len),
+        ];
+        let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<crate::session::Flash>())
+            + self
+                .flashes
+                .iter()
+                .map(|f| alloc(f.text.len()))
+                .sum::<u64>();
+        texts.into_iter().map(alloc).sum::<u64>()
+            + flashes
+            + alloc(2 * size_of::<usize>() + size_of::<Verified>())
+            + BOOKKEEPING
+            + decoded::session_map_bytes(&self.data)
     }
 }
+
+/// What the cache itself keeps per entry (its slot, its hash table's and
+/// its ghost queue's share, with their growth), measured.
+const BOOKKEEPING: u64 = 192;
 
 /// Weighs entries by [`Verified::weight`].
 #[derive(Clone, Copy)]
 struct ByBytes;
 
 impl Weighter<TokenKey, Arc<Verified>> for ByBytes {
-    fn weight(&self, key: &TokenKey, value: &Arc<Verified>) -> u64 {
-        value.weight(&key.0)
+    fn weight(&self, key: &TokenKey, _value: &Arc<Verified>) -> u64 {
+        key.weight
     }
 }
 
-/// A token as the cache keeps it (wiped when the entry goes).
-struct TokenKey(Zeroizing<String>);
+/// A token as the cache keeps it (wiped when the entry goes), with its
+/// entry's weight: computed once, on insertion, since the cache asks for it
+/// again whenever it moves or evicts the entry.
+struct TokenKey {
+    token: Zeroizing<String>,
+    weight: u64,
+}
 
 /// A token as a request presents it.
 struct TokenRef<'a>(&'a str);
@@ -151,7 +186,7 @@ fn hash_token<H: Hasher>(token: &str, state: &mut H) {
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_token(&self.0, state);
+        hash_token(&self.token, state);
     }
 }
 
@@ -163,7 +198,7 @@ impl Hash for TokenRef<'_> {
 
 impl PartialEq for TokenKey {
     fn eq(&self, other: &Self) -> bool {
-        TokenRef(&other.0).equivalent(self)
+        TokenRef(&other.token).equivalent(self)
     }
 }
 
@@ -171,7 +206,7 @@ impl Eq for TokenKey {}
 
 impl Equivalent<TokenKey> for TokenRef<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        same_bytes(self.0.as_bytes(), key.0.as_bytes())
+        same_bytes(self.0.as_bytes(), key.token.as_bytes())
     }
 }
 
@@ -242,7 +277,11 @@ impl TokenCache {
     /// Remembers what opening `token` established.
     pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
         if let Some(inner) = &self.inner {
-            inner.insert(TokenKey(Zeroizing::new(token.to_owned())), verified);
+            let key = TokenKey {
+                token: Zeroizing::new(token.to_owned()),
+                weight: verified.weight(token),
+            };
+            inner.insert(key, verified);
         }
     }
 
@@ -256,6 +295,272 @@ impl TokenCache {
     /// How many tokens are cached.
     pub(crate) fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, Inner::len)
+    }
+}
+
+/// Bounds on what a [`SessionMap`] decoded from JSON text holds, computed
+/// from the text by one pass that counts its containers, their members and
+/// its strings, without decoding it.
+///
+/// Every value decodes into a `serde_json::Value` (32 bytes) held by its
+/// container: an array holds its values in a `Vec` grown by doubling from
+/// 4, so up to twice its length; an object in a `BTreeMap` whose nodes hold
+/// 11 members each and are at least 5 full but for the root, so a
+/// one-member object costs a whole 632-byte node (with serde_json's
+/// `preserve_order`, an `IndexMap`: a hash table and a vector grown by
+/// doubling). Strings (keys included) take their decoded length, never
+/// more than their length in the text; numbers, booleans and null take
+/// nothing more (with `arbitrary_precision`, a number is its text). So a
+/// JSON text of `n` bytes can hold about a hundred times `n` decoded
+/// (`[{"":0},{"":0},…]`), or about `n` (one long string): no single ratio
+/// to the text's length is right.
+///
+/// With serde_json's `raw_value` (which jwe-session uses), an object whose
+/// first key is serde_json's private raw-value token decodes from the JSON
+/// text in the string that follows: that string is bounded as the JSON
+/// text it holds.
+pub(crate) mod decoded {
+    use std::collections::BTreeMap;
+    use std::mem::size_of;
+
+    use serde_json::{Map, Number, Value};
+
+    /// What the allocator takes for a request of `size` bytes: glibc's
+    /// malloc rounds to 16 bytes with an 8-byte header, 32 at least. Other
+    /// allocators' size classes are within a few bytes of that for small
+    /// requests, and within a quarter for large ones.
+    pub(crate) const fn alloc(size: usize) -> u64 {
+        if size == 0 {
+            return 0;
+        }
+        let chunk = (size + 8 + 15) & !15;
+        (if chunk < 32 { 32 } else { chunk }) as u64
+    }
+
+    const VALUE: usize = size_of::<Value>();
+    const KEY: usize = size_of::<String>();
+    const WORD: usize = size_of::<usize>();
+
+    /// serde_json's `preserve_order` makes a `Map` an `IndexMap`.
+    const PRESERVE_ORDER: bool =
+        size_of::<Map<String, Value>>() != size_of::<BTreeMap<String, Value>>();
+
+    /// serde_json's `arbitrary_precision` keeps a number as its text.
+    const ARBITRARY_PRECISION: bool = size_of::<Number>() >= size_of::<String>();
+
+    /// A `BTreeMap` node: parent pointer, index and length, 11 keys and 11
+    /// values; an internal node has 12 child pointers more.
+    const LEAF: usize = (WORD + 4 + 11 * (KEY + VALUE)).next_multiple_of(WORD);
+    const INTERNAL: usize = LEAF + 12 * WORD;
+
+    /// serde_json's private key that marks a raw value.
+    const RAW_VALUE_TOKEN: &[u8] = b"$serde_json::private::RawValue";
+
+    /// How deep raw values inside raw values are followed. Each level
+    /// escapes the quotes of the one inside it again, so a token text
+    /// cannot nest more than about 30 levels; deeper is charged as if every
+    /// byte were a node.
+    const MAX_RAW_DEPTH: u32 = 32;
+
+    /// At most what a `SessionMap` decoded from `json` holds: the shared
+    /// map and everything in it.
+    pub(crate) fn session_map_bytes(json: &str) -> u64 {
+        alloc(2 * WORD + size_of::<Map<String, Value>>()) + tree_bytes(json.as_bytes(), true, 0)
+    }
+
+    /// The bytes of a map (object) of `members` members.
+    fn map_bytes(members: u64) -> u64 {
+        if members == 0 {
+            return 0;
+        }
+        if PRESERVE_ORDER {
+            // A hash table of indices (hashbrown: a power of two of buckets,
+            // at most 7/8 full, each a word and a control byte, and a group
+            // of 16 control bytes more) and the entries (hash, key, value),
+            // reserved up to what the table can take.
+            let buckets = match members {
+                0..4 => 4,
+                4..8 => 8,
+                _ => (members * 8 / 7).next_power_of_two(),
+            };
+            let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / 128);
+            alloc(buckets * (WORD + 1) + 16) + alloc(buckets * (WORD + KEY + VALUE))
+        } else if members <= 11 {
+            alloc(LEAF)
+        } else {
+            // Every node but the root holds at least 5 members.
+            (1 + (members - 1) / 5) * alloc(INTERNAL)
+        }
+    }
+
+    /// The bytes of an array of `len` values.
+    fn array_bytes(len: u64) -> u64 {
+        vec_bytes(usize::try_from(len).unwrap_or(usize::MAX), VALUE)
+    }
+
+    /// The bytes of a `Vec` of `len` elements of `size` bytes decoded by
+    /// serde (pushed one by one): grown by doubling from a capacity of 4.
+    pub(crate) fn vec_bytes(len: usize, size: usize) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let capacity = len.max(4).checked_next_power_of_two().unwrap_or(usize::MAX);
+        alloc(capacity.saturating_mul(size))
+    }
+
+    /// Where the string starting at `from` (just past its opening quote)
+    /// ends: the index of its closing quote, or the end of the text.
+    fn string_end(json: &[u8], mut from: usize) -> usize {
+        while let Some(at) = json
+            .get(from..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        {
+            let at = from + at;
+            if json[at] == b'"' {
+                return at;
+            }
+            from = at + 2; // an escape: skip the escaped character
+        }
+        json.len()
+    }
+
+    /// Whether the quoted string `quoted` (quotes included) decodes to the
+    /// raw-value token.
+    fn is_raw_value_token(quoted: &[u8]) -> bool {
+        let text = &quoted[1..quoted.len() - 1];
+        if !text.contains(&b'\\') {
+            return text == RAW_VALUE_TOKEN;
+        }
+        // Escapes only shrink a string.
+        text.len() >= RAW_VALUE_TOKEN.len()
+            && serde_json::from_slice::<String>(quoted)
+                .is_ok_and(|key| key.as_bytes() == RAW_VALUE_TOKEN)
+    }
+
+    /// The bytes of the values the JSON text in the quoted string `quoted`
+    /// decodes into.
+    fn raw_value_bytes(quoted: &[u8], depth: u32) -> u64 {
+        let text = &quoted[1..quoted.len() - 1];
+        if depth >= MAX_RAW_DEPTH {
+            return (text.len() as u64).saturating_mul(alloc(INTERNAL));
+        }
+        if !text.contains(&b'\\') {
+            return tree_bytes(text, false, depth + 1);
+        }
+        match serde_json::from_slice::<String>(quoted) {
+            Ok(inner) => tree_bytes(inner.as_bytes(), false, depth + 1),
+            // Not a string serde_json decodes: neither is the session.
+            Err(_) => 0,
+        }
+    }
+
+    /// An array or object not closed yet.
+    struct Open {
+        array: bool,
+        /// Its values so far (for an object, its keys).
+        members: u64,
+        /// An object whose first key is the raw-value token.
+        raw: bool,
+    }
+
+    /// At most what the values of the JSON text `json` hold beyond their
+    /// own `Value`s (which their containers hold): containers, strings,
+    /// numbers kept as text. `top_map` when the outermost object is decoded
+    /// as a map (its keys are never the raw-value token). The text is
+    /// expected to be JSON; any other text gets some bound, never a panic.
+    fn tree_bytes(json: &[u8], top_map: bool, depth: u32) -> u64 {
+        let mut open: Vec<Open> = Vec::new();
+        let mut total = 0u64;
+        // The next string is a member's key.
+        let mut key_next = false;
+        let mut i = 0;
+        while let Some(&byte) = json.get(i) {
+            match byte {
+                b'"' => {
+                    let end = string_end(json, i + 1);
+                    let quoted = &json[i..json.len().min(end + 1)];
+                    let len = end - (i + 1);
+                    let in_raw = open.last().is_some_and(|o| o.raw);
+                    if key_next {
+                        key_next = false;
+                        let classified = !(top_map && open.len() == 1);
+                        if let Some(object) = open.last_mut() {
+                            if object.members == 0
+                                && classified
+                                && end < json.len()
+                                && is_raw_value_token(quoted)
+                            {
+                                object.raw = true;
+                            }
+                            object.members += 1;
+                        }
+                        total += alloc(len);
+                    } else {
+                        count_value(&mut open);
+                        total += if in_raw && end < json.len() {
+                            raw_value_bytes(quoted, depth)
+                        } else {
+                            alloc(len)
+                        };
+                    }
+                    i = end + 1;
+                }
+                b'{' | b'[' => {
+                    count_value(&mut open);
+                    open.push(Open {
+                        array: byte == b'[',
+                        members: 0,
+                        raw: false,
+                    });
+                    key_next = byte == b'{';
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    if let Some(closed) = open.pop() {
+                        total += container_bytes(&closed);
+                    }
+                    key_next = false;
+                    i += 1;
+                }
+                b',' => {
+                    key_next = open.last().is_some_and(|o| !o.array);
+                    i += 1;
+                }
+                b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                    let start = i;
+                    while json.get(i).is_some_and(|b| !b",:]}[{\" \t\r\n".contains(b)) {
+                        i += 1;
+                    }
+                    count_value(&mut open);
+                    if ARBITRARY_PRECISION && byte != b't' && byte != b'f' && byte != b'n' {
+                        total += alloc(i - start);
+                    }
+                }
+                _ => i += 1, // `:` and whitespace
+            }
+        }
+        // Not JSON: what is still open, as if closed.
+        total + open.iter().map(container_bytes).sum::<u64>()
+    }
+
+    /// Counts a value in the container it is in (an object counts keys).
+    fn count_value(open: &mut [Open]) {
+        if let Some(array) = open.last_mut().filter(|o| o.array) {
+            array.members += 1;
+        }
+    }
+
+    fn container_bytes(container: &Open) -> u64 {
+        match container {
+            Open {
+                array: true,
+                members,
+                ..
+            } => array_bytes(*members),
+            // Decoded from the string that follows its key, charged there.
+            Open { raw: true, .. } => 0,
+            Open { members, .. } => map_bytes(*members),
+        }
     }
 }
 
@@ -346,7 +651,112 @@ mod tests {
         }
         let stats = cache.stats();
         assert!(stats.bytes <= 64 * 1024, "{stats:?}");
-        // About 1 KiB an entry here: a few dozen fit.
-        assert!((20..=64).contains(&stats.entries), "{stats:?}");
+        // About 540 bytes an entry here (a short token, empty data, the
+        // claims and the cache's bookkeeping): about 120 fit.
+        assert!((96..=128).contains(&stats.entries), "{stats:?}");
+    }
+
+    mod decoded_bounds {
+        use super::super::decoded::{alloc, session_map_bytes};
+        use serde_json::{Map, Value};
+
+        /// The shared map itself, empty.
+        fn empty() -> u64 {
+            alloc(16 + std::mem::size_of::<Map<String, Value>>())
+        }
+
+        /// A map's one B-tree node (serde_json without `preserve_order`).
+        fn node() -> u64 {
+            assert_eq!(
+                std::mem::size_of::<Map<String, Value>>(),
+                std::mem::size_of::<std::collections::BTreeMap<String, Value>>(),
+                "serde_json's preserve_order is off in this crate's builds"
+            );
+            alloc(632)
+        }
+
+        #[test]
+        fn counts_containers_members_and_strings() {
+            assert_eq!(session_map_bytes("{}"), empty());
+            assert_eq!(session_map_bytes(r#"{"a":1}"#), empty() + node() + alloc(1));
+            // An array of three: a vector of four values.
+            assert_eq!(
+                session_map_bytes(r#"{"cart":[1042,77,3051]}"#),
+                empty() + node() + alloc(4) + alloc(4 * 32)
+            );
+            // Five: eight.
+            assert_eq!(
+                session_map_bytes(r#"{"a":[1,2,3,4,5]}"#),
+                empty() + node() + alloc(1) + alloc(8 * 32)
+            );
+            // Empty containers and strings allocate nothing.
+            assert_eq!(
+                session_map_bytes(r#"{"a":[[],{},""]}"#),
+                empty() + node() + alloc(1) + alloc(4 * 32)
+            );
+            // Twelve members: more than one node.
+            let twelve: String = (0..12).map(|i| format!(r#""{i:02}":0,"#)).collect();
+            let twelve = format!("{{{}}}", twelve.trim_end_matches(','));
+            assert_eq!(
+                session_map_bytes(&twelve),
+                empty() + 3 * alloc(632 + 12 * 8) + 12 * alloc(2)
+            );
+        }
+
+        #[test]
+        fn brackets_quotes_and_escapes_inside_strings_are_text() {
+            let plain = session_map_bytes(r#"{"a":"xxxxxxxxxxxxxxxxxx"}"#);
+            assert_eq!(plain, empty() + node() + alloc(1) + alloc(18));
+            assert_eq!(session_map_bytes(r#"{"a":"[[[{{{\"]]:,\\abcd"}"#), plain);
+            assert_eq!(
+                session_map_bytes(r#"{"[":{"]":"}"}}"#),
+                empty() + 2 * node() + 3 * alloc(1)
+            );
+        }
+
+        #[test]
+        fn raw_value_strings_count_as_the_json_they_hold() {
+            let objects = format!("[{}{{}}]", r#"{"":0},"#.repeat(99));
+            let quoted = serde_json::to_string(&objects).unwrap();
+            let as_array = session_map_bytes(&format!(r#"{{"a":{objects}}}"#));
+            for token in [
+                r#""$serde_json::private::RawValue""#,
+                r#""\u0024serde_json::private::RawValue""#,
+            ] {
+                let raw = format!(r#"{{"a":{{{token}:{quoted}}}}}"#);
+                let decoded: Map<String, Value> = serde_json::from_str(&raw).unwrap();
+                assert!(decoded["a"].is_array(), "serde_json decodes it: {token}");
+                assert!(session_map_bytes(&raw) >= as_array, "{token}");
+            }
+            // Only as the first key of an object inside the map: not at
+            // the top, where the map's keys are plain keys.
+            let top = format!(r#"{{"$serde_json::private::RawValue":{quoted}}}"#);
+            let decoded: Map<String, Value> = serde_json::from_str(&top).unwrap();
+            assert!(decoded["$serde_json::private::RawValue"].is_string());
+            assert!(session_map_bytes(&top) < as_array);
+        }
+
+        #[test]
+        fn any_text_gets_a_bound_without_panicking() {
+            let json = r#"{"a":[1,-2.5e3,true,null,{"b":"c\"\\"},["\u00e9"]],"d":{}}"#;
+            for end in 0..=json.len() {
+                session_map_bytes(&json[..end]);
+                session_map_bytes(&json[end..]);
+            }
+            for text in [
+                "",
+                "\"",
+                "\\",
+                "{\"",
+                "[[[[",
+                "]]]}}",
+                "\"\\",
+                r#"{"a":"\"#,
+                "x",
+                ",,::",
+            ] {
+                session_map_bytes(text);
+            }
+        }
     }
 }
