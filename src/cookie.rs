@@ -214,6 +214,11 @@ impl CookieConfig {
         &self.name
     }
 
+    /// Whether the `Secure` attribute is written.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
     /// Whether `Max-Age` is written.
     pub fn persistent(&self) -> bool {
         self.persistent

@@ -172,7 +172,9 @@ mod actix_side {
         };
         for (method, origin, expected) in [
             ("POST", EVIL, 403),
-            ("POST", "http://app.example", 200),
+            ("POST", "https://app.example", 200),
+            // The site is https (the default): its http origin is foreign.
+            ("POST", "http://app.example", 403),
             ("GET", EVIL, 200),
         ] {
             let response = test::call_service(&app, call(method, origin)).await;
