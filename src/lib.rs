@@ -70,7 +70,7 @@ pub use error::{
 };
 pub use jwe::{Header, OpenOptions, Opened, SealOptions};
 pub use key::Key;
-pub use keyring::{KeyEntry, KeySet, KeyState, Keyring};
+pub use keyring::{KeyEntry, KeyInfo, KeySet, KeyState, Keyring};
 pub use session::{Session, SessionConfig, SessionManager, SessionMap};
 
 /// The README's Rust examples, compiled and run as doctests.

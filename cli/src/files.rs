@@ -5,9 +5,9 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use jwe_session::keyring::{self, Keyring};
+use jwe_session::keyring::{self, KeyInfo, KeySet, Keyring};
 use tempfile::NamedTempFile;
 use zeroize::Zeroizing;
 
@@ -48,6 +48,19 @@ pub(crate) fn parse_keyring(path: &Path, contents: &[u8]) -> Result<Keyring, Fai
     let text = std::str::from_utf8(contents)
         .map_err(|_| Failure::Usage(format!("key file {}: not UTF-8 text", path.display())))?;
     Keyring::from_jwk_set(text)
+        .map_err(|e| Failure::Usage(format!("key file {}: {e}", path.display())))
+}
+
+/// Describes the keys of a JWK Set file without importing them: every
+/// check a load makes but OpenSSL's RSA key check (70 ms to 0.5 s a key),
+/// for commands that only show what the file holds and never use a key.
+/// Errors name the file, never a secret.
+pub(crate) fn describe_keyring(path: &Path) -> Result<Vec<KeyInfo>, Failure> {
+    let mut file = File::open(path).map_err(|e| file_error(path, &e))?;
+    let contents = read_bounded(&mut file, path)?;
+    let text = std::str::from_utf8(&contents)
+        .map_err(|_| Failure::Usage(format!("key file {}: not UTF-8 text", path.display())))?;
+    KeySet::describe_jwk_set(text, SystemTime::now())
         .map_err(|e| Failure::Usage(format!("key file {}: {e}", path.display())))
 }
 
