@@ -234,12 +234,14 @@ impl SessionConfig {
 
     /// How much memory, in bytes, opened tokens may hold, so the same
     /// cookie on the next request is not decrypted and parsed again
-    /// (default 8 MiB; 0 turns the cache off). Each entry is weighed by an
-    /// estimate of what it holds: its token, its data as text and decoded,
-    /// and a fixed part; a typical session's entry is about 2 KiB (about
-    /// 4,000 of them in the default), a session near the cookie limit
-    /// about 20 KiB. [`SessionManager::token_cache_stats`] says how much
-    /// is held.
+    /// (default 8 MiB; 0 turns the cache off). Each entry is charged what
+    /// it holds: its token, claims, data as text and as the decoded map
+    /// (bounded from the JSON's shape, with the allocator's rounding) and
+    /// the cache's bookkeeping. A typical session's entry is about 2.2 KiB
+    /// (about 3,800 in the default); a session near the cookie limit from
+    /// about 35 KiB (long strings) to about 700 KiB (tiny objects), and one
+    /// heavier than a shard of the cache is not cached.
+    /// [`SessionManager::token_cache_stats`] says how much is held.
     ///
     /// A cached token is still checked on every request: both deadlines
     /// against the current time, the revocation store, and that the keyring

@@ -150,6 +150,57 @@ mod actix_side {
         assert_eq!(response.status().as_u16(), 403);
     }
 
+    /// The session layer takes the site's scheme from its cookie: with the
+    /// default `Secure` cookie the site is https, and its own host's http
+    /// origin is refused; with a plain-http cookie (a development site) it
+    /// is accepted.
+    #[actix_web::test]
+    async fn the_site_scheme_comes_from_the_cookie() {
+        use jwe_session::cookie::CookieConfig;
+        for (secure, expected) in [(true, 403), (false, 200)] {
+            let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+            let cookies = if secure {
+                CookieConfig::new()
+            } else {
+                CookieConfig::new().with_name("session").with_secure(false)
+            };
+            let name = cookies.name().to_owned();
+            let service: SessionService<SessionMap> =
+                SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+                    .cookies(cookies)
+                    .build()
+                    .unwrap();
+            let app = test::init_service(
+                App::new()
+                    .wrap(service)
+                    .route("/login", web::get().to(login))
+                    .route("/api", web::post().to(api)),
+            )
+            .await;
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri("/login").to_request()).await;
+            let cookie = response
+                .headers()
+                .get_all("set-cookie")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .find(|c| c.starts_with(&format!("{name}=")))
+                .and_then(|c| c.split(';').next().map(str::to_owned))
+                .unwrap();
+            let request = test::TestRequest::post()
+                .uri("/api")
+                .insert_header(("host", "app.example"))
+                .insert_header(("origin", "http://app.example"))
+                .insert_header(("cookie", cookie))
+                .to_request();
+            let response = test::call_service(&app, request).await;
+            assert_eq!(
+                response.status().as_u16(),
+                expected,
+                "secure cookie: {secure}"
+            );
+        }
+    }
+
     #[actix_web::test]
     async fn the_guard_checks_every_unsafe_request() {
         let app = test::init_service(

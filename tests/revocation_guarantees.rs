@@ -158,7 +158,10 @@ async fn one_subject_holds_a_bounded_number_of_revocations(
         let token = login(&manager, "alice", "editor").await;
         let mut session = manager.load::<SessionMap>(&token).await.unwrap();
         session.destroy();
-        assert_eq!(manager.save(&mut session).await.unwrap(), SaveOutcome::Remove);
+        assert_eq!(
+            manager.save(&mut session).await.unwrap(),
+            SaveOutcome::Remove
+        );
         assert_eq!(
             manager.load::<SessionMap>(&token).await.unwrap_err().kind(),
             RejectionKind::Revoked

@@ -433,7 +433,10 @@ async fn revocations_outlive_the_deadline_by_the_leeway() {
     let token = f.login("alice").await;
     let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
     session.destroy();
-    assert_eq!(f.manager.save(&mut session).await.unwrap(), SaveOutcome::Remove);
+    assert_eq!(
+        f.manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
     // Past the deadline but within the leeway the token passes the time
     // checks: the revocation must still hold.
     f.clock.set_unix(T0 + 3600 + 30);

@@ -92,7 +92,10 @@ async fn only_tokens_whose_load_succeeds_are_kept() {
     let token = f.login("bob").await;
     let mut session = f.load(&token).await.unwrap();
     session.destroy();
-    assert_eq!(f.manager.save(&mut session).await.unwrap(), SaveOutcome::Remove);
+    assert_eq!(
+        f.manager.save(&mut session).await.unwrap(),
+        SaveOutcome::Remove
+    );
     f.manager.forget_token(&token);
     assert_eq!(f.load(&token).await.unwrap_err(), RejectionKind::Revoked);
     assert_eq!(

@@ -524,11 +524,14 @@ impl SessionServiceBuilder {
         if let Some(clock) = self.clock {
             manager = manager.with_clock(clock);
         }
+        // The site's scheme from the cookie: a `Secure` cookie means an
+        // https site, whose Origin must be https too.
+        let csrf = self.csrf.map(|csrf| csrf.for_cookies(&self.cookies));
         Ok(SessionService {
             shared: Arc::new(Shared {
                 manager: Arc::new(manager),
                 cookies: self.cookies,
-                csrf: self.csrf,
+                csrf,
                 login_path: self.login_path,
                 too_large_status: self.too_large_status,
             }),
