@@ -1623,7 +1623,22 @@ impl SessionManager {
                 dgen: state.data_generation,
             })),
             (_, _, _) => {
-                let state = self.store.subject(sub).await?;
+                let state = match self.store.subject(sub).await {
+                    Ok(state) => state,
+                    // Failing open, a login goes on while the store is down:
+                    // sealed under the first generation, the session is
+                    // refused once the store is back if the subject was
+                    // ever revoked (a new login then), never accepted
+                    // against a revocation.
+                    Err(error) if self.config.store_failure == StoreFailurePolicy::FailOpen => {
+                        tracing::warn!(
+                            error = %error,
+                            "revocation store unavailable at login; failing OPEN as configured: the session may need a new login once the store is back"
+                        );
+                        SubjectState::default()
+                    }
+                    Err(error) => return Err(error),
+                };
                 Ok(Some(Generations {
                     sgen: state.generation,
                     dgen: state.data_generation,

@@ -476,6 +476,13 @@ mod redis_store {
             "fail-open accepts while the store is down"
         );
         assert!(node.manager.revoke_subject("alice").await.is_err());
+        // A login while the store is down: refused failing closed (its
+        // generation cannot be read), sealed failing open.
+        let mut session = node.manager.start(SessionMap::default());
+        session.login("alice").unwrap();
+        assert!(node.manager.save(&mut session).await.is_err());
+        let while_down = lenient.login("alice").await;
+        assert_eq!(lenient.kind(&while_down).await, None);
 
         server.restart();
         // The connection is remade on its own; allow a few attempts while
@@ -489,6 +496,8 @@ mod redis_store {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(recovered, "the store did not recover after Redis restarted");
+        // alice was never revoked: the session sealed while down stays.
+        assert_eq!(node.kind(&while_down).await, None);
         node.logout(&token).await;
         assert_eq!(node.kind(&token).await, Some(RejectionKind::Revoked));
     }
