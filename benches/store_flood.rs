@@ -6,9 +6,9 @@
 //! 99 revoked sessions each, their lifetimes spread over the next 100
 //! seconds of a manual clock). Then one thread checks sessions, timing each
 //! check, first with the store idle, then while a second thread revokes as
-//! fast as it can: new sessions of random subjects (some extend, some
-//! collapse a subject, most are refused as the store is full), subjects,
-//! stale marks, and moves the clock forward a millisecond per revocation so
+//! fast as it can: new sessions of random subjects (some collapse a
+//! subject, some are refused while the store is full), subjects, stale
+//! marks, and moves the clock forward a millisecond per revocation so
 //! entries lapse and are purged as it goes. Bounded: a fixed number of
 //! checks per phase.
 //!

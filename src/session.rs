@@ -1062,7 +1062,6 @@ pub struct SessionManager {
     seal_options: SealOptions,
     open_options: OpenOptions,
     cache: TokenCache,
-    forgotten: Forgotten,
 }
 
 impl fmt::Debug for SessionManager {
@@ -1087,7 +1086,6 @@ impl SessionManager {
             store,
             open_options: OpenOptions::new().with_max_len(config.max_token_len),
             cache: TokenCache::new(config.token_cache),
-            forgotten: Forgotten::default(),
             config,
             clock: Arc::new(SystemClock),
             seal_options: SealOptions::new().with_typ(SESSION_TYP),
@@ -1146,10 +1144,7 @@ impl SessionManager {
     /// # }
     /// ```
     pub fn forget_token(&self, token: &str) {
-        // Counted first: a load of this token already under way sees the
-        // count move and does not leave it in the cache.
-        self.forgotten.count(token);
-        self.cache.remove(token);
+        self.cache.forget(token);
     }
 
     /// The token cache's size, capacity, hits and misses.
@@ -1276,20 +1271,11 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Verified) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        let forgotten = self.forgotten.seen(token);
+        let ticket = self.cache.ticket(token);
         let (wire, key_state, cached) = self.verify(token)?;
         let result = self.check(&wire, key_state, now, decode).await;
         match (&result, cached) {
-            (Ok(_), false) => {
-                self.cache.insert(token, wire);
-                // A logout (or re-issue) that forgot this token while it
-                // was being checked must not find it back in the cache:
-                // either its count moved before this look, or its removal
-                // comes after the insert.
-                if self.forgotten.seen(token) != forgotten {
-                    self.cache.remove(token);
-                }
-            }
+            (Ok(_), false) => self.cache.insert_unless_forgotten(token, wire, ticket),
             (Err(_), true) => self.cache.remove(token),
             _ => {}
         }
@@ -1830,38 +1816,6 @@ fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
         .saturating_add(leeway)
         .saturating_add(1)
         .saturating_mul(1000)
-}
-
-/// How many tokens were forgotten ([`SessionManager::forget_token`]), in 64
-/// slots picked by the token's last bytes (its authentication tag): a load
-/// that overlapped a forget of its token sees its slot's count move.
-struct Forgotten([std::sync::atomic::AtomicU64; 64]);
-
-impl Default for Forgotten {
-    fn default() -> Self {
-        Forgotten(std::array::from_fn(|_| {
-            std::sync::atomic::AtomicU64::new(0)
-        }))
-    }
-}
-
-impl Forgotten {
-    fn slot(&self, token: &str) -> &std::sync::atomic::AtomicU64 {
-        let tail = &token.as_bytes()[token.len().saturating_sub(8)..];
-        let index = tail.iter().fold(0usize, |acc, byte| {
-            acc.wrapping_mul(31).wrapping_add(usize::from(*byte))
-        });
-        &self.0[index % self.0.len()]
-    }
-
-    fn count(&self, token: &str) {
-        self.slot(token)
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn seen(&self, token: &str) -> u64 {
-        self.slot(token).load(std::sync::atomic::Ordering::SeqCst)
-    }
 }
 
 /// A write buffer that wipes what was written to it: when it grows (a

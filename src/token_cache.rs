@@ -33,6 +33,7 @@ use std::any::{Any, TypeId};
 use std::collections::hash_map::RandomState;
 use std::hash::{Hash, Hasher};
 use std::mem::size_of;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
@@ -238,7 +239,34 @@ type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, RandomState>;
 pub(crate) struct TokenCache {
     inner: Option<Inner>,
     capacity: usize,
+    forgotten: Forgotten,
 }
+
+/// How many tokens were forgotten ([`TokenCache::forget`]), in 64 slots
+/// picked by the token's last bytes (its authentication tag): a load that
+/// overlapped a forget of its token sees its slot's count move.
+struct Forgotten([AtomicU64; 64]);
+
+impl Default for Forgotten {
+    fn default() -> Self {
+        Forgotten(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Forgotten {
+    fn slot(&self, token: &str) -> &AtomicU64 {
+        let tail = &token.as_bytes()[token.len().saturating_sub(8)..];
+        let index = tail.iter().fold(0usize, |acc, byte| {
+            acc.wrapping_mul(31).wrapping_add(usize::from(*byte))
+        });
+        &self.0[index % self.0.len()]
+    }
+}
+
+/// What a load read of its token's forget count before it began
+/// ([`TokenCache::ticket`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket(u64);
 
 impl TokenCache {
     /// A cache holding about `capacity` bytes; 0 keeps none.
@@ -252,7 +280,41 @@ impl TokenCache {
                 DefaultLifecycle::default(),
             )
         });
-        TokenCache { inner, capacity }
+        TokenCache {
+            inner,
+            capacity,
+            forgotten: Forgotten::default(),
+        }
+    }
+
+    /// Read before a load opens and checks `token`, for
+    /// [`insert_unless_forgotten`](TokenCache::insert_unless_forgotten).
+    pub(crate) fn ticket(&self, token: &str) -> Ticket {
+        Ticket(self.forgotten.slot(token).load(Ordering::SeqCst))
+    }
+
+    /// Keeps `verified` for `token`, unless the token was forgotten since
+    /// `ticket` was read: a logout (or re-issue) that forgot it while the
+    /// load was being checked must not find it back in the cache. Either
+    /// its count moved before the look after the insert, or its removal
+    /// comes after the insert.
+    pub(crate) fn insert_unless_forgotten(
+        &self,
+        token: &str,
+        verified: Arc<Verified>,
+        ticket: Ticket,
+    ) {
+        self.insert(token, verified);
+        if self.ticket(token) != ticket {
+            self.remove(token);
+        }
+    }
+
+    /// Drops `token` for good: the client will not send it again. Counted
+    /// first, so a load of it already under way does not keep it.
+    pub(crate) fn forget(&self, token: &str) {
+        self.forgotten.slot(token).fetch_add(1, Ordering::SeqCst);
+        self.remove(token);
     }
 
     /// The figures for [`TokenCacheStats`].

@@ -208,13 +208,11 @@ pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
             .to_owned(),
     };
     let details = session.with(|s| {
-        if s.is_new()
-            && s.reseal_reason_at(manager.now(), manager.config())
-                .is_none()
-        {
+        let reseal = s.reseal_reason_at(manager.now(), manager.config());
+        if s.is_new() && reseal.is_none() {
             return "<p>No session yet: this response sets no cookie.</p>".to_owned();
         }
-        let reissue = match s.reseal_reason_at(manager.now(), manager.config()) {
+        let reissue = match reseal {
             Some(reason) => format!("yes ({reason:?})"),
             None => "no".to_owned(),
         };

@@ -150,14 +150,10 @@ fn status_only(status: u16) -> Response {
 
 fn apply(mut response: Response, head: ResponseHead) -> Response {
     if let Some(status) = head.replace_status {
-        response = status_only(status);
-        if let Some(body) = head.replace_body {
-            *response.body_mut() = Body::from(body);
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
+        response = match head.replace_body {
+            Some(body) => json_response(status, body),
+            None => status_only(status),
+        };
     }
     let headers = response.headers_mut();
     for cookie in head.set_cookies {
@@ -207,8 +203,13 @@ impl IntoResponse for StoreError {
 
 fn error_response(error: &dyn std::error::Error, status: u16) -> Response {
     crate::error::log_returned(error, status);
+    json_response(status, super::public_body(status))
+}
+
+/// `status` with a JSON `body`.
+fn json_response(status: u16, body: &'static str) -> Response {
     let mut response = status_only(status);
-    *response.body_mut() = Body::from(super::public_body(status));
+    *response.body_mut() = Body::from(body);
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -287,15 +288,7 @@ impl IntoResponse for SignInRequired {
                 }
                 response
             }
-            None => {
-                let mut response = status_only(401);
-                *response.body_mut() = Body::from(super::public_body(401));
-                response.headers_mut().insert(
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
-            }
+            None => json_response(401, super::public_body(401)),
         }
     }
 }

@@ -354,6 +354,31 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Runs a script that moves one of the subject's generations as of
+    /// `now` and keeps its entry until `until`; the subject's new state.
+    async fn move_generation(
+        &self,
+        script: &Script,
+        sub: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<SubjectState, StoreError> {
+        let fields: Vec<Option<u64>> = self
+            .script(
+                script,
+                sub,
+                &[
+                    unix_millis(now).to_string(),
+                    unix_millis(until).to_string(),
+                    self.now_ms().to_string(),
+                ],
+            )
+            .await?;
+        Ok(state_of(&fields))
+    }
+}
+
 /// Reads a subject's state from the fields `g`, `d`, `e`.
 fn state_of(fields: &[Option<u64>]) -> SubjectState {
     let field = |i: usize| fields.get(i).copied().flatten().unwrap_or(0);
@@ -519,18 +544,8 @@ impl RevocationStore for RedisStore {
         now: SystemTime,
         until: SystemTime,
     ) -> Result<SubjectState, StoreError> {
-        let fields: Vec<Option<u64>> = self
-            .script(
-                &scripts().subject,
-                sub,
-                &[
-                    unix_millis(now).to_string(),
-                    unix_millis(until).to_string(),
-                    self.now_ms().to_string(),
-                ],
-            )
-            .await?;
-        Ok(state_of(&fields))
+        self.move_generation(&scripts().subject, sub, now, until)
+            .await
     }
 
     async fn mark_stale(
@@ -539,18 +554,8 @@ impl RevocationStore for RedisStore {
         now: SystemTime,
         until: SystemTime,
     ) -> Result<SubjectState, StoreError> {
-        let fields: Vec<Option<u64>> = self
-            .script(
-                &scripts().stale,
-                sub,
-                &[
-                    unix_millis(now).to_string(),
-                    unix_millis(until).to_string(),
-                    self.now_ms().to_string(),
-                ],
-            )
-            .await?;
-        Ok(state_of(&fields))
+        self.move_generation(&scripts().stale, sub, now, until)
+            .await
     }
 
     async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
