@@ -9,9 +9,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use jwe_session::integration::{Admission, RequestHead, SessionService};
+use jwe_session::adapter::{self, Admission, RequestHead};
 use jwe_session::revocation::MemoryStore;
 use jwe_session::session::{SessionConfig, SessionMap};
+use jwe_session::SessionLayer;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
 
 struct Counting;
@@ -107,11 +108,10 @@ fn main() {
         }));
 
         for (row, cache) in [(5, 0), (6, SessionConfig::new().token_cache_bytes())] {
-            let service =
-                SessionService::builder(Arc::clone(&keyring), Arc::new(MemoryStore::new()))
-                    .config(SessionConfig::new().with_token_cache_bytes(cache))
-                    .build::<SessionMap>()
-                    .unwrap();
+            let service = SessionLayer::builder(Arc::clone(&keyring), Arc::new(MemoryStore::new()))
+                .config(SessionConfig::new().with_token_cache_bytes(cache))
+                .build()
+                .unwrap();
             rows[row].1.push(request_path(&service));
         }
     }
@@ -131,7 +131,7 @@ fn main() {
 }
 
 /// Allocations of one request with a valid session and nothing to send back.
-fn request_path(service: &SessionService<SessionMap>) -> f64 {
+fn request_path(service: &SessionLayer) -> f64 {
     let token = common::typical_token(service.manager());
     let cookie = format!("{}={token}", service.cookies().name());
     let head = RequestHead {
@@ -141,10 +141,10 @@ fn request_path(service: &SessionService<SessionMap>) -> f64 {
         ..RequestHead::default()
     };
     count(|| {
-        let Admission::Proceed(active) = common::ready(service.begin(&head)) else {
+        let Admission::Proceed(active) = common::ready(adapter::begin(service, &head)) else {
             unreachable!()
         };
-        common::ready(service.finish(active))
+        common::ready(adapter::finish(service, active))
     })
 }
 

@@ -44,10 +44,10 @@ use hyper::body::Bytes;
 use hyper::header::{COOKIE, HOST, SET_COOKIE};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::MemoryStore;
 use jwe_session::session::{SaveOutcome, SessionConfig, SessionMap};
 use jwe_session::{Key, KeyAlgorithm, Keyring};
+use jwe_session::{SessionHandle, SessionLayer};
 
 const COOKIE_NAME: &str = "__Host-session";
 const BODY: &str = "alice@example.com";
@@ -95,23 +95,23 @@ impl Settings {
 
 /// The session service; `cache: false` turns the token cache off, so every
 /// request opens its token.
-fn service(keyring: &Arc<Keyring>, cache: bool) -> SessionService<SessionMap> {
+fn service(keyring: &Arc<Keyring>, cache: bool) -> SessionLayer {
     let config = if cache {
         SessionConfig::new()
     } else {
         SessionConfig::new().with_token_cache_bytes(0)
     };
-    SessionService::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
+    SessionLayer::builder(Arc::clone(keyring), Arc::new(MemoryStore::new()))
         .config(config)
-        .build::<SessionMap>()
+        .build()
         .unwrap()
 }
 
 /// A valid session token from `service`'s manager.
-async fn token_for(service: &SessionService<SessionMap>) -> String {
+async fn token_for(service: &SessionLayer) -> String {
     let manager = service.manager();
     let mut session = manager.start(common::typical_data());
-    session.renew().unwrap();
+    session.renew();
     session.set_subject(BODY);
     match manager.save(&mut session).await.unwrap() {
         SaveOutcome::Seal { token, .. } => token,
@@ -132,9 +132,9 @@ impl Running {
     }
 }
 
-fn axum_server(session: Option<SessionService<SessionMap>>) -> Running {
+fn axum_server(session: Option<SessionLayer>) -> Running {
     use axum::routing::get;
-    use jwe_session::integration::axum::SessionLayer;
+    use jwe_session::SessionLayer;
 
     async fn bare() -> &'static str {
         BODY
@@ -179,9 +179,8 @@ fn axum_server(session: Option<SessionService<SessionMap>>) -> Running {
     }
 }
 
-fn actix_server(session: Option<SessionService<SessionMap>>) -> Running {
+fn actix_server(session: Option<SessionLayer>) -> Running {
     use actix_web::{web, App, HttpResponse, HttpServer};
-    use jwe_session::integration::actix::SessionMiddleware;
 
     async fn bare() -> HttpResponse {
         HttpResponse::Ok().body(BODY)
@@ -205,7 +204,7 @@ fn actix_server(session: Option<SessionService<SessionMap>>) -> Running {
                         .unwrap()
                         .run(),
                     Some(service) => {
-                        let middleware: SessionMiddleware = service;
+                        let middleware = service;
                         HttpServer::new(move || {
                             App::new()
                                 .wrap(middleware.clone())

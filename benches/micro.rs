@@ -41,9 +41,10 @@ use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use jwe_session::integration::{Admission, RequestHead, SessionService};
+use jwe_session::adapter::{self, Admission, RequestHead};
 use jwe_session::revocation::{MemoryStore, RevocationStore};
 use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+use jwe_session::SessionLayer;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SealOptions};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -422,8 +423,8 @@ fn bench_parts(c: &mut Criterion) {
     // share: CSRF check, cookie read, session load, then the save decision
     // (nothing to send back here), for a GET with a valid 250 B session.
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
-        .build::<SessionMap>()
+    let service = SessionLayer::builder(keyring, Arc::new(MemoryStore::new()))
+        .build()
         .unwrap();
     let token = common::typical_token(service.manager());
     let cookie = format!(
@@ -438,10 +439,12 @@ fn bench_parts(c: &mut Criterion) {
     };
     group.bench_function("request path: begin + finish (A256KW, 250B)", |b| {
         b.iter(|| {
-            let Admission::Proceed(active) = common::ready(service.begin(black_box(&head))) else {
+            let Admission::Proceed(active) =
+                common::ready(adapter::begin(&service, black_box(&head)))
+            else {
                 unreachable!()
             };
-            let response = common::ready(service.finish(active));
+            let response = common::ready(adapter::finish(&service, active));
             assert!(response.set_cookies.is_empty());
             response
         })
@@ -457,19 +460,21 @@ fn bench_parts(c: &mut Criterion) {
         })
     });
     // The same with the token cache off: every request opens its token.
-    let uncached = SessionService::builder(
+    let uncached = SessionLayer::builder(
         Arc::clone(service.manager().keyring()),
         Arc::new(MemoryStore::new()),
     )
     .config(SessionConfig::new().with_token_cache_bytes(0))
-    .build::<SessionMap>()
+    .build()
     .unwrap();
     group.bench_function("request path, token cache off: begin + finish", |b| {
         b.iter(|| {
-            let Admission::Proceed(active) = common::ready(uncached.begin(black_box(&head))) else {
+            let Admission::Proceed(active) =
+                common::ready(adapter::begin(&uncached, black_box(&head)))
+            else {
                 unreachable!()
             };
-            common::ready(uncached.finish(active))
+            common::ready(adapter::finish(&uncached, active))
         })
     });
     // The worst case for the cache: every token new to it (each made, not

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use jwe_session::integration::actix::SessionMiddleware;
-use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::RevocationStore;
 use jwe_session::{Clock, Keyring, SessionMap};
+use jwe_session::{SessionHandle, SessionLayer};
 use serde::Deserialize;
 
 #[path = "demo/common.rs"]
@@ -30,11 +29,11 @@ pub fn serve(
     clock: Option<Arc<dyn Clock>>,
     workers: usize,
 ) -> Result<actix_web::dev::Server, Box<dyn std::error::Error>> {
-    let mut builder = SessionService::builder(keyring.clone(), store);
+    let mut builder = SessionLayer::builder(keyring.clone(), store);
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let sessions: SessionMiddleware = builder.build::<SessionMap>()?;
+    let sessions = builder.build()?;
     let keyring = web::Data::from(keyring);
     let server = HttpServer::new(move || {
         App::new()

@@ -15,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jwe_session::integration::axum::SessionLayer;
-use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::RevocationStore;
 use jwe_session::{Clock, Error, Keyring, SessionMap};
+use jwe_session::{SessionHandle, SessionLayer};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -37,11 +36,11 @@ pub fn router(
     store: Arc<dyn RevocationStore>,
     clock: Option<Arc<dyn Clock>>,
 ) -> Result<Router, Error> {
-    let mut builder = SessionService::builder(keyring.clone(), store);
+    let mut builder = SessionLayer::builder(keyring.clone(), store);
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let layer: SessionLayer = builder.build::<SessionMap>()?;
+    let layer: SessionLayer = builder.build()?;
     Ok(Router::new()
         .route("/", get(index))
         .route("/login", post(login))

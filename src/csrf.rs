@@ -16,6 +16,7 @@
 //! `Origin` check refuses it.
 
 use crate::cookie::CookieConfig;
+pub use crate::integration::CsrfGuard;
 
 /// Which origins may send unsafe requests.
 ///

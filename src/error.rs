@@ -26,10 +26,6 @@ pub enum Error {
     /// kind of problem and where, never the data itself.
     #[error(transparent)]
     Data(DataError),
-    /// The session was destroyed earlier in this request; it cannot be
-    /// renewed.
-    #[error("the session was destroyed in this request")]
-    Destroyed,
     /// A session's configuration was refused.
     #[error("session configuration: {0}")]
     Config(String),
@@ -139,7 +135,7 @@ impl Error {
     /// use jwe_session::{Error, SealError, StoreError};
     /// assert_eq!(Error::from(StoreError::Full(3)).http_status(), 503);
     /// assert_eq!(Error::from(SealError::TooLarge { len: 20_000, max: 15_928 }).http_status(), 413);
-    /// assert_eq!(Error::Destroyed.http_status(), 500);
+    /// assert_eq!(Error::Config("bad".into()).http_status(), 500);
     /// ```
     pub fn http_status(&self) -> u16 {
         match self {

@@ -48,13 +48,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod adapter;
 mod alg;
 mod b64;
 pub mod clock;
 pub mod cookie;
 pub mod csrf;
 mod error;
-pub mod integration;
+mod integration;
 pub mod jwe;
 pub mod key;
 pub mod keyring;
@@ -67,6 +68,14 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     DataError, Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
     StoreError,
+};
+#[cfg(feature = "actix")]
+pub use integration::actix;
+#[cfg(feature = "axum")]
+pub use integration::axum;
+pub use integration::{
+    MissingSessionLayer, RequireSession, SessionHandle, SessionLayer, SessionLayerBuilder,
+    SignInRequired,
 };
 pub use jwe::{Header, OpenOptions, Opened, SealOptions};
 pub use key::Key;

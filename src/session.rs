@@ -72,7 +72,7 @@ use crate::clock::{
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
-use crate::revocation::{RevocationStore, SubjectState};
+use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
 pub use crate::token_cache::TokenCacheStats;
 use crate::token_cache::{TokenCache, Verified};
 
@@ -489,6 +489,9 @@ pub struct Session<T> {
     abs_exp: u64,
     data: T,
     changed: bool,
+    /// The data itself changed ([`data_mut`](Session::data_mut),
+    /// [`set`](Session::set)), not only the subject or the id.
+    data_changed: bool,
     lifecycle: Lifecycle,
     opened: Option<(String, KeyState)>,
     /// The subject of the token the client holds: its revocations are
@@ -544,8 +547,8 @@ impl<T> fmt::Debug for Session<T> {
 }
 
 impl<T> Session<T> {
-    /// The session id: 128 random bits, base64url. A new session has none
-    /// (the empty string) until it is first saved or renewed.
+    /// The session id: 128 random bits, base64url. A new or renewed session
+    /// has none (the empty string) until it is sealed.
     pub fn id(&self) -> &str {
         &self.sid
     }
@@ -596,6 +599,7 @@ impl<T> Session<T> {
     /// The data, for changing; marks the session changed.
     pub fn data_mut(&mut self) -> &mut T {
         self.changed = true;
+        self.data_changed = true;
         &mut self.data
     }
 
@@ -603,6 +607,43 @@ impl<T> Session<T> {
     pub fn set(&mut self, data: T) {
         self.data = data;
         self.changed = true;
+        self.data_changed = true;
+    }
+
+    /// The same session with its data passed through `f` (the integrations
+    /// keep data untyped and show each handler the type it asks for).
+    pub(crate) fn map_data<U>(self, f: impl FnOnce(T) -> U) -> Session<U> {
+        Session {
+            sid: self.sid,
+            sub: self.sub,
+            created_ms: self.created_ms,
+            iat: self.iat,
+            exp: self.exp,
+            abs_exp: self.abs_exp,
+            data: f(self.data),
+            changed: self.changed,
+            data_changed: self.data_changed,
+            lifecycle: self.lifecycle,
+            opened: self.opened,
+            opened_sub: self.opened_sub,
+            generations: self.generations,
+            observed: self.observed,
+            format: self.format,
+            stale: self.stale,
+            flashes_in: self.flashes_in,
+            flashes_out: self.flashes_out,
+            flashes_changed: self.flashes_changed,
+        }
+    }
+
+    /// Whether the data changed since the flag was last taken; clears it.
+    pub(crate) fn take_data_changed(&mut self) -> bool {
+        std::mem::take(&mut self.data_changed)
+    }
+
+    /// Sets the flag back after [`take_data_changed`](Session::take_data_changed).
+    pub(crate) fn restore_data_changed(&mut self, changed: bool) {
+        self.data_changed |= changed;
     }
 
     /// Takes the data out.
@@ -649,7 +690,7 @@ impl<T> Session<T> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
     /// let mut session = manager.start(SessionMap::default());
-    /// session.login("alice")?;
+    /// session.login("alice");
     /// session.insert("role", "editor")?;
     /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
     ///
@@ -737,14 +778,21 @@ impl<T> Session<T> {
     /// worthless (session fixation). For a login use
     /// [`login`](Session::login), which also starts the lifetime over.
     ///
-    /// Fails only when the session was destroyed in this request (or the
-    /// random number generator failed).
-    pub fn renew(&mut self) -> Result<(), Error> {
-        self.renew_inner(false)
+    /// It cannot fail: the new id is drawn when the session is sealed
+    /// ([`id`](Session::id) is empty until then), as for a new session. On
+    /// a session [destroyed](Session::destroy) in this request it does
+    /// nothing: the session stays ended.
+    pub fn renew(&mut self) {
+        self.renew_inner(false);
     }
 
     /// A fresh authentication: a new id (the old one revoked when saved),
     /// the subject set, and a new creation time and absolute deadline.
+    ///
+    /// It cannot fail: the new id is drawn when the session is sealed. On a
+    /// session [destroyed](Session::destroy) in this request it does
+    /// nothing (logged at `warn`): the session stays ended, and the next
+    /// request starts a new one.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -753,22 +801,27 @@ impl<T> Session<T> {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
     /// let mut session = manager.start(SessionMap::default());
-    /// let before = session.id().to_owned();
-    /// session.login("alice")?;
+    /// session.login("alice");
     /// assert_eq!(session.subject(), Some("alice"));
-    /// assert_ne!(session.id(), before);
-    /// # Ok::<(), jwe_session::Error>(())
+    /// assert!(session.is_renewed());
     /// ```
-    pub fn login(&mut self, sub: impl Into<String>) -> Result<(), Error> {
-        self.renew_inner(true)?;
-        self.sub = Some(sub.into());
-        Ok(())
+    pub fn login(&mut self, sub: impl Into<String>) {
+        if self.renew_inner(true) {
+            self.sub = Some(sub.into());
+        }
     }
 
-    fn renew_inner(&mut self, restart: bool) -> Result<(), Error> {
+    /// Marks the session renewed; `false` (and nothing done) when it was
+    /// destroyed in this request.
+    fn renew_inner(&mut self, restart: bool) -> bool {
         let client_sid = (!self.is_new()).then(|| self.sid.clone());
         match &mut self.lifecycle {
-            Lifecycle::Destroyed { .. } => return Err(Error::Destroyed),
+            Lifecycle::Destroyed { .. } => {
+                tracing::warn!(
+                    "login or renew on a session destroyed in the same request: ignored, the session stays ended"
+                );
+                return false;
+            }
             // Renewed twice in one request: the first new id was never sent;
             // the id to revoke is still the client's.
             Lifecycle::Renewed { restart: again, .. } => *again |= restart,
@@ -779,9 +832,10 @@ impl<T> Session<T> {
                 };
             }
         }
-        self.sid = new_sid()?;
+        // Drawn when sealed.
+        self.sid.clear();
         self.changed = true;
-        Ok(())
+        true
     }
 
     /// Ends the session: its id is revoked when saved and the client's
@@ -830,6 +884,7 @@ impl<T> Session<T> {
             abs_exp,
             data,
             changed: false,
+            data_changed: false,
             lifecycle: Lifecycle::Active,
             opened: None,
             opened_sub: None,
@@ -1043,7 +1098,7 @@ struct WireIn<'a> {
 ///
 /// // Login: a new session id and lifetime, with a subject.
 /// let mut session = manager.start(SessionMap::default());
-/// session.login("alice")?;
+/// session.login("alice");
 /// session.insert("theme", "dark")?;
 /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
 ///
@@ -1074,16 +1129,18 @@ impl fmt::Debug for SessionManager {
 }
 
 impl SessionManager {
-    /// A manager over `keyring`, keeping revocations in `store`.
+    /// A manager over `keyring`, keeping revocations in `store` (each by
+    /// value or in an `Arc`). Fails only on a configuration that
+    /// [`SessionConfig::validate`] refuses.
     pub fn new(
-        keyring: Arc<Keyring>,
-        store: Arc<dyn RevocationStore>,
+        keyring: impl Into<Arc<Keyring>>,
+        store: impl IntoRevocationStore,
         config: SessionConfig,
     ) -> Result<SessionManager, Error> {
         config.validate()?;
         Ok(SessionManager {
-            keyring,
-            store,
+            keyring: keyring.into(),
+            store: store.into_revocation_store(),
             open_options: OpenOptions::new().with_max_len(config.max_token_len),
             cache: TokenCache::new(config.token_cache),
             config,
@@ -1132,7 +1189,7 @@ impl SessionManager {
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
     /// # let mut session = manager.start(SessionMap::default());
-    /// # session.login("alice")?;
+    /// # session.login("alice");
     /// # let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
     /// let mut session = manager.load::<SessionMap>(&token).await?;
     /// assert_eq!(manager.token_cache_stats().entries, 1);
@@ -1244,11 +1301,22 @@ impl SessionManager {
             .await
     }
 
+    /// Loads a token now, handing the verified entry itself to `decode`
+    /// (the integrations keep it, and decode the data lazily).
+    pub(crate) async fn load_with<T>(
+        &self,
+        token: &str,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let now = self.clock.now();
+        self.load_logged(token, now, decode).await
+    }
+
     async fn load_logged<T>(
         &self,
         token: &str,
         now: SystemTime,
-        decode: impl FnOnce(&Verified) -> Option<T>,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
         let result = self.load_inner(token, now, decode).await;
         if let Err(rejection) = &result {
@@ -1269,7 +1337,7 @@ impl SessionManager {
         &self,
         token: &str,
         now: SystemTime,
-        decode: impl FnOnce(&Verified) -> Option<T>,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
         let ticket = self.cache.ticket(token);
         let (wire, key_state, cached) = self.verify(token)?;
@@ -1286,10 +1354,10 @@ impl SessionManager {
     /// token: the deadlines against `now`, the data type, revocation.
     async fn check<T>(
         &self,
-        wire: &Verified,
+        wire: &Arc<Verified>,
         key_state: KeyState,
         now: SystemTime,
-        decode: impl FnOnce(&Verified) -> Option<T>,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         let now_s = unix_seconds(now);
@@ -1376,6 +1444,7 @@ impl SessionManager {
             abs_exp: absolute,
             data,
             changed: false,
+            data_changed: false,
             lifecycle: Lifecycle::Active,
             opened: Some((wire.kid.clone(), key_state)),
             opened_sub: wire.sub.clone(),
@@ -1492,7 +1561,9 @@ impl SessionManager {
                     if let Some(old_sid) = renewed_from {
                         self.store.revoke_session(sub, old_sid, until).await?;
                     }
-                    if !session.is_new() {
+                    // Empty after a renew in this request: that id was
+                    // never drawn, nor sent.
+                    if !session.is_new() && !session.sid.is_empty() {
                         self.store.revoke_session(sub, &session.sid, until).await?;
                     }
                 }
@@ -1741,7 +1812,7 @@ impl SessionManager {
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
     /// # async fn login(manager: &SessionManager) -> String {
     /// #     let mut session = manager.start(SessionMap::default());
-    /// #     session.login("alice").unwrap();
+    /// #     session.login("alice");
     /// #     let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await.unwrap() else { unreachable!() };
     /// #     token
     /// # }

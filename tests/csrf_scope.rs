@@ -8,19 +8,20 @@
 use std::sync::Arc;
 
 use jwe_session::csrf::CsrfConfig;
-use jwe_session::integration::{CsrfGuard, SessionHandle, SessionService};
+use jwe_session::csrf::CsrfGuard;
 use jwe_session::revocation::MemoryStore;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+use jwe_session::{SessionHandle, SessionLayer};
 
-fn service() -> SessionService<SessionMap> {
+fn service() -> SessionLayer {
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+    SessionLayer::builder(keyring, Arc::new(MemoryStore::new()))
         .build()
         .unwrap()
 }
 
 async fn login(session: SessionHandle<SessionMap>) -> &'static str {
-    session.login("alice").unwrap();
+    session.login("alice");
     "in"
 }
 
@@ -165,8 +166,8 @@ mod actix_side {
                 CookieConfig::new().with_name("session").with_secure(false)
             };
             let name = cookies.name().to_owned();
-            let service: SessionService<SessionMap> =
-                SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+            let service: SessionLayer =
+                SessionLayer::builder(keyring, Arc::new(MemoryStore::new()))
                     .cookies(cookies)
                     .build()
                     .unwrap();

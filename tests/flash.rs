@@ -67,7 +67,7 @@ async fn a_flash_is_read_once_on_a_later_request() {
 async fn unread_flashes_survive_a_reissue() {
     let f = fixture();
     let mut session = f.manager.start(SessionMap::default());
-    session.login("alice").unwrap();
+    session.login("alice");
     session.flash(FlashLevel::Info, "one");
     let token = token_of(f.manager.save(&mut session).await.unwrap());
     f.keyring.rotate().unwrap();
@@ -95,14 +95,14 @@ async fn a_flash_that_does_not_fit_is_kept_for_the_next_save() {
 mod frameworks {
     use std::sync::Arc;
 
-    use jwe_session::integration::{SessionHandle, SessionService};
     use jwe_session::revocation::MemoryStore;
     use jwe_session::session::{FlashLevel, SessionMap};
     use jwe_session::{Key, KeyAlgorithm, Keyring};
+    use jwe_session::{SessionHandle, SessionLayer};
 
-    fn service() -> SessionService<SessionMap> {
+    fn service() -> SessionLayer {
         let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-        SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+        SessionLayer::builder(keyring, Arc::new(MemoryStore::new()))
             .build()
             .unwrap()
     }

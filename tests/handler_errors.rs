@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use jwe_session::integration::SessionHandle;
 use jwe_session::revocation::MemoryStore;
+use jwe_session::SessionHandle;
 use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionMap, StoreError};
 
 /// What each route's handler returns.
@@ -25,7 +25,7 @@ fn failure(which: &str) -> Error {
             map.insert("pin", "hunter2").unwrap();
             map.get::<u64>("pin").unwrap_err()
         }
-        _ => Error::Destroyed,
+        _ => Error::Config("a configuration refused at run time".into()),
     }
 }
 
@@ -33,7 +33,7 @@ const CASES: [(&str, u16, &str); 4] = [
     ("store", 503, r#"{"error":"service unavailable"}"#),
     ("too-large", 413, r#"{"error":"session too large"}"#),
     ("data", 500, r#"{"error":"internal server error"}"#),
-    ("destroyed", 500, r#"{"error":"internal server error"}"#),
+    ("config", 500, r#"{"error":"internal server error"}"#),
 ];
 
 fn keyring() -> Arc<Keyring> {
@@ -58,7 +58,7 @@ mod axum_side {
     use axum::extract::Path;
     use axum::routing::get;
     use axum::Router;
-    use jwe_session::integration::axum::SessionLayer;
+    use jwe_session::SessionLayer;
 
     async fn fails(
         Path(which): Path<String>,
@@ -121,7 +121,7 @@ mod axum_side {
 mod actix_side {
     use super::*;
     use actix_web::{test, web, App, HttpResponse};
-    use jwe_session::integration::actix::SessionMiddleware;
+    use jwe_session::SessionLayer;
 
     async fn fails(
         which: web::Path<String>,
@@ -137,7 +137,7 @@ mod actix_side {
 
     #[actix_web::test]
     async fn errors_returned_with_question_mark_answer_a_fitting_status() {
-        let middleware = SessionMiddleware::new(keyring(), Arc::new(MemoryStore::new())).unwrap();
+        let middleware = SessionLayer::new(keyring(), Arc::new(MemoryStore::new())).unwrap();
         let app = test::init_service(
             App::new()
                 .wrap(middleware)

@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use jwe_session::integration::{SessionHandle, SessionService};
 use jwe_session::revocation::MemoryStore;
 use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionMap};
+use jwe_session::{SessionHandle, SessionLayer};
 
-fn service(status: Option<u16>) -> SessionService<SessionMap> {
+fn service(status: Option<u16>) -> SessionLayer {
     let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    let mut builder = SessionService::builder(keyring, Arc::new(MemoryStore::new()));
+    let mut builder = SessionLayer::builder(keyring, Arc::new(MemoryStore::new()));
     if let Some(status) = status {
         builder = builder.too_large_status(status);
     }
@@ -59,9 +59,9 @@ fn session_cookie(set_cookies: &[String]) -> Option<String> {
 fn the_status_must_be_an_error_status() {
     for bad in [200, 302, 399, 600] {
         let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-        let built = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+        let built = SessionLayer::builder(keyring, Arc::new(MemoryStore::new()))
             .too_large_status(bad)
-            .build::<SessionMap>();
+            .build();
         assert!(built.is_err(), "{bad}");
     }
 }

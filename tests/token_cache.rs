@@ -18,7 +18,7 @@ use support::manager::{fixture, fixture_with, token_of, Fixture};
 impl Fixture {
     async fn login(&self, user: &str) -> String {
         let mut session = self.manager.start(SessionMap::default());
-        session.login(user).unwrap();
+        session.login(user);
         session.insert("theme", "dark").unwrap();
         self.seal(&mut session).await
     }
@@ -437,7 +437,7 @@ async fn a_large_session_weighs_more() {
     f.cache(&small).await;
     let one = f.manager.token_cache_stats().bytes;
     let mut session = f.manager.start(SessionMap::default());
-    session.login("bob").unwrap();
+    session.login("bob");
     session.insert("draft", "x".repeat(6000)).unwrap();
     let large = f.seal(&mut session).await;
     f.cache(&large).await;
@@ -451,12 +451,13 @@ async fn a_large_session_weighs_more() {
 
 mod service {
     use super::*;
-    use jwe_session::integration::{Admission, RequestHead, SessionService};
+    use jwe_session::adapter::{self, Admission, RequestHead};
+    use jwe_session::SessionLayer;
 
     async fn request(
-        service: &SessionService<SessionMap>,
+        service: &SessionLayer,
         token: &str,
-        handler: impl FnOnce(&jwe_session::integration::SessionHandle<SessionMap>),
+        handler: impl FnOnce(&jwe_session::SessionHandle<SessionMap>),
     ) -> Vec<String> {
         let cookie = format!("{}={token}", service.cookies().name());
         let head = RequestHead {
@@ -465,23 +466,23 @@ mod service {
             cookies: vec![cookie.as_bytes()],
             ..RequestHead::default()
         };
-        let Admission::Proceed(active) = service.begin(&head).await else {
+        let Admission::Proceed(active) = adapter::begin(service, &head).await else {
             panic!("refused")
         };
-        handler(active.handle());
-        service.finish(active).await.set_cookies
+        handler(&active.handle::<SessionMap>());
+        adapter::finish(service, active).await.set_cookies
     }
 
     #[tokio::test]
     async fn a_token_the_response_replaces_or_removes_leaves_the_cache() {
         let f = fixture();
-        let service = SessionService::builder(f.keyring.clone(), Arc::new(MemoryStore::new()))
+        let service = SessionLayer::builder(f.keyring.clone(), Arc::new(MemoryStore::new()))
             .clock(f.clock.clone())
-            .build::<SessionMap>()
+            .build()
             .unwrap();
         let manager = service.manager();
         let mut session = manager.start(SessionMap::default());
-        session.login("alice").unwrap();
+        session.login("alice");
         let token = match manager.save(&mut session).await.unwrap() {
             SaveOutcome::Seal { token, .. } => token,
             other => panic!("{other:?}"),
@@ -514,8 +515,9 @@ mod service {
 
 mod failing_store {
     use super::*;
-    use jwe_session::integration::{Admission, RequestHead, SessionService};
+    use jwe_session::adapter::{self, Admission, RequestHead};
     use jwe_session::revocation::{CheckOutcome, RevocationStore, SubjectState};
+    use jwe_session::SessionLayer;
     use jwe_session::StoreError;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::SystemTime;
@@ -574,12 +576,12 @@ mod failing_store {
             down: AtomicBool::new(false),
         });
         let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-        let service = SessionService::builder(keyring, store.clone())
-            .build::<SessionMap>()
+        let service = SessionLayer::builder(keyring, store.clone())
+            .build()
             .unwrap();
         let manager = service.manager();
         let mut session = manager.start(SessionMap::default());
-        session.login("alice").unwrap();
+        session.login("alice");
         let token = match manager.save(&mut session).await.unwrap() {
             SaveOutcome::Seal { token, .. } => token,
             other => panic!("{other:?}"),
@@ -591,13 +593,13 @@ mod failing_store {
             cookies: vec![cookie.as_bytes()],
             ..RequestHead::default()
         };
-        let Admission::Proceed(active) = service.begin(&head).await else {
+        let Admission::Proceed(active) = adapter::begin(&service, &head).await else {
             panic!("refused")
         };
         assert_eq!(manager.token_cache_stats().entries, 1);
-        active.handle().destroy();
+        active.handle::<SessionMap>().destroy();
         store.down.store(true, Ordering::Relaxed);
-        let response = service.finish(active).await;
+        let response = adapter::finish(&service, active).await;
         assert_eq!(response.replace_status, Some(503));
         assert!(response.set_cookies[0].contains("Max-Age=0"));
         assert_eq!(manager.token_cache_stats().entries, 0);

@@ -80,7 +80,7 @@ async fn a_load_that_overlaps_a_logout_does_not_cache_the_token_again() {
     let manager =
         Arc::new(SessionManager::new(keyring, store.clone(), SessionConfig::new()).unwrap());
     let mut session = manager.start(SessionMap::default());
-    session.login("alice").unwrap();
+    session.login("alice");
     session.insert("secret", "hunter2").unwrap();
     let token = token_of(manager.save(&mut session).await.unwrap());
     assert_eq!(manager.token_cache_stats().entries, 0);

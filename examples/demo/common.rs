@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jwe_session::clock::unix_seconds;
-use jwe_session::integration::SessionHandle;
 use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
 use jwe_session::session::FlashLevel;
+use jwe_session::SessionHandle;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
 use serde_json::{json, Value};
 
@@ -302,10 +302,7 @@ pub fn login(session: &SessionHandle<SessionMap>, username: &str) -> Reply {
     }
     // A fresh authentication: a new session id (the old one revoked) and a
     // new lifetime.
-    if let Err(error) = session.login(username) {
-        tracing::error!(error = %error, "could not renew the session");
-        return json(500, json!({"error": "could not start a session"}));
-    }
+    session.login(username);
     see_other("/")
 }
 

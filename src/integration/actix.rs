@@ -1,25 +1,24 @@
-//! actix-web integration (feature `actix`): a middleware, the
-//! [`SessionHandle`] extractor, and [`SessionExt`] on requests.
+//! actix-web integration (feature `actix`): [`SessionLayer`] is a
+//! middleware for `wrap`, [`SessionHandle`] and [`RequireSession`] are
+//! extractors, and [`SessionExt`] reads the session from a request.
 //!
 //! It behaves exactly like the axum integration: both are thin adapters
-//! over [`SessionService`], which makes every decision.
+//! over the same [`SessionLayer`], which makes every decision.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use actix_web::{web, App, HttpResponse};
-//! use jwe_session::integration::{actix::SessionMiddleware, SessionHandle};
 //! use jwe_session::revocation::MemoryStore;
-//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionHandle, SessionLayer};
 //!
-//! async fn count(session: SessionHandle<SessionMap>) -> HttpResponse {
-//!     let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
-//!     let _ = session.insert("n", n);
-//!     HttpResponse::Ok().body(n.to_string())
+//! async fn count(session: SessionHandle) -> Result<HttpResponse, jwe_session::Error> {
+//!     let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
+//!     session.insert("n", n)?;
+//!     Ok(HttpResponse::Ok().body(n.to_string()))
 //! }
 //!
 //! # fn main() -> Result<(), jwe_session::Error> {
-//! let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
-//! let sessions = SessionMiddleware::new(keyring, Arc::new(MemoryStore::new()))?;
+//! let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+//! let sessions = SessionLayer::new(keyring, MemoryStore::new())?;
 //! let app = App::new()
 //!     .wrap(sessions.clone())
 //!     .route("/count", web::post().to(count));
@@ -41,61 +40,49 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    Admission, CsrfGuard, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
-    SignInRequired,
+    Admission, CsrfGuard, MissingSessionLayer, RequestHead, RequestSession, RequireSession,
+    ResponseHead, SessionHandle, SessionLayer, SignInRequired,
 };
 use crate::error::{Error, StoreError};
-use crate::session::SessionMap;
 
-/// The session middleware: `App::new().wrap(SessionMiddleware::new(...)?)`.
-///
-/// It is the framework-independent [`SessionService`] itself:
-/// `SessionMiddleware::new(keyring, store)` for the defaults, or
-/// [`SessionService::builder`] for anything else. The keyring stays shared:
-/// `keyring.rotate()` anywhere in the application takes effect for the next
-/// request.
-pub type SessionMiddleware<T = SessionMap> = SessionService<T>;
-
-impl<S, B, T> Transform<S, ServiceRequest> for SessionService<T>
+/// [`SessionLayer`] as actix-web middleware: `App::new().wrap(layer)`.
+impl<S, B> Transform<S, ServiceRequest> for SessionLayer
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Transform = SessionMiddlewareService<S, T>;
+    type Transform = SessionMiddleware<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SessionMiddlewareService {
+        ready(Ok(SessionMiddleware {
             inner: Rc::new(service),
-            service: self.clone(),
+            layer: self.clone(),
         }))
     }
 }
 
-/// The service [`SessionMiddleware`] wraps an application in.
-pub struct SessionMiddlewareService<S, T> {
+/// The service [`SessionLayer`] wraps an application in.
+pub struct SessionMiddleware<S> {
     inner: Rc<S>,
-    service: SessionService<T>,
+    layer: SessionLayer,
 }
 
-impl<S, T> std::fmt::Debug for SessionMiddlewareService<S, T> {
+impl<S> std::fmt::Debug for SessionMiddleware<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionMiddlewareService")
-            .finish_non_exhaustive()
+        f.debug_struct("SessionMiddleware").finish_non_exhaustive()
     }
 }
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-impl<S, B, T> Service<ServiceRequest> for SessionMiddlewareService<S, T>
+impl<S, B> Service<ServiceRequest> for SessionMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
@@ -105,11 +92,11 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let inner = Rc::clone(&self.inner);
-        let service = self.service.clone();
+        let layer = self.layer.clone();
         Box::pin(async move {
             let admission = {
                 let head = request_head(&request);
-                service.begin(&head).await
+                layer.begin(&head).await
             };
             let active = match admission {
                 Admission::Proceed(active) => active,
@@ -118,9 +105,9 @@ where
                     return Ok(request.into_response(response).map_into_right_body());
                 }
             };
-            request.extensions_mut().insert(active.handle().clone());
+            request.extensions_mut().insert(active.session());
             let response = inner.call(request).await?;
-            let head = service.finish(active).await;
+            let head = layer.finish(active).await;
             Ok(apply(response, head))
         })
     }
@@ -185,22 +172,7 @@ fn apply<B: MessageBody + 'static>(
     response
 }
 
-/// The extractor's error when the middleware is missing.
-#[derive(Debug, Clone, Copy)]
-pub struct MissingSessionMiddleware;
-
-impl std::fmt::Display for MissingSessionMiddleware {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "jwe-session: no session on this request. Is the SessionMiddleware installed \
-             (`.wrap(SessionMiddleware::new(...))`) on this scope, for the same data type?",
-        )
-    }
-}
-
-impl std::error::Error for MissingSessionMiddleware {}
-
-impl ResponseError for MissingSessionMiddleware {
+impl ResponseError for MissingSessionLayer {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }
@@ -218,16 +190,15 @@ impl ResponseError for MissingSessionMiddleware {
 ///
 /// ```
 /// use actix_web::{HttpResponse, ResponseError};
-/// use jwe_session::integration::SessionHandle;
-/// use jwe_session::SessionMap;
+/// use jwe_session::SessionHandle;
 ///
-/// async fn visit(session: SessionHandle<SessionMap>) -> Result<HttpResponse, jwe_session::Error> {
+/// async fn visit(session: SessionHandle) -> Result<HttpResponse, jwe_session::Error> {
 ///     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
 ///     session.insert("n", n)?;
 ///     Ok(HttpResponse::Ok().body(n.to_string()))
 /// }
 /// # let _ = actix_web::web::get().to(visit);
-/// assert_eq!(jwe_session::Error::Destroyed.error_response().status(), 500);
+/// assert_eq!(jwe_session::Error::Config("bad".into()).error_response().status(), 500);
 /// ```
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
@@ -257,7 +228,11 @@ fn error_response(error: &dyn std::error::Error, status: u16) -> HttpResponse {
         .body(super::public_body(status))
 }
 
-impl<T: Send + 'static> FromRequest for SessionHandle<T> {
+/// The request's session, its data as a `T` (see [`SessionHandle`]).
+impl<T> FromRequest for SessionHandle<T>
+where
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
@@ -265,27 +240,44 @@ impl<T: Send + 'static> FromRequest for SessionHandle<T> {
         ready(
             request
                 .session::<T>()
-                .ok_or_else(|| MissingSessionMiddleware.into()),
+                .ok_or_else(|| MissingSessionLayer.into()),
         )
     }
 }
 
-/// Access to the session from an [`HttpRequest`].
+/// Access to the session from an [`HttpRequest`] or a [`ServiceRequest`]
+/// (in a middleware of the application's own, under the [`SessionLayer`]).
+///
+/// ```
+/// use actix_web::HttpRequest;
+/// use jwe_session::actix::SessionExt;
+///
+/// fn signed_in(request: &HttpRequest) -> bool {
+///     request
+///         .session::<jwe_session::SessionMap>()
+///         .is_some_and(|session| session.subject().is_some())
+/// }
+/// ```
 pub trait SessionExt {
-    /// The request's session, when the [`SessionMiddleware`] for data type
-    /// `T` is installed.
-    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>>;
+    /// The request's session, its data as a `T` (a
+    /// [`SessionMap`](crate::SessionMap) for the map form); `None` when no
+    /// [`SessionLayer`] is on the route.
+    fn session<T>(&self) -> Option<SessionHandle<T>>;
 }
 
 impl SessionExt for HttpRequest {
-    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>> {
-        self.extensions().get::<SessionHandle<T>>().cloned()
+    fn session<T>(&self) -> Option<SessionHandle<T>> {
+        self.extensions()
+            .get::<RequestSession>()
+            .map(RequestSession::handle)
     }
 }
 
 impl SessionExt for ServiceRequest {
-    fn session<T: Send + 'static>(&self) -> Option<SessionHandle<T>> {
-        self.extensions().get::<SessionHandle<T>>().cloned()
+    fn session<T>(&self) -> Option<SessionHandle<T>> {
+        self.extensions()
+            .get::<RequestSession>()
+            .map(RequestSession::handle)
     }
 }
 
@@ -314,13 +306,16 @@ impl ResponseError for SignInRequired {
 /// A signed-in session, or the handler does not run (see
 /// [`RequireSession`]). `Option<RequireSession<T>>` gives `None` when the
 /// visitor is not signed in.
-impl<T: Send + 'static> FromRequest for RequireSession<T> {
+impl<T> FromRequest for RequireSession<T>
+where
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(match request.session::<T>() {
-            None => Err(MissingSessionMiddleware.into()),
+            None => Err(MissingSessionLayer.into()),
             Some(handle) => RequireSession::from_handle(handle).map_err(Into::into),
         })
     }

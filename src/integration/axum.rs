@@ -1,24 +1,22 @@
-//! axum integration (feature `axum`): a tower [`Layer`] and the
-//! [`SessionHandle`] extractor.
+//! axum integration (feature `axum`): [`SessionLayer`] is a tower `Layer`,
+//! and [`SessionHandle`] and [`RequireSession`] are extractors.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use axum::{routing::post, Router};
-//! use jwe_session::integration::{axum::SessionLayer, SessionHandle};
 //! use jwe_session::revocation::MemoryStore;
-//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+//! use jwe_session::{Key, KeyAlgorithm, Keyring, SessionHandle, SessionLayer};
 //!
-//! async fn count(session: SessionHandle<SessionMap>) -> String {
-//!     let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
-//!     let _ = session.insert("n", n);
-//!     n.to_string()
+//! async fn count(session: SessionHandle) -> Result<String, jwe_session::Error> {
+//!     let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
+//!     session.insert("n", n)?;
+//!     Ok(n.to_string())
 //! }
 //!
 //! # fn main() -> Result<(), jwe_session::Error> {
-//! let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+//! let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
 //! let app: Router = Router::new()
 //!     .route("/count", post(count))
-//!     .layer(SessionLayer::new(keyring, Arc::new(MemoryStore::new()))?);
+//!     .layer(SessionLayer::new(keyring, MemoryStore::new())?);
 //! # Ok(())
 //! # }
 //! ```
@@ -40,58 +38,39 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    Admission, CsrfGuard, RequestHead, RequireSession, ResponseHead, SessionHandle, SessionService,
-    SignInRequired,
+    Admission, CsrfGuard, MissingSessionLayer, RequestHead, RequestSession, RequireSession,
+    ResponseHead, SessionHandle, SessionLayer, SignInRequired,
 };
 use crate::error::{Error, StoreError};
-use crate::session::SessionMap;
 
-/// The session layer: put it on a `Router` with `.layer(...)`.
-///
-/// It is the framework-independent [`SessionService`] itself:
-/// `SessionLayer::new(keyring, store)` for the defaults, or
-/// [`SessionService::builder`] for anything else. The keyring stays shared:
-/// `keyring.rotate()` anywhere in the application takes effect for the next
-/// request.
-pub type SessionLayer<T = SessionMap> = SessionService<T>;
-
-impl<S, T> Layer<S> for SessionService<T> {
-    type Service = SessionMiddleware<S, T>;
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionMiddleware<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionMiddleware {
             inner,
-            service: self.clone(),
+            layer: self.clone(),
         }
     }
 }
 
-/// The middleware [`SessionLayer`] wraps services in.
-pub struct SessionMiddleware<S, T> {
+/// The service [`SessionLayer`] wraps a router's services in.
+#[derive(Clone)]
+pub struct SessionMiddleware<S> {
     inner: S,
-    service: SessionService<T>,
+    layer: SessionLayer,
 }
 
-impl<S: Clone, T> Clone for SessionMiddleware<S, T> {
-    fn clone(&self) -> Self {
-        SessionMiddleware {
-            inner: self.inner.clone(),
-            service: self.service.clone(),
-        }
-    }
-}
-
-impl<S, T> std::fmt::Debug for SessionMiddleware<S, T> {
+impl<S> std::fmt::Debug for SessionMiddleware<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionMiddleware").finish_non_exhaustive()
     }
 }
 
-impl<S, T> Service<Request<Body>> for SessionMiddleware<S, T>
+impl<S> Service<Request<Body>> for SessionMiddleware<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -105,19 +84,19 @@ where
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let service = self.service.clone();
+        let layer = self.layer.clone();
         Box::pin(async move {
             let admission = {
                 let head = request_head(&request);
-                service.begin(&head).await
+                layer.begin(&head).await
             };
             let active = match admission {
                 Admission::Proceed(active) => active,
                 Admission::Refuse(status) => return Ok(status_only(status)),
             };
-            request.extensions_mut().insert(active.handle().clone());
+            request.extensions_mut().insert(active.session());
             let response = inner.call(request).await?;
-            let head = service.finish(active).await;
+            let head = layer.finish(active).await;
             Ok(apply(response, head))
         })
     }
@@ -176,16 +155,15 @@ fn apply(mut response: Response, head: ResponseHead) -> Response {
 ///
 /// ```
 /// use axum::response::IntoResponse;
-/// use jwe_session::integration::SessionHandle;
-/// use jwe_session::SessionMap;
+/// use jwe_session::SessionHandle;
 ///
-/// async fn visit(session: SessionHandle<SessionMap>) -> Result<String, jwe_session::Error> {
+/// async fn visit(session: SessionHandle) -> Result<String, jwe_session::Error> {
 ///     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
 ///     session.insert("n", n)?;
 ///     Ok(n.to_string())
 /// }
 /// # let _: axum::routing::MethodRouter = axum::routing::get(visit);
-/// let response = jwe_session::Error::Destroyed.into_response();
+/// let response = jwe_session::Error::Config("bad".into()).into_response();
 /// assert_eq!(response.status(), 500);
 /// ```
 impl IntoResponse for Error {
@@ -217,41 +195,27 @@ fn json_response(status: u16, body: &'static str) -> Response {
     response
 }
 
-/// The extractor's rejection when the layer is missing.
-#[derive(Debug, Clone, Copy)]
-pub struct MissingSessionLayer;
-
-impl std::fmt::Display for MissingSessionLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "jwe-session: no session on this request. Is the SessionLayer installed \
-             (`.layer(SessionLayer::new(...))`) on this route, for the same data type?",
-        )
-    }
-}
-
-impl std::error::Error for MissingSessionLayer {}
-
+/// A 500 whose body says nothing of the application; the log line names
+/// the fix.
 impl IntoResponse for MissingSessionLayer {
-    /// A 500 whose body says nothing of the application; the log line names
-    /// the fix.
     fn into_response(self) -> Response {
         error_response(&self, 500)
     }
 }
 
+/// The request's session, its data as a `T` (see [`SessionHandle`]).
 impl<S, T> FromRequestParts<S> for SessionHandle<T>
 where
     S: Send + Sync,
-    T: Send + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Rejection = MissingSessionLayer;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<SessionHandle<T>>()
-            .cloned()
+            .get::<RequestSession>()
+            .map(RequestSession::handle)
             .ok_or(MissingSessionLayer)
     }
 }
@@ -260,7 +224,7 @@ where
 /// visitor is not signed in (401, or 303 to the login path).
 #[derive(Debug)]
 pub enum RequireSessionRejection {
-    /// No session layer for this data type on the route.
+    /// No session layer on the route.
     MissingLayer(MissingSessionLayer),
     /// The visitor is not signed in.
     SignInRequired(SignInRequired),
@@ -296,7 +260,7 @@ impl IntoResponse for SignInRequired {
 impl<S, T> FromRequestParts<S> for RequireSession<T>
 where
     S: Send + Sync,
-    T: Send + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Rejection = RequireSessionRejection;
 
@@ -313,7 +277,7 @@ where
 impl<S, T> axum::extract::OptionalFromRequestParts<S> for RequireSession<T>
 where
     S: Send + Sync,
-    T: Send + 'static,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Rejection = MissingSessionLayer;
 

@@ -1,12 +1,20 @@
-//! What every web framework integration shares: reading the session from a
-//! request, handing it to the handler, and writing the response's cookies.
+//! The web framework integrations: one [`SessionLayer`] for axum (a tower
+//! `Layer`) and actix-web (a middleware for `wrap`), the [`SessionHandle`]
+//! and [`RequireSession`] extractors, and [`CsrfGuard`].
 //!
-//! The adapters (`axum`, `actix`) only translate their framework's
-//! request and response types to and from [`RequestHead`] and
-//! [`ResponseHead`]; all decisions are made here, once.
+//! The layer keeps each request's session data untyped: every handler
+//! names the type it wants (`SessionHandle<Cart>`, `SessionHandle` for a
+//! [`SessionMap`]) and gets it decoded, so the layer and the extractors can
+//! never disagree about it. Data that does not decode as the type a
+//! handler asks for (a type changed between deployments, two routes that
+//! disagree) is not an error: the handler sees the type's `Default`, the
+//! mismatch is logged at `warn`, and the stored data is kept unless the
+//! handler changes it.
+//!
+//! The adapters (`axum`, `actix`) only translate their framework's request
+//! and response types; all decisions are made here, once.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,7 +25,7 @@ use crate::cookie::{CookieConfig, IncomingCookies};
 use crate::csrf::{CsrfConfig, CsrfRequest};
 use crate::error::{Error, RejectionKind, SealError, StoreError};
 use crate::keyring::{KeyState, Keyring};
-use crate::revocation::RevocationStore;
+use crate::revocation::IntoRevocationStore;
 use crate::session::{
     Flash, FlashLevel, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
 };
@@ -27,6 +35,9 @@ use crate::Clock;
 pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod data;
+
+use data::LayerData;
 
 /// The parts of a request the session layer reads.
 #[derive(Debug, Clone, Default)]
@@ -64,9 +75,9 @@ pub struct ResponseHead {
 /// The start of a request: go on to the handler, or answer at once.
 #[must_use = "a refused request must be answered with its status"]
 #[derive(Debug)]
-pub enum Admission<T> {
+pub enum Admission {
     /// Call the handler, with this session.
-    Proceed(ActiveRequest<T>),
+    Proceed(ActiveRequest),
     /// Answer with this status and no body: 403 (CSRF) or 503 (revocation
     /// store down). The cookies are not touched.
     Refuse(u16),
@@ -75,35 +86,97 @@ pub enum Admission<T> {
 /// A request in flight: the session the handler sees, and what is needed to
 /// write the response.
 #[derive(Debug)]
-pub struct ActiveRequest<T> {
-    handle: SessionHandle<T>,
+pub struct ActiveRequest {
+    cell: RequestSession,
     incoming: IncomingCookies,
     invalid: bool,
 }
 
-impl<T> ActiveRequest<T> {
-    /// The handle to give the handler.
-    pub fn handle(&self) -> &SessionHandle<T> {
-        &self.handle
+impl ActiveRequest {
+    /// What the adapters put in the request's extensions, for the
+    /// extractors.
+    pub(crate) fn session(&self) -> RequestSession {
+        self.cell.clone()
+    }
+
+    /// A handle to the request's session, its data as a `T`, for the
+    /// handler.
+    pub fn handle<T>(&self) -> SessionHandle<T> {
+        self.cell.handle()
     }
 }
 
-/// A cheap, cloneable handle to the request's session, for handlers.
-///
-/// Every method takes a short lock and never holds it across an `await`.
-pub struct SessionHandle<T> {
-    session: Arc<Mutex<Session<T>>>,
+/// The request's session as the layer holds it, in the request's
+/// extensions; the extractors make typed handles of it.
+#[derive(Clone)]
+pub(crate) struct RequestSession(Arc<Cell>);
+
+impl fmt::Debug for RequestSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestSession")
+    }
+}
+
+struct Cell {
+    session: Mutex<Session<LayerData>>,
     manager: Arc<SessionManager>,
     /// Where [`RequireSession`] sends a visitor who is not signed in.
     login_path: Option<Arc<str>>,
 }
 
+impl RequestSession {
+    /// A handle showing the data as a `T`.
+    pub(crate) fn handle<T>(&self) -> SessionHandle<T> {
+        SessionHandle {
+            cell: Arc::clone(&self.0),
+            _data: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The request's session, for handlers: the extractor in both frameworks,
+/// showing the session's data as a `T` (by default a [`SessionMap`]).
+///
+/// Cheap to clone; every method takes a short lock and never holds it
+/// across an `await`. Any `T` that is `Serialize + DeserializeOwned +
+/// Default + Send + 'static` works under the same [`SessionLayer`]: the
+/// layer keeps the data untyped, and each handle decodes the type it names
+/// (once per request: after that it is kept as that type). Data that does
+/// not decode as a `T` shows as `T::default()`, logged at `warn`, and is
+/// kept unless the handler changes it.
+///
+/// ```
+/// use jwe_session::SessionHandle;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Cart {
+///     items: Vec<String>,
+/// }
+///
+/// async fn add(cart: SessionHandle<Cart>) -> String {
+///     cart.update_data(|cart| cart.items.push("book".into()));
+///     cart.with_data(|cart| cart.items.len()).to_string()
+/// }
+///
+/// async fn visits(session: SessionHandle) -> Result<String, jwe_session::Error> {
+///     let n: u64 = session.get("visits")?.unwrap_or(0) + 1;
+///     session.insert("visits", n)?;
+///     Ok(n.to_string())
+/// }
+/// # #[cfg(feature = "axum")]
+/// # let _: axum::routing::MethodRouter = axum::routing::post(add).get(visits);
+/// ```
+pub struct SessionHandle<T = SessionMap> {
+    cell: Arc<Cell>,
+    _data: std::marker::PhantomData<fn() -> T>,
+}
+
 impl<T> Clone for SessionHandle<T> {
     fn clone(&self) -> Self {
         SessionHandle {
-            session: Arc::clone(&self.session),
-            manager: Arc::clone(&self.manager),
-            login_path: self.login_path.clone(),
+            cell: Arc::clone(&self.cell),
+            _data: std::marker::PhantomData,
         }
     }
 }
@@ -111,7 +184,7 @@ impl<T> Clone for SessionHandle<T> {
 impl<T> fmt::Debug for SessionHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never block: the handle may be formatted inside `with`/`update`.
-        match self.session.try_lock() {
+        match self.cell.session.try_lock() {
             Ok(session) => fmt::Debug::fmt(&*session, f),
             Err(_) => f.write_str("SessionHandle(<locked>)"),
         }
@@ -119,37 +192,16 @@ impl<T> fmt::Debug for SessionHandle<T> {
 }
 
 impl<T> SessionHandle<T> {
-    fn lock(&self) -> MutexGuard<'_, Session<T>> {
-        self.session
+    fn lock(&self) -> MutexGuard<'_, Session<LayerData>> {
+        self.cell
+            .session
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reads the session.
-    pub fn with<R>(&self, f: impl FnOnce(&Session<T>) -> R) -> R {
-        f(&self.lock())
-    }
-
-    /// Changes the session (through [`Session`]'s own methods, which track
-    /// what changed).
-    pub fn update<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
-        f(&mut self.lock())
-    }
-
-    /// A copy of the data.
-    pub fn data(&self) -> T
-    where
-        T: Clone,
-    {
-        self.lock().data().clone()
-    }
-
-    /// Changes the data; the session is sealed again.
-    pub fn update_data<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        f(self.lock().data_mut())
-    }
-
-    /// The session id.
+    /// The session id (empty until the session is first sealed, and after
+    /// a [`login`](SessionHandle::login) or [`renew`](SessionHandle::renew)
+    /// in this request).
     pub fn id(&self) -> String {
         self.lock().id().to_owned()
     }
@@ -160,9 +212,9 @@ impl<T> SessionHandle<T> {
     }
 
     /// A fresh authentication: a new id, the subject set, and a new
-    /// lifetime (see [`Session::login`]).
-    pub fn login(&self, sub: impl Into<String>) -> Result<(), Error> {
-        self.lock().login(sub)
+    /// lifetime (see [`Session::login`]). It cannot fail.
+    pub fn login(&self, sub: impl Into<String>) {
+        self.lock().login(sub);
     }
 
     /// Sets the subject. At login use [`login`](SessionHandle::login), which
@@ -200,14 +252,28 @@ impl<T> SessionHandle<T> {
     }
 
     /// How long the session's next token would be, when it fits what the
-    /// cookies carry; [`SealError::TooLarge`]
-    /// when it does not ([`SessionManager::sealed_len`]). Check before
-    /// answering when the session holds something of unbounded size.
-    pub fn sealed_len(&self) -> Result<usize, Error>
-    where
-        T: Serialize,
-    {
-        self.manager.sealed_len(&self.lock())
+    /// cookies carry; [`SealError::TooLarge`] when it does not
+    /// ([`SessionManager::sealed_len`]). Check before answering when the
+    /// session holds something of unbounded size.
+    ///
+    /// ```
+    /// use jwe_session::SessionHandle;
+    ///
+    /// async fn save_note(session: SessionHandle, note: String) -> (u16, &'static str) {
+    ///     let before = session.get::<String>("note").ok().flatten();
+    ///     if session.insert("note", &note).is_err() || session.sealed_len().is_err() {
+    ///         // Too large for the cookies: put the old note back, say so.
+    ///         let _ = match before {
+    ///             Some(old) => session.insert("note", old),
+    ///             None => Ok(drop(session.remove("note"))),
+    ///         };
+    ///         return (413, "note too long");
+    ///     }
+    ///     (200, "saved")
+    /// }
+    /// ```
+    pub fn sealed_len(&self) -> Result<usize, Error> {
+        self.cell.manager.sealed_len(&self.lock())
     }
 
     /// Adds a flash message for the next request ([`Session::flash`]).
@@ -226,13 +292,13 @@ impl<T> SessionHandle<T> {
     /// store ([`SessionManager::mark_stale`]); for an administrator who
     /// changed another user's role.
     pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
-        self.manager.mark_stale(sub).await
+        self.cell.manager.mark_stale(sub).await
     }
 
     /// A new session id, the old one revoked (after a change of privilege;
-    /// at login use [`login`](SessionHandle::login)).
-    pub fn renew(&self) -> Result<(), Error> {
-        self.lock().renew()
+    /// at login use [`login`](SessionHandle::login)). It cannot fail.
+    pub fn renew(&self) {
+        self.lock().renew();
     }
 
     /// Ends the session: revoked, and the cookie removed (logout).
@@ -247,36 +313,103 @@ impl<T> SessionHandle<T> {
         let Some(sub) = self.subject() else {
             return Ok(());
         };
-        self.manager.revoke_subject(&sub).await?;
+        self.cell.manager.revoke_subject(&sub).await?;
         self.destroy();
         Ok(())
     }
 
     /// The manager behind the session (its keyring, store, configuration).
     pub fn manager(&self) -> &Arc<SessionManager> {
-        &self.manager
+        &self.cell.manager
+    }
+
+    fn signed_in(&self) -> bool {
+        let session = self.lock();
+        session.subject().is_some() && !session.is_destroyed()
+    }
+}
+
+impl<T> SessionHandle<T>
+where
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    /// Runs `f` on the session with its data as a `T`: decoded on first
+    /// use, then kept as a `T`. When the data does not decode, `f` sees
+    /// `T::default()`, and the data stored is kept unless `f` changes it.
+    fn access<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
+        let mut guard = self.lock();
+        let session = std::mem::replace(&mut *guard, Session::detached(LayerData::Empty));
+        let mut kept = None;
+        let mut session = session.map_data(|data| {
+            data.take_as::<T>().unwrap_or_else(|original| {
+                kept = Some(original);
+                T::default()
+            })
+        });
+        let earlier = session.take_data_changed();
+        let result = f(&mut session);
+        let changed = session.take_data_changed();
+        session.restore_data_changed(earlier || changed);
+        *guard = session.map_data(|data| match kept {
+            Some(original) if !changed => original,
+            _ => LayerData::typed(data),
+        });
+        result
+    }
+
+    /// Reads the session, its data as a `T`.
+    pub fn with<R>(&self, f: impl FnOnce(&Session<T>) -> R) -> R {
+        self.access(|session| f(session))
+    }
+
+    /// Changes the session (through [`Session`]'s own methods, which track
+    /// what changed).
+    pub fn update<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
+        self.access(f)
+    }
+
+    /// Reads the data.
+    pub fn with_data<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.access(|session| f(session.data()))
+    }
+
+    /// A copy of the data.
+    pub fn data(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with_data(T::clone)
+    }
+
+    /// Changes the data; the session is sealed again.
+    pub fn update_data<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.access(|session| f(session.data_mut()))
+    }
+
+    /// Replaces the data; the session is sealed again.
+    pub fn set_data(&self, data: T) {
+        self.access(|session| session.set(data));
     }
 }
 
 /// A handle that exists only for a signed-in visitor (a session with a
 /// subject): the extractor for "must be signed in" routes, in both
 /// frameworks. A visitor who is not signed in is answered `401` (a JSON
-/// body), or `303 See Other` to the service's
-/// [`login_path`](SessionServiceBuilder::login_path) when one is set; the
+/// body), or `303 See Other` to the layer's
+/// [`login_path`](SessionLayerBuilder::login_path) when one is set; the
 /// handler does not run. Extract `Option<RequireSession<T>>` for a page that
 /// works either way: `None` when not signed in.
 ///
 /// It dereferences to the [`SessionHandle`].
 ///
 /// ```
-/// use jwe_session::integration::RequireSession;
-/// use jwe_session::SessionMap;
+/// use jwe_session::RequireSession;
 ///
-/// async fn account(session: RequireSession<SessionMap>) -> String {
+/// async fn account(session: RequireSession) -> String {
 ///     format!("signed in as {}", session.subject().unwrap_or_default())
 /// }
 ///
-/// async fn home(session: Option<RequireSession<SessionMap>>) -> String {
+/// async fn home(session: Option<RequireSession>) -> String {
 ///     match session {
 ///         Some(session) => format!("hello, {}", session.subject().unwrap_or_default()),
 ///         None => "hello, stranger".to_owned(),
@@ -285,7 +418,7 @@ impl<T> SessionHandle<T> {
 /// # #[cfg(feature = "axum")]
 /// # let _: axum::routing::MethodRouter = axum::routing::get(account).post(home);
 /// ```
-pub struct RequireSession<T>(pub SessionHandle<T>);
+pub struct RequireSession<T = SessionMap>(pub SessionHandle<T>);
 
 impl<T> Clone for RequireSession<T> {
     fn clone(&self) -> Self {
@@ -310,14 +443,12 @@ impl<T> std::ops::Deref for RequireSession<T> {
 impl<T> RequireSession<T> {
     /// The handle, when the request's session is signed in; otherwise how
     /// to refuse it.
-    pub fn from_handle(handle: SessionHandle<T>) -> Result<Self, SignInRequired> {
-        let signed_in =
-            handle.with(|session| session.subject().is_some() && !session.is_destroyed());
-        if signed_in {
+    fn from_handle(handle: SessionHandle<T>) -> Result<Self, SignInRequired> {
+        if handle.signed_in() {
             Ok(RequireSession(handle))
         } else {
             Err(SignInRequired {
-                login_path: handle.login_path.clone(),
+                login_path: handle.cell.login_path.clone(),
             })
         }
     }
@@ -335,7 +466,7 @@ pub struct SignInRequired {
 }
 
 impl SignInRequired {
-    /// Where to send the visitor (`303 See Other`), when the service has a
+    /// Where to send the visitor (`303 See Other`), when the layer has a
     /// login path; otherwise the answer is `401`.
     pub fn login_path(&self) -> Option<&str> {
         self.login_path.as_deref()
@@ -350,43 +481,72 @@ impl fmt::Display for SignInRequired {
 
 impl std::error::Error for SignInRequired {}
 
+/// The extractors' rejection when no [`SessionLayer`] is on the route: a
+/// 500 whose body says nothing of the application, and a log line that
+/// names the fix.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingSessionLayer;
+
+impl fmt::Display for MissingSessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "jwe-session: no session on this request. Is the SessionLayer on this route \
+             (axum: `.layer(layer)`, actix-web: `.wrap(layer)`)?",
+        )
+    }
+}
+
+impl std::error::Error for MissingSessionLayer {}
+
 impl SessionHandle<SessionMap> {
-    /// The value under `key`.
+    /// The value under `key`; `None` when there is none, an error when it
+    /// is not a `V`.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
-        self.lock().get(key)
+        self.with(|session| session.get(key))
     }
 
     /// Stores `value` under `key`.
     pub fn insert<V: Serialize>(&self, key: impl Into<String>, value: V) -> Result<(), Error> {
-        self.lock().insert(key, value)
+        self.update(|session| session.insert(key, value))
     }
 
     /// Removes the value under `key`.
     pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
-        self.lock().remove(key)
+        self.update(|session| session.remove(key))
     }
 }
 
-/// The framework-independent session service: one per application, shared
-/// by every request.
-pub struct SessionService<T = SessionMap> {
-    // One reference count: the adapters clone the service for every request.
+/// The session layer, for both frameworks: in axum a tower `Layer`
+/// (`.layer(layer)`), in actix-web a middleware (`.wrap(layer)`). One per
+/// application, cheap to clone; every handler under it extracts a
+/// [`SessionHandle<T>`] of the type it wants.
+///
+/// [`SessionLayer::new`] gives the defaults; [`SessionLayer::builder`]
+/// anything else. The keyring stays shared: `keyring.rotate()` anywhere in
+/// the application takes effect for the next request.
+///
+/// ```
+/// use jwe_session::revocation::MemoryStore;
+/// use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer};
+///
+/// # fn main() -> Result<(), jwe_session::Error> {
+/// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+/// let layer = SessionLayer::builder(keyring, MemoryStore::new())
+///     .login_path("/login")
+///     .build()?;
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    // One reference count: the adapters clone the layer for every request.
     shared: Arc<Shared>,
-    _data: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for SessionService<T> {
-    fn clone(&self) -> Self {
-        SessionService {
-            shared: Arc::clone(&self.shared),
-            _data: PhantomData,
-        }
-    }
-}
-
-impl<T> fmt::Debug for SessionService<T> {
+impl fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionService")
+        f.debug_struct("SessionLayer")
             .field("manager", &self.shared.manager)
             .field("cookies", &self.shared.cookies)
             .field("csrf", &self.shared.csrf)
@@ -394,7 +554,7 @@ impl<T> fmt::Debug for SessionService<T> {
     }
 }
 
-/// What a service's clones share.
+/// What a layer's clones share.
 struct Shared {
     manager: Arc<SessionManager>,
     cookies: CookieConfig,
@@ -403,10 +563,11 @@ struct Shared {
     too_large_status: u16,
 }
 
-/// Builds a [`SessionService`] (and through it the framework layers).
-pub struct SessionServiceBuilder {
+/// Builds a [`SessionLayer`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SessionLayerBuilder {
     keyring: Arc<Keyring>,
-    store: Arc<dyn RevocationStore>,
+    store: Arc<dyn crate::revocation::RevocationStore>,
     config: SessionConfig,
     cookies: CookieConfig,
     csrf: Option<CsrfConfig>,
@@ -415,9 +576,9 @@ pub struct SessionServiceBuilder {
     too_large_status: u16,
 }
 
-impl fmt::Debug for SessionServiceBuilder {
+impl fmt::Debug for SessionLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionServiceBuilder")
+        f.debug_struct("SessionLayerBuilder")
             .field("config", &self.config)
             .field("cookies", &self.cookies)
             .field("csrf", &self.csrf)
@@ -425,26 +586,23 @@ impl fmt::Debug for SessionServiceBuilder {
     }
 }
 
-impl SessionServiceBuilder {
+impl SessionLayerBuilder {
     /// The session lifetimes and rules (default [`SessionConfig::new`]).
     /// Unless its purpose was set with [`SessionConfig::with_purpose`], the
     /// cookie name is used.
-    #[must_use]
     pub fn config(mut self, config: SessionConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The cookie attributes (default [`CookieConfig::new`]).
-    #[must_use]
     pub fn cookies(mut self, cookies: CookieConfig) -> Self {
         self.cookies = cookies;
         self
     }
 
-    /// The CSRF defence for unsafe methods (default: on, same host only;
-    /// `None` turns it off).
-    #[must_use]
+    /// The CSRF defence for unsafe methods on requests that carry the
+    /// session cookie (default: on, same host only; `None` turns it off).
     pub fn csrf(mut self, csrf: Option<CsrfConfig>) -> Self {
         self.csrf = csrf;
         self
@@ -455,17 +613,14 @@ impl SessionServiceBuilder {
     /// such as `"/login"`.
     ///
     /// ```
-    /// # use std::sync::Arc;
-    /// # use jwe_session::integration::SessionService;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
-    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
-    /// let service = SessionService::builder(keyring, Arc::new(MemoryStore::new()))
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer};
+    /// # let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    /// let layer = SessionLayer::builder(keyring, MemoryStore::new())
     ///     .login_path("/login")
-    ///     .build::<SessionMap>()?;
+    ///     .build()?;
     /// # Ok::<(), jwe_session::Error>(())
     /// ```
-    #[must_use]
     pub fn login_path(mut self, path: impl Into<String>) -> Self {
         self.login_path = Some(Arc::from(path.into()));
         self
@@ -476,23 +631,21 @@ impl SessionServiceBuilder {
     /// handler's change is not kept, the client keeps its previous cookie,
     /// and the log says why. A handler that wants to answer itself checks
     /// first with [`SessionHandle::sealed_len`]. A status from 400 to 599.
-    #[must_use]
     pub fn too_large_status(mut self, status: u16) -> Self {
         self.too_large_status = status;
         self
     }
 
     /// Reads the time from `clock` (for tests).
-    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
-    /// Checks the configuration and builds the service. A cookie
+    /// Checks the configuration and builds the layer. A cookie
     /// configuration that breaks the `__Host-` rules is refused here, at
     /// start-up.
-    pub fn build<T>(self) -> Result<SessionService<T>, Error> {
+    pub fn build(self) -> Result<SessionLayer, Error> {
         self.cookies
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
@@ -527,7 +680,7 @@ impl SessionServiceBuilder {
         // The site's scheme from the cookie: a `Secure` cookie means an
         // https site, whose Origin must be https too.
         let csrf = self.csrf.map(|csrf| csrf.for_cookies(&self.cookies));
-        Ok(SessionService {
+        Ok(SessionLayer {
             shared: Arc::new(Shared {
                 manager: Arc::new(manager),
                 cookies: self.cookies,
@@ -535,27 +688,44 @@ impl SessionServiceBuilder {
                 login_path: self.login_path,
                 too_large_status: self.too_large_status,
             }),
-            _data: PhantomData,
         })
     }
 }
 
-impl SessionService<SessionMap> {
-    /// A service with the defaults: [`SessionMap`] data, 30 min idle and
-    /// 12 h absolute lifetimes, `__Host-session` cookies, CSRF defence on.
-    pub fn new(keyring: Arc<Keyring>, store: Arc<dyn RevocationStore>) -> Result<Self, Error> {
-        SessionService::builder(keyring, store).build()
+impl SessionLayer {
+    /// A layer with the defaults: 30 min idle and 12 h absolute lifetimes,
+    /// `__Host-session` cookies, CSRF defence on. The keyring and the store
+    /// may be passed by value or in an `Arc`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use jwe_session::revocation::MemoryStore;
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer};
+    ///
+    /// # fn main() -> Result<(), jwe_session::Error> {
+    /// let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// let store = Arc::new(MemoryStore::new());
+    /// let layer = SessionLayer::new(Arc::clone(&keyring), store)?;
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(
+        keyring: impl Into<Arc<Keyring>>,
+        store: impl IntoRevocationStore,
+    ) -> Result<Self, Error> {
+        SessionLayer::builder(keyring, store).build()
     }
 
-    /// Starts building a service over `keyring`, keeping revocations in
-    /// `store`.
+    /// Starts building a layer over `keyring`, keeping revocations in
+    /// `store` (each by value or in an `Arc`).
     pub fn builder(
-        keyring: Arc<Keyring>,
-        store: Arc<dyn RevocationStore>,
-    ) -> SessionServiceBuilder {
-        SessionServiceBuilder {
-            keyring,
-            store,
+        keyring: impl Into<Arc<Keyring>>,
+        store: impl IntoRevocationStore,
+    ) -> SessionLayerBuilder {
+        SessionLayerBuilder {
+            keyring: keyring.into(),
+            store: store.into_revocation_store(),
             config: SessionConfig::new(),
             cookies: CookieConfig::new(),
             csrf: Some(CsrfConfig::same_host()),
@@ -564,13 +734,8 @@ impl SessionService<SessionMap> {
             too_large_status: 413,
         }
     }
-}
 
-impl<T> SessionService<T>
-where
-    T: Serialize + DeserializeOwned + Default + Send + 'static,
-{
-    /// The session manager.
+    /// The session manager (its keyring, store and configuration).
     pub fn manager(&self) -> &Arc<SessionManager> {
         &self.shared.manager
     }
@@ -584,7 +749,7 @@ where
     /// cookies. An invalid, expired or revoked cookie gives a new empty
     /// session (and a removal cookie on the response); a revocation store
     /// that is down refuses the request with 503.
-    pub async fn begin(&self, request: &RequestHead<'_>) -> Admission<T> {
+    pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
         let incoming = self.shared.cookies.read(request.cookies.iter().copied());
         // Only a request that carries the session cookie can ride on the
         // session: one without it (a CORS API under the same router, a
@@ -606,7 +771,14 @@ where
         }
         let mut session = None;
         if let Some(token) = incoming.token() {
-            match self.shared.manager.load_cached::<T>(token).await {
+            let loaded = self
+                .shared
+                .manager
+                .load_with(token, |verified| {
+                    Some(LayerData::Token(Arc::clone(verified)))
+                })
+                .await;
+            match loaded {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);
@@ -616,14 +788,14 @@ where
         }
         let session = match session {
             Some(session) => session,
-            None => self.shared.manager.start(T::default()),
+            None => self.shared.manager.start(LayerData::Empty),
         };
         Admission::Proceed(ActiveRequest {
-            handle: SessionHandle {
-                session: Arc::new(Mutex::new(session)),
+            cell: RequestSession(Arc::new(Cell {
+                session: Mutex::new(session),
                 manager: Arc::clone(&self.shared.manager),
                 login_path: self.shared.login_path.clone(),
-            },
+            })),
             incoming,
             invalid,
         })
@@ -631,15 +803,22 @@ where
 
     /// Ends the request: seals the session again only when needed, records
     /// revocations, and says which cookies to write.
-    pub async fn finish(&self, request: ActiveRequest<T>) -> ResponseHead {
+    pub(crate) async fn finish(&self, request: ActiveRequest) -> ResponseHead {
         let ActiveRequest {
-            handle,
+            cell,
             incoming,
             invalid,
         } = request;
         // The handler may keep clones of the handle: take the session out
         // and leave a detached stand-in, whose changes are never saved.
-        let mut session = std::mem::replace(&mut *handle.lock(), Session::detached(T::default()));
+        let mut session = {
+            let mut guard = cell
+                .0
+                .session
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::replace(&mut *guard, Session::detached(LayerData::Empty))
+        };
         let destroyed = session.is_destroyed();
         let now = self.shared.manager.now();
         let saved = self.shared.manager.save_at(&mut session, now).await;
@@ -757,7 +936,7 @@ fn csrf_allows(csrf: &CsrfConfig, request: &RequestHead<'_>) -> bool {
 ///
 /// ```
 /// use jwe_session::csrf::CsrfConfig;
-/// use jwe_session::integration::CsrfGuard;
+/// use jwe_session::csrf::CsrfGuard;
 ///
 /// let guard = CsrfGuard::new(CsrfConfig::same_host());
 /// # #[cfg(feature = "axum")]
@@ -779,7 +958,7 @@ impl CsrfGuard {
     }
 
     /// Whether the request may go on (safe methods always may).
-    pub fn allows(&self, request: &RequestHead<'_>) -> bool {
+    pub(crate) fn allows(&self, request: &RequestHead<'_>) -> bool {
         csrf_allows(&self.csrf, request)
     }
 }

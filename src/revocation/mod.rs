@@ -42,6 +42,7 @@
 //! * [`RedisStore`] (feature `redis`): shared by a fleet, on one Redis server
 //!   or a Redis Cluster (one key per subject, so every operation is one slot).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -159,6 +160,34 @@ impl CheckOutcome {
             session_revoked,
             subject,
         }
+    }
+}
+
+/// A revocation store passed by value or in an `Arc`: what
+/// [`SessionLayer::builder`](crate::SessionLayer::builder) and
+/// [`SessionManager::new`](crate::SessionManager::new) accept, so that no
+/// caller has to spell `Arc<dyn RevocationStore>`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwe_session::revocation::{IntoRevocationStore, MemoryStore, RevocationStore};
+///
+/// let by_value = MemoryStore::new().into_revocation_store();
+/// let shared = Arc::new(MemoryStore::new());
+/// let by_arc = Arc::clone(&shared).into_revocation_store();
+/// let erased: Arc<dyn RevocationStore> = shared;
+/// let as_dyn = erased.into_revocation_store();
+/// # let _ = (by_value, by_arc, as_dyn);
+/// ```
+pub trait IntoRevocationStore {
+    /// The store, shared.
+    fn into_revocation_store(self) -> Arc<dyn RevocationStore>;
+}
+
+/// Any store, and so an `Arc` of one (an `Arc` of a store is a store).
+impl<S: RevocationStore> IntoRevocationStore for S {
+    fn into_revocation_store(self) -> Arc<dyn RevocationStore> {
+        Arc::new(self)
     }
 }
 
