@@ -38,7 +38,8 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every supported key management algorithm.
-    pub const ALL: [KeyAlgorithm; 9] = [
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) const ALL: [KeyAlgorithm; 9] = [
         KeyAlgorithm::Dir,
         KeyAlgorithm::A128Kw,
         KeyAlgorithm::A192Kw,
@@ -72,7 +73,8 @@ impl KeyAlgorithm {
 
     /// The length in bytes of a symmetric key for this algorithm, `None` for
     /// `dir` (which depends on the content encryption) and RSA.
-    pub fn symmetric_key_len(self) -> Option<usize> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn symmetric_key_len(self) -> Option<usize> {
         match self {
             KeyAlgorithm::A128Kw | KeyAlgorithm::A128GcmKw => Some(16),
             KeyAlgorithm::A192Kw | KeyAlgorithm::A192GcmKw => Some(24),
@@ -82,7 +84,8 @@ impl KeyAlgorithm {
     }
 
     /// Whether this algorithm uses an RSA key (and so needs the `rsa` feature).
-    pub fn is_rsa(self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn is_rsa(self) -> bool {
         matches!(self, KeyAlgorithm::RsaOaep | KeyAlgorithm::RsaOaep256)
     }
 
@@ -132,7 +135,8 @@ pub enum ContentEncryption {
 
 impl ContentEncryption {
     /// Every supported content encryption.
-    pub const ALL: [ContentEncryption; 3] = [
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) const ALL: [ContentEncryption; 3] = [
         ContentEncryption::A128Gcm,
         ContentEncryption::A192Gcm,
         ContentEncryption::A256Gcm,
@@ -155,7 +159,8 @@ impl ContentEncryption {
     }
 
     /// The content encryption key length in bytes.
-    pub fn key_len(self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn key_len(self) -> usize {
         match self {
             ContentEncryption::A128Gcm => 16,
             ContentEncryption::A192Gcm => 24,
@@ -164,7 +169,8 @@ impl ContentEncryption {
     }
 
     /// The content encryption whose key is `len` bytes long.
-    pub fn for_key_len(len: usize) -> Option<Self> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn for_key_len(len: usize) -> Option<Self> {
         match len {
             16 => Some(ContentEncryption::A128Gcm),
             24 => Some(ContentEncryption::A192Gcm),

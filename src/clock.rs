@@ -72,7 +72,9 @@ impl ManualClock {
 
     /// Moves the clock back by `by` (to the millisecond), for tests of
     /// clocks that disagree.
-    pub fn rewind(&self, by: Duration) {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn rewind(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
         let _ = self
             .unix_millis
@@ -87,12 +89,14 @@ impl ManualClock {
     }
 
     /// Sets the clock to `millis` milliseconds after the Unix epoch.
-    pub fn set_unix_millis(&self, millis: u64) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn set_unix_millis(&self, millis: u64) {
         self.unix_millis.store(millis, Ordering::SeqCst);
     }
 
     /// The time it shows, in milliseconds after the Unix epoch.
-    pub fn unix_millis(&self) -> u64 {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn unix_millis(&self) -> u64 {
         self.unix_millis.load(Ordering::SeqCst)
     }
 }
@@ -109,7 +113,8 @@ impl Clock for ManualClock {
 /// use std::time::{Duration, UNIX_EPOCH};
 /// assert_eq!(jwe_session::clock::unix_seconds(UNIX_EPOCH + Duration::from_millis(2500)), 2);
 /// ```
-pub fn unix_seconds(time: SystemTime) -> u64 {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
@@ -124,7 +129,8 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
 ///
 /// Saturates at the end of the year 9999 (a time read from a key file is
 /// never trusted to fit in a `SystemTime`).
-pub fn from_unix_seconds(seconds: u64) -> SystemTime {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) fn from_unix_seconds(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds.min(MAX_UNIX_SECONDS))
 }
 
@@ -142,4 +148,5 @@ pub(crate) fn unix_millis(time: SystemTime) -> u64 {
 }
 
 /// The last second of the year 9999, the latest time a key file may name.
-pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) const MAX_UNIX_SECONDS: u64 = 253_402_300_799;

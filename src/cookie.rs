@@ -28,12 +28,14 @@ pub enum SameSite {
 /// A cookie configuration refused at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cookie configuration: {0}")]
-pub struct CookieConfigError(String);
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) struct CookieConfigError(String);
 
 /// A token too large for the configured number of chunk cookies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("session token of {len} bytes needs {needed} cookies; at most {max} are configured")]
-pub struct TooLarge {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) struct TooLarge {
     /// The token's length.
     pub len: usize,
     /// The cookies it would need.
@@ -215,22 +217,28 @@ impl CookieConfig {
     }
 
     /// Whether the `Secure` attribute is written.
-    pub fn secure(&self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn secure(&self) -> bool {
         self.secure
     }
 
     /// Whether `Max-Age` is written.
-    pub fn persistent(&self) -> bool {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn persistent(&self) -> bool {
         self.persistent
     }
 
     /// The most chunk cookies.
-    pub fn max_chunks(&self) -> usize {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn max_chunks(&self) -> usize {
         self.max_chunks
     }
 
     /// The longest token the cookies can carry.
-    pub fn max_token_len(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn max_token_len(&self) -> usize {
         self.chunk_len().saturating_mul(self.max_chunks)
     }
 
@@ -242,7 +250,8 @@ impl CookieConfig {
     /// Checks the configuration: a valid cookie name, the rules of the
     /// `__Host-` and `__Secure-` prefixes, `SameSite=None` only with
     /// `Secure`, and sane sizes.
-    pub fn validate(&self) -> Result<(), CookieConfigError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn validate(&self) -> Result<(), CookieConfigError> {
         let fail = |m: String| Err(CookieConfigError(m));
         let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-^_`|~".contains(c);
         if self.name.is_empty() || !self.name.chars().all(token_char) {
@@ -324,7 +333,8 @@ impl CookieConfig {
     /// let incoming = config.read([&b"a=1; __Host-session.1=cd"[..], b"__Host-session.0=ab"]);
     /// assert_eq!(incoming.token(), Some("abcd"));
     /// ```
-    pub fn read<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> IncomingCookies {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn read<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> IncomingCookies {
         let mut single: Option<String> = None;
         let mut chunks: Vec<(usize, String)> = Vec::new();
         let mut present = BTreeSet::new();
@@ -407,7 +417,8 @@ impl CookieConfig {
     /// The `Set-Cookie` values that store `token`, in one cookie or in
     /// chunks, and remove the request's cookies the new set does not use.
     /// `max_age` is written only for persistent sessions.
-    pub fn write(
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn write(
         &self,
         token: &str,
         max_age: Duration,
@@ -450,7 +461,8 @@ impl CookieConfig {
 
     /// The `Set-Cookie` values that remove every session cookie the request
     /// carried (or the main one, when it carried none).
-    pub fn remove(&self, incoming: &IncomingCookies) -> Vec<String> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn remove(&self, incoming: &IncomingCookies) -> Vec<String> {
         if incoming.present.is_empty() {
             return vec![self.removal(&self.name)];
         }
@@ -473,7 +485,8 @@ fn chunk_index(text: &[u8]) -> Option<usize> {
 
 /// The session cookies a request carried.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct IncomingCookies {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) struct IncomingCookies {
     token: Option<String>,
     present: BTreeSet<String>,
     malformed: bool,

@@ -57,7 +57,8 @@ pub enum SiteScheme {
 
 /// The parts of a request the check reads.
 #[derive(Debug, Clone, Copy)]
-pub struct CsrfRequest<'a> {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) struct CsrfRequest<'a> {
     /// The method, e.g. `"POST"`.
     pub method: &'a str,
     /// The `Host` header.
@@ -71,7 +72,8 @@ pub struct CsrfRequest<'a> {
 /// Why a request was refused (for logs; answer 403 and nothing more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum CsrfRejection {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) enum CsrfRejection {
     /// `Sec-Fetch-Site: cross-site`.
     #[error("cross-site request (Sec-Fetch-Site)")]
     CrossSite,
@@ -106,7 +108,8 @@ impl CsrfConfig {
     }
 
     /// The scheme an `Origin` must have ([`CsrfConfig::with_scheme`]).
-    pub fn scheme(&self) -> SiteScheme {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn scheme(&self) -> SiteScheme {
         self.scheme.unwrap_or_default()
     }
 
@@ -126,7 +129,8 @@ impl CsrfConfig {
     /// assert_eq!(explicit.for_cookies(&insecure).scheme(), SiteScheme::Https);
     /// ```
     #[must_use]
-    pub fn for_cookies(mut self, cookies: &CookieConfig) -> Self {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn for_cookies(mut self, cookies: &CookieConfig) -> Self {
         if self.scheme.is_none() {
             self.scheme = Some(if cookies.secure() {
                 SiteScheme::Https
@@ -154,7 +158,8 @@ impl CsrfConfig {
     }
 
     /// Checks one request.
-    pub fn check(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRejection> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn check(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRejection> {
         // Every method but the safe ones (RFC 9110 §9.2.1) is checked, so
         // custom methods are covered too.
         if ["GET", "HEAD", "OPTIONS", "TRACE"]

@@ -18,10 +18,12 @@ use crate::b64;
 use crate::error::{KeyError, KeyProblem};
 
 /// The longest `kid` accepted, in bytes.
-pub const MAX_KID_LEN: usize = 256;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) const MAX_KID_LEN: usize = 256;
 
 /// The smallest RSA modulus accepted, in bits.
-pub const MIN_RSA_BITS: u32 = 2048;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) const MIN_RSA_BITS: u32 = 2048;
 
 /// A key bound to exactly one algorithm (RFC 8725 §3.1).
 ///
@@ -157,7 +159,8 @@ impl Key {
     }
 
     /// Imports a private JWK given as a parsed JSON object.
-    pub fn from_jwk_object(jwk: &Map<String, Value>) -> Result<Key, KeyError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn from_jwk_object(jwk: &Map<String, Value>) -> Result<Key, KeyError> {
         let JwkHead {
             kid,
             alg,
@@ -255,7 +258,8 @@ impl Key {
 
     /// A fresh key of the same algorithm (and for `dir` the same content
     /// encryption, for RSA the same modulus size) with a random `kid`.
-    pub fn generate_like(&self) -> Result<Key, KeyError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn generate_like(&self) -> Result<Key, KeyError> {
         match &self.material {
             Material::Symmetric(_) if self.alg == KeyAlgorithm::Dir => Key::generate_dir(self.enc),
             Material::Symmetric(_) => Key::generate(self.alg),
@@ -419,7 +423,8 @@ pub(crate) fn random_secret(len: usize) -> Result<Zeroizing<Vec<u8>>, KeyError> 
 }
 
 /// A random `kid`: 12 random bytes, base64url (16 characters).
-pub fn random_kid() -> Result<String, KeyError> {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) fn random_kid() -> Result<String, KeyError> {
     b64::random::<12>().ok_or_else(|| KeyError::new(None, KeyProblem::Random))
 }
 

@@ -319,7 +319,9 @@ impl<T> SessionHandle<T> {
     }
 
     /// The manager behind the session (its keyring, store, configuration).
-    pub fn manager(&self) -> &Arc<SessionManager> {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn manager(&self) -> &Arc<SessionManager> {
         &self.cell.manager
     }
 
@@ -358,13 +360,15 @@ where
     }
 
     /// Reads the session, its data as a `T`.
-    pub fn with<R>(&self, f: impl FnOnce(&Session<T>) -> R) -> R {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Session<T>) -> R) -> R {
         self.access(|session| f(session))
     }
 
     /// Changes the session (through [`Session`]'s own methods, which track
     /// what changed).
-    pub fn update<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut Session<T>) -> R) -> R {
         self.access(f)
     }
 
@@ -736,12 +740,16 @@ impl SessionLayer {
     }
 
     /// The session manager (its keyring, store and configuration).
-    pub fn manager(&self) -> &Arc<SessionManager> {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn manager(&self) -> &Arc<SessionManager> {
         &self.shared.manager
     }
 
     /// The cookie configuration.
-    pub fn cookies(&self) -> &CookieConfig {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn cookies(&self) -> &CookieConfig {
         &self.shared.cookies
     }
 

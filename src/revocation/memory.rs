@@ -15,11 +15,13 @@ use crate::clock::{unix_millis, Clock, SystemClock};
 use crate::error::StoreError;
 
 /// The default bound on live entries (subjects and revoked sessions).
-pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
 /// The default bound on one subject's live session revocations; one more
 /// revokes the subject instead.
-pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
 
 /// Shards: a write locks one, a check reads one.
 const SHARDS: usize = 64;
@@ -162,12 +164,15 @@ impl MemoryStore {
 
     /// The number of entries held (subjects and revoked sessions), live or
     /// not yet purged.
-    pub fn len(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn len(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
     }
 
     /// Whether the store holds no entry.
-    pub fn is_empty(&self) -> bool {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -180,7 +185,9 @@ impl MemoryStore {
     /// Drops every entry whose time has passed, shard by shard. Writes
     /// purge a few entries each on their own; call this to reclaim memory
     /// at once (it holds one shard's lock at a time).
-    pub fn purge_expired(&self) {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn purge_expired(&self) {
         let now = self.now_ms();
         for index in 0..self.shards.len() {
             self.purge(&mut self.write(index), now, usize::MAX);

@@ -50,7 +50,9 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 
 mod memory;
-pub use memory::{MemoryStore, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SESSIONS_PER_SUBJECT};
+pub use memory::MemoryStore;
+#[cfg(feature = "internals")]
+pub use memory::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SESSIONS_PER_SUBJECT};
 
 #[cfg(feature = "redis")]
 mod redis;

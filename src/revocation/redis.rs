@@ -274,7 +274,7 @@ impl RedisStore {
             prefix: "jwe-session:".to_owned(),
             timeout: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
-            max_sessions_per_subject: super::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
+            max_sessions_per_subject: super::memory::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
         }
     }
 
@@ -285,7 +285,9 @@ impl RedisStore {
 
     /// A store for the Redis Cluster that `nodes` belong to, with the
     /// defaults; see [`RedisStore::cluster_builder`].
-    pub fn new_cluster<I, S>(nodes: I) -> Result<RedisStore, StoreError>
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn new_cluster<I, S>(nodes: I) -> Result<RedisStore, StoreError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -294,7 +296,9 @@ impl RedisStore {
     }
 
     /// Whether the store talks to a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.connection, Connection::Cluster(_))
     }
 
@@ -308,7 +312,8 @@ impl RedisStore {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn subject_key(&self, sub: &str) -> String {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn subject_key(&self, sub: &str) -> String {
         format!("{}subject:{sub}", self.prefix)
     }
 
