@@ -41,7 +41,7 @@ use crate::alg::{ContentEncryption, KeyAlgorithm};
 use crate::b64;
 use crate::error::{Rejection, RejectionKind, SealError};
 use crate::key::{Key, Material};
-use crate::keyring::KeyState;
+use crate::key_state::KeyState;
 
 type Aes192Gcm = AesGcm<aes::Aes192, U12>;
 

@@ -38,47 +38,12 @@ use crate::error::{
 use crate::jwe::{self, HeaderCache, OpenOptions, Opened, SealOptions};
 use crate::key::{Key, WipedJson};
 
+pub use crate::key_state::KeyState;
+
 /// Seals under one `dir` key after which the keyring starts warning.
 pub const DIR_SEAL_WARNING: u64 = 1 << 30;
 /// Seals under one `dir` key after which sealing refuses (NIST SP 800-38D).
 pub const DIR_SEAL_LIMIT: u64 = 1 << 32;
-
-/// What a key in the ring may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// Seals new tokens and opens. Exactly one key is primary.
-    Primary,
-    /// Distributed ahead of promotion: opens, never seals.
-    Staged,
-    /// A former primary: opens until pruned, never seals.
-    Retired,
-}
-
-impl KeyState {
-    /// `"primary"`, `"staged"` or `"retired"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Primary => "primary",
-            KeyState::Staged => "staged",
-            KeyState::Retired => "retired",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<KeyState> {
-        match name {
-            "primary" => Some(KeyState::Primary),
-            "staged" => Some(KeyState::Staged),
-            "retired" => Some(KeyState::Retired),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One key of a [`KeySet`], with its state and times.
 #[derive(Debug, Clone)]

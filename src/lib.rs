@@ -57,6 +57,7 @@ mod error;
 pub mod integration;
 pub mod jwe;
 pub mod key;
+mod key_state;
 pub mod keyring;
 pub mod revocation;
 pub mod session;
