@@ -27,8 +27,13 @@ pub const DIR_SEAL_LIMIT: u64 = 1 << 32;
 
 /// The keyring: a lock-free, atomically swapped [`KeySet`].
 ///
-/// Cheap to share: wrap it in an [`Arc`] and hand clones of the `Arc` to
-/// every task. `rotate()` anywhere takes effect for the next `seal`.
+/// Cheap to clone and share: a `Keyring` is a handle, and its clones are
+/// handles to the same keys (one reference count, no key copied), so a
+/// `rotate()` or any other change through one is seen by every other at its
+/// next `seal` or `open`. Hand a clone to every task. An `Arc<Keyring>`, as
+/// a [`SessionManager`](crate::SessionManager) holds, shares the keyring
+/// too, and `Keyring::from` turns it (or a `&Keyring`) into a handle to the
+/// same keys.
 ///
 /// ```
 /// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
@@ -47,17 +52,67 @@ pub const DIR_SEAL_LIMIT: u64 = 1 << 32;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Clones share the keys:
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
+///
+/// # fn main() -> Result<(), jwe_session::Error> {
+/// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?.with_kid("k1")?);
+/// let clone = keyring.clone();
+/// let token = clone.seal(b"payload")?;
+///
+/// let new_kid = keyring.rotate()?;
+/// assert_eq!(clone.primary_kid(), new_kid);
+/// assert_eq!(clone.open(&token)?.key_state(), KeyState::Retired);
+///
+/// // The same from an `Arc<Keyring>`, or a reference.
+/// let shared = Arc::new(keyring);
+/// let from_arc = Keyring::from(Arc::clone(&shared));
+/// let from_ref = Keyring::from(&*shared);
+/// shared.rotate()?;
+/// assert_eq!(from_arc.primary_kid(), shared.primary_kid());
+/// assert_eq!(from_ref.primary_kid(), clone.primary_kid());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
 pub struct Keyring {
+    /// The keys and their writer lock, shared by every clone.
+    pub(super) inner: Arc<Shared>,
+    /// This handle's options for [`Keyring::open`].
+    open_options: OpenOptions,
+}
+
+/// What the clones of a [`Keyring`] share.
+pub(super) struct Shared {
     pub(super) current: ArcSwap<KeySet>,
-    pub(super) writer: Mutex<()>,
-    pub(super) clock: Arc<dyn Clock>,
-    pub(super) open_options: OpenOptions,
+    writer: Mutex<()>,
+    /// Swappable through any clone ([`Keyring::set_clock`]).
+    clock: ArcSwap<Arc<dyn Clock>>,
+}
+
+impl From<Arc<Keyring>> for Keyring {
+    /// A handle to the same keys as the shared keyring, with its open
+    /// options: no key is copied.
+    fn from(keyring: Arc<Keyring>) -> Keyring {
+        Arc::unwrap_or_clone(keyring)
+    }
+}
+
+impl From<&Keyring> for Keyring {
+    /// A clone: a handle to the same keys.
+    fn from(keyring: &Keyring) -> Keyring {
+        keyring.clone()
+    }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The set as it is: formatting never promotes a key.
-        let set = self.current.load();
+        let set = self.inner.current.load();
         f.debug_struct("Keyring")
             .field("primary", &set.primary().kid())
             .field("keys", &set.len())
@@ -84,23 +139,33 @@ impl Keyring {
 
     pub(super) fn from_set(set: KeySet, clock: Arc<dyn Clock>) -> Keyring {
         Keyring {
-            current: ArcSwap::from_pointee(set),
-            writer: Mutex::new(()),
-            clock,
+            inner: Arc::new(Shared {
+                current: ArcSwap::from_pointee(set),
+                writer: Mutex::new(()),
+                clock: ArcSwap::from_pointee(clock),
+            }),
             open_options: OpenOptions::default(),
         }
     }
 
     /// Sets the options every [`Keyring::open`] uses (default: tokens up to
-    /// 8 KiB).
+    /// 8 KiB). They belong to this handle: on a clone, the result still
+    /// shares the keys, and the other clones keep their own options.
     pub fn with_open_options(mut self, options: OpenOptions) -> Keyring {
         self.open_options = options;
         self
     }
 
-    /// Replaces the clock used for key times.
+    /// Replaces the clock used for key times, for this keyring and every
+    /// clone of it (the clones share one key set, whose scheduled
+    /// promotions apply by one clock).
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
-        self.clock = clock;
+        self.inner.clock.store(Arc::new(clock));
+    }
+
+    /// The time by the keyring's clock.
+    pub(super) fn now(&self) -> SystemTime {
+        self.inner.clock.load().now()
     }
 
     /// The current key set, after any promotion that has come due. Lock-free
@@ -114,12 +179,12 @@ impl Keyring {
     /// ([`Keyring::promote_at`]). Reading the clock is needed only while a
     /// promotion is scheduled.
     fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
-        let set = self.current.load();
+        let set = self.inner.current.load();
         match set.due {
-            Some(due) if unix_seconds(self.clock.now()) >= due => {
+            Some(due) if unix_seconds(self.now()) >= due => {
                 drop(set);
                 self.promote_due();
-                self.current.load()
+                self.inner.current.load()
             }
             _ => set,
         }
@@ -129,10 +194,11 @@ impl Keyring {
     fn promote_due(&self) {
         let promoted = {
             let _guard = self
+                .inner
                 .writer
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.apply_due(unix_seconds(self.clock.now())).1
+            self.apply_due(unix_seconds(self.now())).1
         };
         // Logged once the lock is released: a log layer may use the keyring.
         for kid in promoted {
@@ -146,7 +212,7 @@ impl Keyring {
     fn apply_due(&self, now: u64) -> (Arc<KeySet>, Vec<String>) {
         let mut kids = Vec::new();
         loop {
-            let current = self.current.load_full();
+            let current = self.inner.current.load_full();
             let Some(entry) = current
                 .entries
                 .iter()
@@ -158,7 +224,7 @@ impl Keyring {
             let kid = entry.kid().to_owned();
             match promoted(&current, &kid, now).and_then(KeySet::build) {
                 Ok(next) => {
-                    self.current.store(Arc::new(next));
+                    self.inner.current.store(Arc::new(next));
                     kids.push(kid);
                 }
                 Err(error) => {
@@ -275,17 +341,18 @@ impl Keyring {
         f: impl FnOnce(&KeySet, u64) -> Result<(Vec<KeyEntry>, T), KeyringError>,
     ) -> Result<T, KeyringError> {
         let _guard = self
+            .inner
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = unix_seconds(self.clock.now());
+        let now = unix_seconds(self.now());
         // A change applies to the set as it is now: due promotions first.
         let (current, promoted) = self.apply_due(now);
         for kid in &promoted {
             tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
         }
         let (entries, out) = f(&current, now)?;
-        self.current.store(Arc::new(KeySet::build(entries)?));
+        self.inner.current.store(Arc::new(KeySet::build(entries)?));
         Ok(out)
     }
 
@@ -462,17 +529,18 @@ impl Keyring {
     pub fn replace_with(&self, other: &Keyring) {
         // `other`'s set as it is, read before taking our lock (never both
         // locks at once); its schedules apply here by this keyring's clock.
-        self.replace_set(KeySet::clone(&other.current.load_full()));
+        self.replace_set(KeySet::clone(&other.inner.current.load_full()));
     }
 
     /// Makes `next` the key set, keeping the key objects, seal counters and
     /// prepared headers of the keys it shares with the current one.
     pub(super) fn replace_set(&self, mut next: KeySet) {
         let _guard = self
+            .inner
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.current.load_full();
+        let current = self.inner.current.load_full();
         for entry in &mut next.entries {
             if let Some(old) = current.get(entry.kid()) {
                 if Arc::ptr_eq(&old.key, &entry.key) || *old.key == *entry.key {
@@ -485,7 +553,7 @@ impl Keyring {
                 }
             }
         }
-        self.current.store(Arc::new(next));
+        self.inner.current.store(Arc::new(next));
     }
 
     /// Exports the keyring as a JWK Set (see [`KeySet::to_jwk_set`]).
@@ -631,5 +699,66 @@ mod tests {
             matches!(err, Error::Seal(SealError::KeyExhausted(_))),
             "{err}"
         );
+    }
+
+    #[test]
+    fn clones_share_the_keys_and_the_clock_but_not_the_open_options() {
+        let clock = Arc::new(ManualClock::at_unix(1_000_000));
+        let keyring = Keyring::with_clock(
+            Key::generate(KeyAlgorithm::A256Kw)
+                .unwrap()
+                .with_kid("k1")
+                .unwrap(),
+            clock.clone(),
+        );
+        let clone = keyring.clone();
+        let shared = Arc::new(keyring.clone());
+        let from_arc = Keyring::from(Arc::clone(&shared));
+        let from_ref = Keyring::from(&keyring);
+        for ring in [&clone, &*shared, &from_arc, &from_ref] {
+            assert!(Arc::ptr_eq(&ring.inner, &keyring.inner));
+        }
+        let token = keyring.seal(b"x").unwrap();
+
+        // A change through any handle is seen through every other.
+        let kid = from_arc.rotate().unwrap();
+        for ring in [&keyring, &clone, &*shared, &from_ref] {
+            assert_eq!(ring.primary_kid(), kid);
+            assert_eq!(ring.open(&token).unwrap().key_state(), KeyState::Retired);
+        }
+        clone
+            .stage(
+                Key::generate(KeyAlgorithm::A256Kw)
+                    .unwrap()
+                    .with_kid("k3")
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            keyring.snapshot().get("k3").unwrap().state(),
+            KeyState::Staged
+        );
+
+        // Open options belong to the handle.
+        let tight = clone
+            .clone()
+            .with_open_options(OpenOptions::new().with_max_len(16));
+        assert!(Arc::ptr_eq(&tight.inner, &keyring.inner));
+        assert_eq!(
+            tight.open(&token).unwrap_err().kind(),
+            RejectionKind::Malformed
+        );
+        assert!(clone.open(&token).is_ok());
+
+        // One clock for the shared set: a promotion scheduled through one
+        // handle applies by the clock set through another.
+        keyring
+            .promote_at("k3", from_unix_seconds(1_000_600))
+            .unwrap();
+        let later = Arc::new(ManualClock::at_unix(1_000_600));
+        let mut handle = from_ref;
+        handle.set_clock(later);
+        assert_eq!(keyring.primary_kid(), "k3");
+        assert_eq!(clock.now(), from_unix_seconds(1_000_000));
     }
 }

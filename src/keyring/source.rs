@@ -136,8 +136,8 @@ impl Keyring {
     pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), KeyringError> {
         let path = path.as_ref();
         let text = read_key_file(path)?;
-        let known = self.current.load_full();
-        let next = KeySet::read_jwk_set(&text, self.clock.now(), Some(&known)).map_err(|e| {
+        let known = self.inner.current.load_full();
+        let next = KeySet::read_jwk_set(&text, self.now(), Some(&known)).map_err(|e| {
             KeyringError::File {
                 path: path.display().to_string(),
                 reason: e.to_string(),
