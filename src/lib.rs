@@ -58,6 +58,7 @@ mod error;
 mod integration;
 pub mod jwe;
 pub mod key;
+mod key_state;
 pub mod keyring;
 pub mod revocation;
 pub mod session;

@@ -1,0 +1,134 @@
+//! The ciphers under the tokens: AES-GCM for content and for AES-GCM key
+//! wrapping, and RSA-OAEP (feature `rsa`).
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
+#[cfg(feature = "rsa")]
+use zeroize::Zeroizing;
+
+#[cfg(feature = "rsa")]
+use crate::alg::KeyAlgorithm;
+use crate::error::SealError;
+
+type Aes192Gcm = AesGcm<aes::Aes192, U12>;
+
+pub(super) const IV_LEN: usize = 12;
+pub(super) const TAG_LEN: usize = 16;
+
+pub(super) fn gcm_seal(
+    key: &[u8],
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    buffer: &mut [u8],
+) -> Result<[u8; TAG_LEN], SealError> {
+    fn run<C: AeadInPlace + KeyInit>(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], SealError> {
+        let cipher = C::new_from_slice(key).map_err(|_| SealError::Cipher)?;
+        let tag = cipher
+            .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, buffer)
+            .map_err(|_| SealError::Cipher)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(&tag);
+        Ok(out)
+    }
+    match key.len() {
+        16 => run::<Aes128Gcm>(key, iv, aad, buffer),
+        24 => run::<Aes192Gcm>(key, iv, aad, buffer),
+        32 => run::<Aes256Gcm>(key, iv, aad, buffer),
+        _ => Err(SealError::Cipher),
+    }
+}
+
+pub(super) fn gcm_open(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    buffer: &mut [u8],
+    tag: &[u8],
+) -> Result<(), ()> {
+    fn run<C: AeadInPlace + KeyInit>(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), ()> {
+        let cipher = C::new_from_slice(key).map_err(|_| ())?;
+        cipher
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(iv),
+                aad,
+                buffer,
+                GenericArray::from_slice(tag),
+            )
+            .map_err(|_| ())
+    }
+    if iv.len() != IV_LEN || tag.len() != TAG_LEN {
+        return Err(());
+    }
+    match key.len() {
+        16 => run::<Aes128Gcm>(key, iv, aad, buffer, tag),
+        24 => run::<Aes192Gcm>(key, iv, aad, buffer, tag),
+        32 => run::<Aes256Gcm>(key, iv, aad, buffer, tag),
+        _ => Err(()),
+    }
+}
+
+#[cfg(feature = "rsa")]
+fn oaep_digest(alg: KeyAlgorithm) -> openssl::hash::MessageDigest {
+    if alg == KeyAlgorithm::RsaOaep256 {
+        openssl::hash::MessageDigest::sha256()
+    } else {
+        openssl::hash::MessageDigest::sha1()
+    }
+}
+
+#[cfg(feature = "rsa")]
+pub(super) fn rsa_oaep_decrypt(
+    pkey: &openssl::pkey::PKey<openssl::pkey::Private>,
+    alg: KeyAlgorithm,
+    input: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    // RFC 8017 §7.1.2: the ciphertext is exactly as long as the modulus.
+    // OpenSSL reads it as a number, so one whose leading zero byte was cut
+    // off would decrypt the same: another token would open.
+    if input.len() != pkey.size() {
+        return None;
+    }
+    let mut decrypter = openssl::encrypt::Decrypter::new(pkey).ok()?;
+    decrypter
+        .set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
+        .ok()?;
+    decrypter.set_rsa_oaep_md(oaep_digest(alg)).ok()?;
+    decrypter.set_rsa_mgf1_md(oaep_digest(alg)).ok()?;
+    let len = decrypter.decrypt_len(input).ok()?;
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    let written = decrypter.decrypt(input, &mut out).ok()?;
+    out.truncate(written);
+    Some(out)
+}
+
+#[cfg(feature = "rsa")]
+pub(super) fn rsa_oaep_encrypt(
+    pkey: &openssl::pkey::PKey<openssl::pkey::Private>,
+    alg: KeyAlgorithm,
+    input: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let run = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let mut encrypter = openssl::encrypt::Encrypter::new(pkey)?;
+        encrypter.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)?;
+        encrypter.set_rsa_oaep_md(oaep_digest(alg))?;
+        encrypter.set_rsa_mgf1_md(oaep_digest(alg))?;
+        let mut out = vec![0u8; encrypter.encrypt_len(input)?];
+        let written = encrypter.encrypt(input, &mut out)?;
+        out.truncate(written);
+        Ok(out)
+    };
+    run().map_err(|_| SealError::Cipher)
+}
