@@ -72,7 +72,6 @@ impl ManualClock {
 
     /// Moves the clock back by `by` (to the millisecond), for tests of
     /// clocks that disagree.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn rewind(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
@@ -84,7 +83,8 @@ impl ManualClock {
     }
 
     /// Sets the clock to `seconds` after the Unix epoch.
-    pub fn set_unix(&self, seconds: u64) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn set_unix(&self, seconds: u64) {
         self.set_unix_millis(seconds.saturating_mul(1000));
     }
 

@@ -212,7 +212,8 @@ impl CookieConfig {
     }
 
     /// The cookie name.
-    pub fn name(&self) -> &str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
@@ -223,14 +224,12 @@ impl CookieConfig {
     }
 
     /// Whether `Max-Age` is written.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn persistent(&self) -> bool {
         self.persistent
     }
 
     /// The most chunk cookies.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn max_chunks(&self) -> usize {
         self.max_chunks

@@ -59,13 +59,15 @@ pub struct DataError {
 impl DataError {
     /// Whether the data was not valid JSON, did not fit the type, ended
     /// early, or could not be written.
-    pub fn category(&self) -> serde_json::error::Category {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn category(&self) -> serde_json::error::Category {
         self.category
     }
 
     /// The line and column in the JSON text where it was found (0 when it
     /// does not come from text, such as a value that could not be encoded).
-    pub fn position(&self) -> (usize, usize) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn position(&self) -> (usize, usize) {
         (self.line, self.column)
     }
 
@@ -297,17 +299,20 @@ impl KeyError {
     }
 
     /// The `kid` of the refused key, when it has one.
-    pub fn kid(&self) -> Option<&str> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 
     /// The 1-based position of the key in the set or list it came from.
-    pub fn position(&self) -> Option<usize> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn position(&self) -> Option<usize> {
         self.position
     }
 
     /// What is wrong.
-    pub fn problem(&self) -> &KeyProblem {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn problem(&self) -> &KeyProblem {
         &self.problem
     }
 }
@@ -402,7 +407,8 @@ pub enum RejectionKind {
 
 impl RejectionKind {
     /// A short stable name, for logs and metric labels.
-    pub fn as_str(self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RejectionKind::Malformed => "malformed",
             RejectionKind::UnknownKey => "unknown_key",
@@ -463,12 +469,14 @@ impl Rejection {
     }
 
     /// The precise reason, for logs only.
-    pub fn reason(&self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn reason(&self) -> &'static str {
         self.reason
     }
 
     /// The `kid` the token's header named, when it parsed that far.
-    pub fn kid(&self) -> Option<&str> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 }

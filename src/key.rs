@@ -252,7 +252,8 @@ impl Key {
 
     /// The content encryption this key seals with: for `dir` the one it is
     /// bound to, otherwise `A256GCM`.
-    pub fn enc(&self) -> ContentEncryption {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn enc(&self) -> ContentEncryption {
         self.enc
     }
 

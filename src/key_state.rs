@@ -19,7 +19,8 @@ pub enum KeyState {
 
 impl KeyState {
     /// `"primary"`, `"staged"` or `"retired"`.
-    pub fn as_str(self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeyState::Primary => "primary",
             KeyState::Staged => "staged",

@@ -45,30 +45,61 @@
 //!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).
 //! * `redis`: [`revocation::RedisStore`], revocations shared by a fleet.
 #![forbid(unsafe_code)]
+// Without `internals`, what only the crate's own tests and tools use is
+// unreachable by design.
+#![cfg_attr(not(feature = "internals"), allow(dead_code))]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+// Modules whose items an application reaches through the crate root
+// only; with the `internals` feature (the crate's own tests, benchmarks,
+// fuzz targets and command-line tool) they are public, under no semver
+// promise.
 pub mod adapter;
 mod alg;
 mod b64;
+#[cfg(feature = "internals")]
 pub mod clock;
+#[cfg(not(feature = "internals"))]
+mod clock;
+#[cfg(feature = "internals")]
 pub mod cookie;
+#[cfg(not(feature = "internals"))]
+mod cookie;
+#[cfg(feature = "internals")]
 pub mod csrf;
+#[cfg(not(feature = "internals"))]
+mod csrf;
 mod error;
 mod integration;
+#[cfg(feature = "internals")]
 pub mod jwe;
+#[cfg(not(feature = "internals"))]
+mod jwe;
+#[cfg(feature = "internals")]
 pub mod key;
+#[cfg(not(feature = "internals"))]
+mod key;
 mod key_state;
+#[cfg(feature = "internals")]
 pub mod keyring;
+#[cfg(not(feature = "internals"))]
+mod keyring;
 pub mod revocation;
+#[cfg(feature = "internals")]
 pub mod session;
+#[cfg(not(feature = "internals"))]
+mod session;
 mod token_cache;
 
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cookie::{CookieConfig, SameSite};
+pub use csrf::{CsrfConfig, CsrfGuard, SiteScheme};
+#[cfg(feature = "internals")]
+pub use error::KeyProblem;
 pub use error::{
-    DataError, Error, KeyError, KeyProblem, KeyringError, Rejection, RejectionKind, SealError,
-    StoreError,
+    DataError, Error, KeyError, KeyringError, Rejection, RejectionKind, SealError, StoreError,
 };
 #[cfg(feature = "actix")]
 pub use integration::actix;
@@ -78,10 +109,14 @@ pub use integration::{
     MissingSessionLayer, RequireSession, SessionHandle, SessionLayer, SessionLayerBuilder,
     SignInRequired,
 };
-pub use jwe::{Header, OpenOptions, Opened, SealOptions};
+pub use jwe::Opened;
+#[cfg(feature = "internals")]
+pub use jwe::{OpenOptions, SealOptions};
 pub use key::Key;
-pub use keyring::{KeyEntry, KeyInfo, KeySet, KeyState, Keyring};
-pub use session::{Session, SessionConfig, SessionManager, SessionMap};
+#[cfg(feature = "internals")]
+pub use keyring::{KeyEntry, KeySet};
+pub use keyring::{KeyInfo, KeyState, Keyring};
+pub use session::{Flash, FlashLevel, SessionConfig, SessionMap, StoreFailurePolicy};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

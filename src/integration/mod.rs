@@ -219,7 +219,8 @@ impl<T> SessionHandle<T> {
 
     /// Sets the subject. At login use [`login`](SessionHandle::login), which
     /// also renews the id.
-    pub fn set_subject(&self, sub: impl Into<String>) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn set_subject(&self, sub: impl Into<String>) {
         self.lock().set_subject(sub);
     }
 
@@ -319,7 +320,6 @@ impl<T> SessionHandle<T> {
     }
 
     /// The manager behind the session (its keyring, store, configuration).
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn manager(&self) -> &Arc<SessionManager> {
         &self.cell.manager
@@ -378,7 +378,8 @@ where
     }
 
     /// A copy of the data.
-    pub fn data(&self) -> T
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn data(&self) -> T
     where
         T: Clone,
     {
@@ -740,14 +741,12 @@ impl SessionLayer {
     }
 
     /// The session manager (its keyring, store and configuration).
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn manager(&self) -> &Arc<SessionManager> {
         &self.shared.manager
     }
 
     /// The cookie configuration.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn cookies(&self) -> &CookieConfig {
         &self.shared.cookies

@@ -31,9 +31,14 @@ mod open;
 mod prepared;
 mod seal;
 
-pub use header::Header;
-pub use open::{open_with_key, parse, OpenOptions, Opened, Parsed, DEFAULT_MAX_TOKEN_LEN};
-pub use seal::{seal, SealOptions};
+pub use open::{OpenOptions, Opened};
+pub use seal::SealOptions;
+#[cfg(feature = "internals")]
+pub use {
+    header::Header,
+    open::{open_with_key, parse, Parsed, DEFAULT_MAX_TOKEN_LEN},
+    seal::seal,
+};
 
 pub(crate) use open::{decrypt, parse_known};
 pub(crate) use prepared::HeaderCache;

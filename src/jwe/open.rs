@@ -56,7 +56,8 @@ impl OpenOptions {
     }
 
     /// The longest token accepted, in bytes.
-    pub fn max_len(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn max_len(&self) -> usize {
         self.max_len
     }
 }
@@ -116,7 +117,8 @@ fn decode_short(text: &str) -> Result<Short, ()> {
 
 impl Parsed<'_> {
     /// The checked protected header.
-    pub fn header(&self) -> &Header {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn header(&self) -> &Header {
         &self.header
     }
 }
@@ -163,12 +165,14 @@ impl Opened {
     }
 
     /// Takes the payload out.
-    pub fn into_plaintext(self) -> Zeroizing<Vec<u8>> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn into_plaintext(self) -> Zeroizing<Vec<u8>> {
         self.plaintext
     }
 
     /// The protected header.
-    pub fn header(&self) -> &Header {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn header(&self) -> &Header {
         &self.header
     }
 

@@ -49,7 +49,8 @@ impl SealOptions {
     /// assert!(!SealOptions::is_writable("a \"quoted\" type"));
     /// assert!(!SealOptions::is_writable(""));
     /// ```
-    pub fn is_writable(value: &str) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn is_writable(value: &str) -> bool {
         let allowed = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
         !value.is_empty() && value.len() <= 64 && value.bytes().all(allowed)
     }
@@ -62,12 +63,14 @@ impl SealOptions {
     }
 
     /// The `typ` to write, if any.
-    pub fn typ(&self) -> Option<&str> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn typ(&self) -> Option<&str> {
         self.typ.as_deref()
     }
 
     /// The `cty` to write, if any.
-    pub fn cty(&self) -> Option<&str> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn cty(&self) -> Option<&str> {
         self.cty.as_deref()
     }
 }

@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+#[cfg(doc)]
+use super::{set::KeySet, Keyring};
 use crate::clock::from_unix_seconds;
 use crate::jwe::HeaderCache;
 use crate::key::Key;
 use crate::key_state::KeyState;
-#[cfg(doc)]
-use crate::{KeySet, Keyring};
 
 /// One key of a [`KeySet`], with its state and times.
 #[derive(Debug, Clone)]

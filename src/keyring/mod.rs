@@ -24,9 +24,15 @@ mod set;
 mod source;
 
 pub use crate::key_state::KeyState;
+#[cfg(feature = "internals")]
 pub use entry::KeyEntry;
-pub use ring::{Keyring, DIR_SEAL_LIMIT, DIR_SEAL_WARNING};
-pub use set::{KeyInfo, KeySet};
+pub use ring::Keyring;
+#[cfg(feature = "internals")]
+pub use ring::{DIR_SEAL_LIMIT, DIR_SEAL_WARNING};
+pub use set::KeyInfo;
+#[cfg(feature = "internals")]
+pub use set::KeySet;
+#[cfg(feature = "internals")]
 pub use source::{read_key_file_bytes, MAX_KEY_FILE_LEN};
 
 /// Helpers for the RSA unit tests of this module's files.

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use zeroize::Zeroizing;
 
 use super::entry::KeyEntry;
-use super::set::KeySet;
+use super::set::{KeyInfo, KeySet};
 use crate::alg::KeyAlgorithm;
 use crate::clock::{unix_seconds, Clock, SystemClock};
 use crate::error::{Error, KeyringError, Rejection, RejectionKind, SealError};
@@ -127,7 +127,8 @@ impl Keyring {
     }
 
     /// A keyring with one primary key, reading times from `clock`.
-    pub fn with_clock(primary: Key, clock: Arc<dyn Clock>) -> Keyring {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn with_clock(primary: Key, clock: Arc<dyn Clock>) -> Keyring {
         let created = unix_seconds(clock.now());
         let set = KeySet {
             index: HashMap::from([(primary.kid().to_owned(), 0)]),
@@ -151,7 +152,8 @@ impl Keyring {
     /// Sets the options every [`Keyring::open`] uses (default: tokens up to
     /// 8 KiB). They belong to this handle: on a clone, the result still
     /// shares the keys, and the other clones keep their own options.
-    pub fn with_open_options(mut self, options: OpenOptions) -> Keyring {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn with_open_options(mut self, options: OpenOptions) -> Keyring {
         self.open_options = options;
         self
     }
@@ -159,7 +161,8 @@ impl Keyring {
     /// Replaces the clock used for key times, for this keyring and every
     /// clone of it (the clones share one key set, whose scheduled
     /// promotions apply by one clock).
-    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
         self.inner.clock.store(Arc::new(clock));
     }
 
@@ -168,10 +171,30 @@ impl Keyring {
         self.inner.clock.load().now()
     }
 
+    /// The keys, the primary first, with their states, times and seal
+    /// counts: what an admin page or `jwe-session keyring list` shows. No
+    /// secret material.
+    ///
+    /// ```
+    /// use jwe_session::{Key, KeyAlgorithm, KeyState, Keyring};
+    ///
+    /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+    /// keyring.seal(b"{}")?;
+    /// keyring.rotate()?;
+    /// let keys = keyring.keys();
+    /// assert_eq!(keys[0].state(), KeyState::Primary);
+    /// assert_eq!((keys[1].state(), keys[1].seal_count()), (KeyState::Retired, 1));
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.snapshot().iter().map(KeyInfo::of_entry).collect()
+    }
+
     /// The current key set, after any promotion that has come due. Lock-free
     /// (but for applying such a promotion, once); hold it as long as you
     /// like, it never changes under you.
-    pub fn snapshot(&self) -> Arc<KeySet> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn snapshot(&self) -> Arc<KeySet> {
         arc_swap::Guard::into_inner(self.load())
     }
 
@@ -247,7 +270,12 @@ impl Keyring {
     }
 
     /// Seals `plaintext` under the primary key.
-    pub fn seal_with(&self, plaintext: &[u8], options: &SealOptions) -> Result<String, Error> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn seal_with(
+        &self,
+        plaintext: &[u8],
+        options: &SealOptions,
+    ) -> Result<String, Error> {
         self.seal_reporting(plaintext, options, |_| ())
             .map(|(token, ())| token)
     }
@@ -291,7 +319,12 @@ impl Keyring {
     }
 
     /// Opens a token with these options instead of the keyring's own.
-    pub fn open_with(&self, token: &str, options: &OpenOptions) -> Result<Opened, Rejection> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn open_with(
+        &self,
+        token: &str,
+        options: &OpenOptions,
+    ) -> Result<Opened, Rejection> {
         let result = self.open_inner(token, options);
         if let Err(rejection) = &result {
             tracing::debug!(
@@ -367,7 +400,8 @@ impl Keyring {
 
     /// Makes `key` the primary; the old primary is retired. `key` may be
     /// new or already staged (then it keeps its creation time).
-    pub fn rotate_to(&self, key: Key) -> Result<(), KeyringError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn rotate_to(&self, key: Key) -> Result<(), KeyringError> {
         self.change(|set, now| {
             let mut entries = Vec::with_capacity(set.len() + 1);
             let created = match set.get(key.kid()) {
@@ -526,7 +560,8 @@ impl Keyring {
     /// same key object, with its seal counter (so session token caches keep
     /// the tokens it opened); scheduled promotions in `other` apply by this
     /// keyring's clock.
-    pub fn replace_with(&self, other: &Keyring) {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn replace_with(&self, other: &Keyring) {
         // `other`'s set as it is, read before taking our lock (never both
         // locks at once); its schedules apply here by this keyring's clock.
         self.replace_set(KeySet::clone(&other.inner.current.load_full()));

@@ -190,6 +190,7 @@ impl KeySet {
                 alg,
                 enc,
                 place,
+                seals: 0,
             });
         }
         // As `KeySet::build` refuses them.
@@ -320,9 +321,32 @@ pub struct KeyInfo {
     alg: KeyAlgorithm,
     enc: ContentEncryption,
     place: Place,
+    seals: u64,
 }
 
 impl KeyInfo {
+    /// What a live key set holds of `entry`.
+    pub(crate) fn of_entry(entry: &KeyEntry) -> KeyInfo {
+        KeyInfo {
+            kid: entry.kid().to_owned(),
+            alg: entry.key.alg(),
+            enc: entry.key.enc(),
+            place: Place {
+                state: entry.state,
+                created: entry.created,
+                retired_at: entry.retired_at,
+                promote_at: entry.promote_at,
+            },
+            seals: entry.seal_count(),
+        }
+    }
+
+    /// How many tokens this process sealed under the key since it was
+    /// loaded ([`Keyring::keys`]); 0 for a key read from a file.
+    pub fn seal_count(&self) -> u64 {
+        self.seals
+    }
+
     /// The key's id.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -334,7 +358,8 @@ impl KeyInfo {
     }
 
     /// The content encryption the key seals with ([`Key::enc`]).
-    pub fn enc(&self) -> ContentEncryption {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn enc(&self) -> ContentEncryption {
         self.enc
     }
 

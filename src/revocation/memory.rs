@@ -157,7 +157,8 @@ impl MemoryStore {
     /// Reads the time from `clock` (for expiring entries) instead of the
     /// system clock.
     #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
         self.clock = clock;
         self
     }
@@ -170,7 +171,6 @@ impl MemoryStore {
     }
 
     /// Whether the store holds no entry.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
@@ -185,7 +185,6 @@ impl MemoryStore {
     /// Drops every entry whose time has passed, shard by shard. Writes
     /// purge a few entries each on their own; call this to reclaim memory
     /// at once (it holds one shard's lock at a time).
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn purge_expired(&self) {
         let now = self.now_ms();

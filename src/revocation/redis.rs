@@ -140,7 +140,8 @@ impl RedisStoreBuilder {
     /// Reads the time from `clock` (to compute TTLs) instead of the system
     /// clock.
     #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -279,13 +280,13 @@ impl RedisStore {
     }
 
     /// A store for the Redis at `url` with the defaults.
-    pub fn new(url: impl Into<String>) -> Result<RedisStore, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn new(url: impl Into<String>) -> Result<RedisStore, StoreError> {
         RedisStore::builder(url).build()
     }
 
     /// A store for the Redis Cluster that `nodes` belong to, with the
     /// defaults; see [`RedisStore::cluster_builder`].
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn new_cluster<I, S>(nodes: I) -> Result<RedisStore, StoreError>
     where
@@ -296,7 +297,6 @@ impl RedisStore {
     }
 
     /// Whether the store talks to a Redis Cluster.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.connection, Connection::Cluster(_))
