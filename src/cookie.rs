@@ -62,7 +62,7 @@ pub(crate) struct TooLarge {
 /// It can be read from a configuration file (any `serde` format), with the
 /// same names as the builder methods, every member optional (the secure
 /// default) and unknown members refused; a configuration that
-/// [`validate`](CookieConfig::validate) refuses fails to deserialize:
+/// the layer's builder refuses fails to deserialize:
 ///
 /// ```
 /// use jwe_session::cookie::CookieConfig;

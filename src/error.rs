@@ -432,7 +432,8 @@ impl fmt::Display for RejectionKind {
 /// A refused token.
 ///
 /// Its `Display` gives only the coarse [`RejectionKind`]; the precise reason
-/// ([`Rejection::reason`]) is for logs and never for the client. Neither ever
+/// (its `Debug`, logged when a session is refused) is for logs and never
+/// for the client. Neither ever
 /// contains the token or key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {

@@ -1,39 +1,66 @@
 //! Web sessions kept in browser cookies, sealed as JWE (RFC 7516 compact
-//! serialization) under a keyring that rotates at runtime.
+//! serialization) under a keyring that rotates at runtime, for axum and
+//! actix-web.
 //!
-//! The crate is built in layers, each its own module:
+//! # Where to start
 //!
-//! * [`key`]: one key — its `kid`, the one algorithm it is bound to, and its
-//!   secret material (zeroized on drop, redacted in `Debug`, compared in
-//!   constant time), with JWK import and export.
-//! * [`keyring`]: the set of keys — one primary that seals, staged and retired
-//!   keys that only open — swapped atomically and lock-free, rotated in one
-//!   call, loaded from environment variables, JWK Sets or files.
-//! * [`jwe`]: strict compact JWE sealing and opening for a small allowlist of
-//!   algorithms, with one opaque error for everything after the header parses.
-//! * [`session`]: sessions on top — claims, idle and absolute lifetimes,
-//!   sliding renewal, re-issue under the primary key without extending the
-//!   session, typed data ([`Session<T>`]) or a map ([`SessionMap`]).
-//! * [`revocation`]: logging out one session or all of a user's, in memory
-//!   ([`revocation::MemoryStore`]) or in Redis (feature `redis`).
+//! * [`Keyring`]: the keys. One primary seals, staged and retired keys only
+//!   open; [`Keyring::from_env`] or [`Keyring::from_file`] loads them,
+//!   [`Keyring::rotate`] rotates in one call, and clones share the keys.
+//! * [`SessionLayer`]: the session middleware, the same value for both
+//!   frameworks (axum: `.layer(layer)`; actix-web: `.wrap(layer)`), built
+//!   with [`SessionLayer::new`] or [`SessionLayer::builder`] from a keyring
+//!   and a revocation store ([`revocation::MemoryStore`], or
+//!   [`revocation::RedisStore`] for a fleet).
+//! * [`SessionHandle<T>`]: the extractor handlers take, with the session's
+//!   data as the handler's own type `T` (a [`SessionMap`] by default), and
+//!   login, logout, log out everywhere and flash messages.
+//! * [`RequireSession<T>`]: the extractor for routes that need a signed-in
+//!   user (401, or a redirect to the login path); `Option<RequireSession<T>>`
+//!   for pages that work either way.
+//! * [`SessionConfig`], [`CookieConfig`], [`CsrfConfig`]: lifetimes, cookie
+//!   attributes and the CSRF defence, each with safe defaults and readable
+//!   from configuration files (`serde`).
+//! * [`Error`]: what can go wrong; `?` in handlers answers a fitting status
+//!   with a body that says nothing of the application.
 //!
-//! # Quick start
+//! [`adapter`] is for authors of integrations with other frameworks.
+//!
+//! ```
+//! use axum::{routing::post, Router};
+//! use jwe_session::revocation::MemoryStore;
+//! use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SessionHandle, SessionLayer};
+//!
+//! async fn visit(session: SessionHandle) -> Result<String, Error> {
+//!     let n: u64 = session.get("visits")?.unwrap_or(0) + 1;
+//!     session.insert("visits", n)?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! # fn main() -> Result<(), Error> {
+//! // In production: Keyring::from_env("SESSION_KEYS")?.
+//! let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+//! let app: Router = Router::new()
+//!     .route("/visit", post(visit))
+//!     .layer(SessionLayer::new(keyring.clone(), MemoryStore::new())?);
+//! // Later, from an admin route or a timer: sessions under the old key are
+//! // re-issued under the new one on their next request.
+//! keyring.rotate()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The keyring also seals and opens any payload:
 //!
 //! ```
 //! use jwe_session::{Key, KeyAlgorithm, Keyring, KeyState};
 //!
 //! # fn main() -> Result<(), jwe_session::Error> {
-//! // A keyring with one fresh A256KW key (the default algorithm).
 //! let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
-//!
 //! let token = keyring.seal(br#"{"sub":"alice"}"#)?;
-//! let opened = keyring.open(&token)?;
-//! assert_eq!(opened.plaintext(), br#"{"sub":"alice"}"#);
-//! assert_eq!(opened.key_state(), KeyState::Primary);
-//!
-//! // Rotate: a new primary seals, the old one still opens.
 //! keyring.rotate()?;
 //! let opened = keyring.open(&token)?;
+//! assert_eq!(opened.plaintext(), br#"{"sub":"alice"}"#);
 //! assert_eq!(opened.key_state(), KeyState::Retired);
 //! # Ok(())
 //! # }
@@ -41,9 +68,13 @@
 //!
 //! # Features
 //!
+//! * `axum`, `actix`: the integrations.
+//! * `redis`: [`revocation::RedisStore`], revocations shared by a fleet
+//!   (Redis or Redis Cluster).
 //! * `rsa`: `RSA-OAEP` and `RSA-OAEP-256` keys, through OpenSSL. The pure-Rust
 //!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).
-//! * `redis`: [`revocation::RedisStore`], revocations shared by a fleet.
+//! * `internals`: not part of the API and under no semver promise; the
+//!   crate's own tests, benchmarks, fuzz targets and command-line tool use it.
 #![forbid(unsafe_code)]
 // Without `internals`, what only the crate's own tests and tools use is
 // unreachable by design.

@@ -212,7 +212,9 @@ impl<T> SessionHandle<T> {
     }
 
     /// A fresh authentication: a new id, the subject set, and a new
-    /// lifetime (see [`Session::login`]). It cannot fail.
+    /// lifetime. It cannot fail: the new id is drawn when the session is
+    /// sealed. On a session [destroyed](SessionHandle::destroy) in this
+    /// request it does nothing (logged at `warn`).
     pub fn login(&self, sub: impl Into<String>) {
         self.lock().login(sub);
     }
@@ -240,21 +242,22 @@ impl<T> SessionHandle<T> {
     }
 
     /// Whether the subject's sessions were marked stale since this
-    /// session's data was saved ([`Session::is_stale`]): reload what the
+    /// session's data was saved (see [`SessionHandle::mark_stale`]): reload what the
     /// session copied from the database, and save.
     pub fn is_stale(&self) -> bool {
         self.lock().is_stale()
     }
 
     /// Says the data is current after a reload that changed nothing
-    /// ([`Session::mark_refreshed`]).
+    /// (clears [`is_stale`](SessionHandle::is_stale) for this session).
     pub fn mark_refreshed(&self) {
         self.lock().mark_refreshed();
     }
 
     /// How long the session's next token would be, when it fits what the
     /// cookies carry; [`SealError::TooLarge`] when it does not
-    /// ([`SessionManager::sealed_len`]). Check before answering when the
+    /// (the session's data, subject and flash messages, sealed as the
+    /// response would). Check before answering when the
     /// session holds something of unbounded size.
     ///
     /// ```
@@ -277,20 +280,24 @@ impl<T> SessionHandle<T> {
         self.cell.manager.sealed_len(&self.lock())
     }
 
-    /// Adds a flash message for the next request ([`Session::flash`]).
+    /// Adds a flash message for the next request that reads them (after a
+    /// redirect, typically). It travels sealed in the token beside the data,
+    /// so it needs no server-side storage; unread messages stay until read,
+    /// or until the session ends.
     pub fn flash(&self, level: FlashLevel, text: impl Into<String>) {
         self.lock().flash(level, text);
     }
 
-    /// Takes the flash messages this request's cookie carried
-    /// ([`Session::take_flashes`]): shown once, gone from the next response's
-    /// cookie.
+    /// Takes the flash messages this request's cookie carried, oldest
+    /// first: shown once, gone from the next response's cookie. Messages
+    /// added in this request are for the next one, not here.
     pub fn take_flashes(&self) -> Vec<Flash> {
         self.lock().take_flashes()
     }
 
     /// Marks every session of `sub` stale, on every server sharing the
-    /// store ([`SessionManager::mark_stale`]); for an administrator who
+    /// store: each loads with [`is_stale`](SessionHandle::is_stale) set until
+    /// its data is saved again; for an administrator who
     /// changed another user's role.
     pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
         self.cell.manager.mark_stale(sub).await

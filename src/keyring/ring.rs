@@ -25,13 +25,13 @@ pub const DIR_SEAL_WARNING: u64 = 1 << 30;
 /// Seals under one `dir` key after which sealing refuses (NIST SP 800-38D).
 pub const DIR_SEAL_LIMIT: u64 = 1 << 32;
 
-/// The keyring: a lock-free, atomically swapped [`KeySet`].
+/// The keyring: a lock-free, atomically swapped set of keys.
 ///
 /// Cheap to clone and share: a `Keyring` is a handle, and its clones are
 /// handles to the same keys (one reference count, no key copied), so a
 /// `rotate()` or any other change through one is seen by every other at its
 /// next `seal` or `open`. Hand a clone to every task. An `Arc<Keyring>`, as
-/// a [`SessionManager`](crate::SessionManager) holds, shares the keyring
+/// a [`SessionLayer`](crate::SessionLayer) holds, shares the keyring
 /// too, and `Keyring::from` turns it (or a `&Keyring`) into a handle to the
 /// same keys.
 ///
@@ -452,7 +452,7 @@ impl Keyring {
     /// Schedules the staged key `kid` to become the primary at `at`, as
     /// [`promote`](Keyring::promote) would. Every process whose keyring has
     /// the same schedule (a JWK Set file with `x-promote-at`, see
-    /// [`KeySet::to_jwk_set`]) switches at the same moment, without a
+    /// [`Keyring::to_jwk_set`]) switches at the same moment, without a
     /// restart or a signal: each seal, open or snapshot after `at` sees the
     /// new primary. A time already past promotes at the next use; a time
     /// within a second promotes at the end of that second. A later
@@ -591,7 +591,9 @@ impl Keyring {
         self.inner.current.store(Arc::new(next));
     }
 
-    /// Exports the keyring as a JWK Set (see [`KeySet::to_jwk_set`]).
+    /// Exports the keyring as a JWK Set: every key with its state and times
+    /// (`x-state`, `x-created`, `x-retired-at`, `x-promote-at`), as
+    /// [`Keyring::from_jwk_set`] and [`Keyring::from_file`] read it.
     pub fn to_jwk_set(&self) -> Zeroizing<String> {
         self.snapshot().to_jwk_set()
     }

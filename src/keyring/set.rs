@@ -313,8 +313,8 @@ impl Place {
     }
 }
 
-/// What a JWK Set says of one key, read without importing its material
-/// ([`KeySet::describe_jwk_set`]).
+/// What the keyring holds of one key, without its material
+/// ([`Keyring::keys`]).
 #[derive(Debug, Clone)]
 pub struct KeyInfo {
     kid: String,

@@ -16,7 +16,7 @@
 //!   accepted at once.
 //! * a **data generation**: [`RevocationStore::mark_stale`] moves it forward;
 //!   a session whose data was saved under an older one loads flagged stale
-//!   ([`Session::is_stale`](crate::Session::is_stale)), so the application
+//!   ([`SessionHandle::is_stale`](crate::SessionHandle::is_stale)), so the application
 //!   reloads the data it copied from its database, without logging anyone
 //!   out.
 //! * the **revoked session ids** of the subject (logout), each with the
@@ -166,8 +166,7 @@ impl CheckOutcome {
 }
 
 /// A revocation store passed by value or in an `Arc`: what
-/// [`SessionLayer::builder`](crate::SessionLayer::builder) and
-/// [`SessionManager::new`](crate::SessionManager::new) accept, so that no
+/// [`SessionLayer::builder`](crate::SessionLayer::builder) accepts, so that no
 /// caller has to spell `Arc<dyn RevocationStore>`.
 ///
 /// ```
