@@ -149,8 +149,13 @@ async fn add_to_cart(
         cart.items.push(item.to_owned());
         cart.items.len()
     });
-    // A cart too large for the cookies answers 413 (Error::http_status).
-    cart.sealed_len()?;
+    if let Err(error) = cart.sealed_len() {
+        // Too large for the cookies. The layer saves what the handler left
+        // in the session even when it answers with an error, so take the
+        // item out again; the error answers 413 (Error::http_status).
+        cart.update_data(|cart| cart.items.pop());
+        return Err(error);
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!("Added {item}: {count} item(s).\n")))

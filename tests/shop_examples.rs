@@ -421,6 +421,39 @@ async fn scenario(shop: &Shop) -> Vec<Answer> {
     expect(&answer, 200, None, "Your cart is empty.\n");
     log.push(answer);
 
+    // A cart too large for the cookies: 413 (the handler's `Err`), and the
+    // cart stays as it was. About 110 items of 100 characters fill the
+    // four chunk cookies.
+    let item = "x".repeat(100);
+    let mut count = 0;
+    let full = loop {
+        let answer = phone.post("/cart", &[("item", &item)]).await;
+        if answer.status != StatusCode::OK {
+            break answer;
+        }
+        count += 1;
+        expect(
+            &answer,
+            200,
+            None,
+            &format!("Added {item}: {count} item(s).\n"),
+        );
+        assert!(count < 200, "the cart never fills: {answer:#?}");
+    };
+    expect(&full, 413, None, r#"{"error":"session too large"}"#);
+    assert!(count > 50, "{count} items");
+    assert!(phone.cookies.len() > 1, "{:?}", phone.cookies.keys());
+    log.push(full);
+    let answer = phone.get("/").await;
+    expect(
+        &answer,
+        200,
+        None,
+        // The flash of bob's last login, unread until this page.
+        &format!("[success] Signed in as bob.\nHello, bob: {count} item(s) in your cart.\n"),
+    );
+    log.push(answer);
+
     log
 }
 
