@@ -11,7 +11,7 @@
 //!   frameworks (axum: `.layer(layer)`; actix-web: `.wrap(layer)`), built
 //!   with [`SessionLayer::new`] or [`SessionLayer::builder`] from a keyring
 //!   and a revocation store ([`revocation::MemoryStore`], or
-//!   [`revocation::RedisStore`] for a fleet).
+//!   `revocation::RedisStore` for a fleet).
 //! * [`SessionHandle<T>`]: the extractor handlers take, with the session's
 //!   data as the handler's own type `T` (a [`SessionMap`] by default), and
 //!   login, logout, log out everywhere and flash messages.
@@ -69,7 +69,7 @@
 //! # Features
 //!
 //! * `axum`, `actix`: the integrations.
-//! * `redis`: [`revocation::RedisStore`], revocations shared by a fleet
+//! * `redis`: `revocation::RedisStore`, revocations shared by a fleet
 //!   (Redis or Redis Cluster).
 //! * `rsa`: `RSA-OAEP` and `RSA-OAEP-256` keys, through OpenSSL. The pure-Rust
 //!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).

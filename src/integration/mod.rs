@@ -261,20 +261,23 @@ impl<T> SessionHandle<T> {
     /// session holds something of unbounded size.
     ///
     /// ```
-    /// use jwe_session::SessionHandle;
+    /// use jwe_session::{Error, SessionHandle};
     ///
-    /// async fn save_note(session: SessionHandle, note: String) -> (u16, &'static str) {
-    ///     let before = session.get::<String>("note").ok().flatten();
-    ///     if session.insert("note", &note).is_err() || session.sealed_len().is_err() {
+    /// async fn save_note(session: SessionHandle, note: String) -> Result<&'static str, Error> {
+    ///     let before: Option<String> = session.get("note")?;
+    ///     session.insert("note", &note)?;
+    ///     if session.sealed_len().is_err() {
     ///         // Too large for the cookies: put the old note back, say so.
-    ///         let _ = match before {
-    ///             Some(old) => session.insert("note", old),
-    ///             None => Ok(drop(session.remove("note"))),
-    ///         };
-    ///         return (413, "note too long");
+    ///         match before {
+    ///             Some(old) => session.insert("note", old)?,
+    ///             None => drop(session.remove("note")),
+    ///         }
+    ///         return Ok("that note is too long to keep");
     ///     }
-    ///     (200, "saved")
+    ///     Ok("saved")
     /// }
+    /// # #[cfg(feature = "axum")]
+    /// # let _: axum::routing::MethodRouter = axum::routing::post(save_note);
     /// ```
     pub fn sealed_len(&self) -> Result<usize, Error> {
         self.cell.manager.sealed_len(&self.lock())

@@ -39,7 +39,7 @@
 //! subject's entry, read whole.
 //!
 //! * [`MemoryStore`]: the embedded default, for one process.
-//! * [`RedisStore`] (feature `redis`): shared by a fleet, on one Redis server
+//! * `RedisStore` (feature `redis`): shared by a fleet, on one Redis server
 //!   or a Redis Cluster (one key per subject, so every operation is one slot).
 
 use std::sync::Arc;
