@@ -73,8 +73,11 @@ use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
-pub use crate::token_cache::TokenCacheStats;
-use crate::token_cache::{TokenCache, Verified};
+use token_cache::TokenCache;
+pub use token_cache::TokenCacheStats;
+pub(crate) use token_cache::Verified;
+
+mod token_cache;
 
 /// The payload format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 2;

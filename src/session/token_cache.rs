@@ -41,8 +41,8 @@ use quick_cache::{Equivalent, Weighter};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use super::{Flash, SessionMap};
 use crate::key::Key;
-use crate::session::SessionMap;
 
 /// How a [`SessionManager`](crate::SessionManager)'s token cache is doing
 /// ([`SessionManager::token_cache_stats`](crate::SessionManager::token_cache_stats)),
@@ -83,7 +83,7 @@ pub(crate) struct Verified {
     pub(crate) sgen: Option<u64>,
     pub(crate) dgen: Option<u64>,
     /// Flash messages the token carries.
-    pub(crate) flashes: Vec<crate::session::Flash>,
+    pub(crate) flashes: Vec<Flash>,
     pub(crate) created_ms: u64,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
@@ -139,7 +139,7 @@ impl Verified {
             self.sid.len(),
             self.sub.as_ref().map_or(0, String::len),
         ];
-        let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<crate::session::Flash>())
+        let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<Flash>())
             + self
                 .flashes
                 .iter()
