@@ -62,7 +62,7 @@ use std::time::SystemTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use zeroize::Zeroize;
 
 use crate::b64;
@@ -78,12 +78,16 @@ pub use token_cache::TokenCacheStats;
 pub(crate) use token_cache::Verified;
 
 mod config;
+mod flash;
+mod map;
 mod token_cache;
 
 pub use config::{
     SessionConfig, StoreFailurePolicy, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MAX_TIMEOUT,
     MAX_TOKEN_CACHE_BYTES, MIN_TOKEN_CACHE_BYTES,
 };
+pub use flash::{Flash, FlashLevel};
+pub use map::SessionMap;
 
 /// The payload format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -113,36 +117,6 @@ pub enum ResealReason {
     FormatUpgrade,
     /// A flash message was added, or the ones the token carried were read.
     Flash,
-}
-
-/// How a [flash message](Session::flash) should be shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum FlashLevel {
-    /// For developers.
-    Debug,
-    /// Something happened.
-    Info,
-    /// Something went well.
-    Success,
-    /// Something may need attention.
-    Warning,
-    /// Something went wrong.
-    Error,
-}
-
-/// A one-shot message set on one request and read on the next (after a
-/// redirect, typically): "Saved.", "Wrong password.". See
-/// [`Session::flash`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// How to show it.
-    #[serde(rename = "l")]
-    pub level: FlashLevel,
-    /// The text.
-    #[serde(rename = "t")]
-    pub text: String,
 }
 
 /// What to send back after [`SessionManager::save`].
@@ -637,88 +611,6 @@ impl<T> Session<T> {
             return Some(ResealReason::IdleHalfLife);
         }
         None
-    }
-}
-
-/// A ready-made session data type: a map from names to JSON values, for
-/// people coming from actix-session or tower-sessions.
-///
-/// ```
-/// use jwe_session::session::SessionMap;
-/// let mut map = SessionMap::default();
-/// map.insert("count", 3)?;
-/// assert_eq!(map.get::<u32>("count")?, Some(3));
-/// assert_eq!(map.remove("count"), Some(serde_json::json!(3)));
-/// assert!(map.is_empty());
-/// # Ok::<(), jwe_session::Error>(())
-/// ```
-///
-/// Cloning is cheap: the map is shared until one of the clones changes it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionMap(Arc<Map<String, Value>>);
-
-impl Serialize for SessionMap {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionMap {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Map::deserialize(deserializer).map(|map| SessionMap(Arc::new(map)))
-    }
-}
-
-impl From<Map<String, Value>> for SessionMap {
-    fn from(map: Map<String, Value>) -> Self {
-        SessionMap(Arc::new(map))
-    }
-}
-
-impl SessionMap {
-    /// The value under `key`, decoded as `V`; `Ok(None)` when absent.
-    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Error> {
-        self.0
-            .get(key)
-            .map(|value| V::deserialize(value).map_err(Error::from))
-            .transpose()
-    }
-
-    /// Stores `value` under `key`.
-    pub fn insert<V: Serialize>(&mut self, key: impl Into<String>, value: V) -> Result<(), Error> {
-        let value = serde_json::to_value(value).map_err(Error::from)?;
-        Arc::make_mut(&mut self.0).insert(key.into(), value);
-        Ok(())
-    }
-
-    /// Removes and returns the value under `key`.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if !self.0.contains_key(key) {
-            return None;
-        }
-        Arc::make_mut(&mut self.0).remove(key)
-    }
-
-    /// Removes every value.
-    pub fn clear(&mut self) {
-        if !self.0.is_empty() {
-            self.0 = Arc::default();
-        }
-    }
-
-    /// The number of values.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there is no value.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The map as JSON.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
     }
 }
 

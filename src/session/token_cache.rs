@@ -41,7 +41,8 @@ use quick_cache::{Equivalent, Weighter};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use super::{Flash, SessionMap};
+use super::flash::Flash;
+use super::map::SessionMap;
 use crate::key::Key;
 
 /// How a [`SessionManager`](crate::SessionManager)'s token cache is doing
