@@ -54,18 +54,14 @@
 //! accepted at once. [`SessionManager::mark_stale`] flags the subject's
 //! sessions [stale](Session::is_stale) without logging anyone out.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Serialize;
 use serde_json::Value;
-use zeroize::Zeroize;
 
-use crate::b64;
 use crate::clock::{
     from_unix_millis, from_unix_seconds, unix_millis, unix_seconds, Clock, SystemClock,
 };
@@ -76,11 +72,13 @@ use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
 use token_cache::TokenCache;
 pub use token_cache::TokenCacheStats;
 pub(crate) use token_cache::Verified;
+use wire::{new_sid, WipingBuffer, WireIn, WireOut, FORMAT_V1};
 
 mod config;
 mod flash;
 mod map;
 mod token_cache;
+mod wire;
 
 pub use config::{
     SessionConfig, StoreFailurePolicy, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MAX_TIMEOUT,
@@ -88,16 +86,7 @@ pub use config::{
 };
 pub use flash::{Flash, FlashLevel};
 pub use map::SessionMap;
-
-/// The payload format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
-
-/// The first payload format: no generations; still opened, and re-issued
-/// in the current format.
-const FORMAT_V1: u32 = 1;
-
-/// The protected header `typ` of session tokens.
-pub const SESSION_TYP: &str = "jwe-session";
+pub use wire::{FORMAT_VERSION, SESSION_TYP};
 
 /// Why a session is sealed again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -634,52 +623,6 @@ impl Session<SessionMap> {
         }
         removed
     }
-}
-
-/// The payload as sealed.
-#[derive(Serialize)]
-struct WireOut<'a, D> {
-    v: u32,
-    aud: &'a str,
-    sid: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sgen: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dgen: Option<u64>,
-    #[serde(skip_serializing_if = "<[Flash]>::is_empty")]
-    fl: &'a [Flash],
-    created_ms: u64,
-    iat: u64,
-    exp: u64,
-    abs_exp: u64,
-    data: &'a D,
-}
-
-/// The payload as opened: the claims, and the data left as JSON text so it
-/// is decoded once, into the application's type, after the claims pass.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireIn<'a> {
-    v: u32,
-    #[serde(borrow)]
-    aud: Cow<'a, str>,
-    sid: String,
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    sgen: Option<u64>,
-    #[serde(default)]
-    dgen: Option<u64>,
-    #[serde(default)]
-    fl: Vec<Flash>,
-    created_ms: u64,
-    iat: u64,
-    exp: u64,
-    abs_exp: u64,
-    #[serde(borrow)]
-    data: &'a RawValue,
 }
 
 /// Loads, checks and saves sessions; shared by every request.
@@ -1487,66 +1430,4 @@ fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
         .saturating_add(leeway)
         .saturating_add(1)
         .saturating_mul(1000)
-}
-
-/// A write buffer that wipes what was written to it: when it grows (a
-/// plain `Vec` would free its old allocation, session data and all,
-/// unwiped) and when it is dropped. Only the bytes written are wiped, not
-/// the whole capacity: the rest never held anything, and wiping is done a
-/// byte at a time (volatile writes), so a 1 KiB buffer holding a 250-byte
-/// payload costs a quarter of the time.
-struct WipingBuffer(Vec<u8>);
-
-impl WipingBuffer {
-    fn with_capacity(capacity: usize) -> Self {
-        WipingBuffer(Vec::with_capacity(capacity))
-    }
-}
-
-impl Drop for WipingBuffer {
-    fn drop(&mut self) {
-        self.0.as_mut_slice().zeroize();
-    }
-}
-
-impl std::io::Write for WipingBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let needed = self.0.len() + bytes.len();
-        if needed > self.0.capacity() {
-            let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
-            grown.extend_from_slice(&self.0);
-            let mut old = std::mem::replace(&mut self.0, grown);
-            old.as_mut_slice().zeroize();
-        }
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A fresh session id: 128 random bits, base64url.
-fn new_sid() -> Result<String, Error> {
-    b64::random::<16>().ok_or(Error::Seal(SealError::Random))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::WipingBuffer;
-    use std::io::Write as _;
-
-    #[test]
-    fn wiping_buffer_grows_without_losing_bytes() {
-        let mut buffer = WipingBuffer::with_capacity(4);
-        let mut expected = Vec::new();
-        for i in 0..200u8 {
-            let chunk = vec![i; usize::from(i % 7) + 1];
-            buffer.write_all(&chunk).unwrap();
-            expected.extend_from_slice(&chunk);
-        }
-        assert_eq!(&buffer.0[..], &expected[..]);
-        assert!(buffer.0.capacity() >= expected.len());
-    }
 }
