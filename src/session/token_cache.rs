@@ -45,8 +45,8 @@ use super::flash::Flash;
 use super::map::SessionMap;
 use crate::key::Key;
 
-/// How a [`SessionManager`](crate::SessionManager)'s token cache is doing
-/// ([`SessionManager::token_cache_stats`](crate::SessionManager::token_cache_stats)),
+/// How a [`SessionManager`](super::SessionManager)'s token cache is doing
+/// ([`SessionManager::token_cache_stats`](super::SessionManager::token_cache_stats)),
 /// for metrics and for sizing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
