@@ -722,7 +722,7 @@ impl SessionManager {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionConfig, session::SessionManager, SessionMap};
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
     /// let config = SessionConfig::new().with_max_token_len(2_000);
     /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), config)?;
@@ -771,7 +771,7 @@ impl SessionManager {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SessionConfig, session::SessionManager, SessionMap};
     /// # use jwe_session::session::SaveOutcome;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jwe_session::Error> {

@@ -256,7 +256,7 @@ impl<T> Session<T> {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, session::SessionManager, SessionMap};
     /// # use jwe_session::session::SaveOutcome;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jwe_session::Error> {
@@ -290,7 +290,7 @@ impl<T> Session<T> {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, session::SessionManager, SessionMap};
     /// # use jwe_session::session::{FlashLevel, SaveOutcome};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jwe_session::Error> {
@@ -370,7 +370,7 @@ impl<T> Session<T> {
     /// ```
     /// # use std::sync::Arc;
     /// # use jwe_session::revocation::MemoryStore;
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, SessionManager, SessionMap};
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, SessionConfig, session::SessionManager, SessionMap};
     /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
     /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new()).unwrap();
     /// let mut session = manager.start(SessionMap::default());
