@@ -62,14 +62,23 @@ mod token_cache;
 mod value;
 mod wire;
 
-pub use config::{
-    SessionConfig, StoreFailurePolicy, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MAX_TIMEOUT,
-    MAX_TOKEN_CACHE_BYTES, MIN_TOKEN_CACHE_BYTES,
-};
+pub use config::{SessionConfig, StoreFailurePolicy};
 pub use flash::{Flash, FlashLevel};
 pub use manager::{SaveOutcome, SessionManager};
 pub use map::SessionMap;
-pub use token_cache::TokenCacheStats;
 pub(crate) use token_cache::Verified;
-pub use value::{ResealReason, Session};
+pub use value::Session;
+
+// Named nowhere else in the crate: without `internals` this module is
+// private, and these re-exports are only its public paths under it.
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
+pub use config::{
+    DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MAX_TIMEOUT, MAX_TOKEN_CACHE_BYTES,
+    MIN_TOKEN_CACHE_BYTES,
+};
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
+pub use token_cache::TokenCacheStats;
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
+pub use value::ResealReason;
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
 pub use wire::{FORMAT_VERSION, SESSION_TYP};
