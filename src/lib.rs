@@ -121,7 +121,6 @@ pub mod revocation;
 pub mod session;
 #[cfg(not(feature = "internals"))]
 mod session;
-mod token_cache;
 
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use crate::token_cache::Verified;
+use crate::session::Verified;
 
 /// The data of a session under a layer.
 pub(crate) enum LayerData {

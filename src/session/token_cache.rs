@@ -41,11 +41,12 @@ use quick_cache::{Equivalent, Weighter};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use super::flash::Flash;
+use super::map::SessionMap;
 use crate::key::Key;
-use crate::session::SessionMap;
 
-/// How a [`SessionManager`](crate::SessionManager)'s token cache is doing
-/// ([`SessionManager::token_cache_stats`](crate::SessionManager::token_cache_stats)),
+/// How a [`SessionManager`](super::SessionManager)'s token cache is doing
+/// ([`SessionManager::token_cache_stats`](super::SessionManager::token_cache_stats)),
 /// for metrics and for sizing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -83,7 +84,7 @@ pub(crate) struct Verified {
     pub(crate) sgen: Option<u64>,
     pub(crate) dgen: Option<u64>,
     /// Flash messages the token carries.
-    pub(crate) flashes: Vec<crate::session::Flash>,
+    pub(crate) flashes: Vec<Flash>,
     pub(crate) created_ms: u64,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
@@ -139,7 +140,7 @@ impl Verified {
             self.sid.len(),
             self.sub.as_ref().map_or(0, String::len),
         ];
-        let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<crate::session::Flash>())
+        let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<Flash>())
             + self
                 .flashes
                 .iter()

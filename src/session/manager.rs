@@ -1,0 +1,857 @@
+//! [`SessionManager`]: loads and checks tokens (through the token cache),
+//! saves and seals sessions, records revocations, and [`SaveOutcome`], what
+//! a save tells the client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::config::{SessionConfig, StoreFailurePolicy};
+use super::flash::Flash;
+use super::token_cache::{TokenCache, TokenCacheStats, Verified};
+use super::value::{Generations, Lifecycle, ResealReason, Session};
+use super::wire::{new_sid, WipingBuffer, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
+use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock, SystemClock};
+use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
+use crate::jwe::{OpenOptions, SealOptions};
+use crate::keyring::{KeyState, Keyring};
+use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
+
+/// What to send back after [`SessionManager::save`].
+#[must_use = "the client must get the new token, or its cookie removed"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveOutcome {
+    /// Nothing: the client's token stays as it is (or there is none).
+    Unchanged,
+    /// Send this new token.
+    Seal {
+        /// The compact JWE.
+        token: String,
+        /// Its idle deadline (for a persistent cookie's `Max-Age`).
+        expires: SystemTime,
+        /// Why it was sealed.
+        reason: ResealReason,
+    },
+    /// Remove the client's token (the session was destroyed).
+    Remove,
+}
+
+/// What a session knows of its subject's generations, for the next seal.
+struct GenerationsHeld {
+    sub: Option<String>,
+    /// The subject is the one of the token the client holds.
+    same_subject: bool,
+    generations: Option<Generations>,
+    observed: Option<SubjectState>,
+}
+
+/// Loads, checks and saves sessions; shared by every request.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwe_session::{Key, KeyAlgorithm, Keyring};
+/// use jwe_session::revocation::MemoryStore;
+/// use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jwe_session::Error> {
+/// let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+/// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+///
+/// // Login: a new session id and lifetime, with a subject.
+/// let mut session = manager.start(SessionMap::default());
+/// session.login("alice");
+/// session.insert("theme", "dark")?;
+/// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+///
+/// // A later request.
+/// let session = manager.load::<SessionMap>(&token).await?;
+/// assert_eq!(session.subject(), Some("alice"));
+/// assert_eq!(session.get::<String>("theme")?.as_deref(), Some("dark"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct SessionManager {
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    config: SessionConfig,
+    clock: Arc<dyn Clock>,
+    seal_options: SealOptions,
+    open_options: OpenOptions,
+    cache: TokenCache,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("keyring", &self.keyring)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    /// A manager over `keyring`, keeping revocations in `store` (each by
+    /// value or in an `Arc`). Fails only on a configuration that
+    /// [`SessionConfig::validate`] refuses.
+    pub fn new(
+        keyring: impl Into<Arc<Keyring>>,
+        store: impl IntoRevocationStore,
+        config: SessionConfig,
+    ) -> Result<SessionManager, Error> {
+        config.validate()?;
+        Ok(SessionManager {
+            keyring: keyring.into(),
+            store: store.into_revocation_store(),
+            open_options: OpenOptions::new().with_max_len(config.max_token_len()),
+            cache: TokenCache::new(config.token_cache_bytes()),
+            config,
+            clock: Arc::new(SystemClock),
+            seal_options: SealOptions::new().with_typ(SESSION_TYP),
+        })
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SessionManager {
+        self.clock = clock;
+        self
+    }
+
+    /// The keyring (rotate it anywhere; the next request sees it).
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// The revocation store.
+    pub fn store(&self) -> &Arc<dyn RevocationStore> {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Drops `token` from the token cache, if it is there. For a token the
+    /// client will not send again: after a logout, so the session's
+    /// decrypted contents leave memory at once, or after a new token
+    /// replaced it. Nothing else changes: a token that was valid stays
+    /// valid (only slower to load next time), a revoked one stays revoked.
+    /// The integrations call this whenever they send a new token or remove
+    /// the cookie.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// # let mut session = manager.start(SessionMap::default());
+    /// # session.login("alice");
+    /// # let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    /// let mut session = manager.load::<SessionMap>(&token).await?;
+    /// assert_eq!(manager.token_cache_stats().entries, 1);
+    /// session.destroy();
+    /// assert_eq!(manager.save(&mut session).await?, SaveOutcome::Remove);
+    /// manager.forget_token(&token);
+    /// assert_eq!(manager.token_cache_stats().entries, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn forget_token(&self, token: &str) {
+        self.cache.forget(token);
+    }
+
+    /// The token cache's size, capacity, hits and misses.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SessionConfig, SessionManager};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
+    /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// let stats = manager.token_cache_stats();
+    /// assert_eq!((stats.entries, stats.bytes, stats.hits, stats.misses), (0, 0, 0, 0));
+    /// assert_eq!(stats.capacity, 8 * 1024 * 1024);
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn token_cache_stats(&self) -> TokenCacheStats {
+        self.cache.stats()
+    }
+
+    /// The current time by this manager's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// A new, empty session starting now. It is sealed only once it has
+    /// data or a subject.
+    pub fn start<T>(&self, data: T) -> Session<T> {
+        self.start_at(data, self.clock.now())
+    }
+
+    /// A new session starting at `now`.
+    pub fn start_at<T>(&self, data: T, now: SystemTime) -> Session<T> {
+        Session::unsealed(data, unix_millis(now), self.deadlines(now))
+    }
+
+    fn deadlines(&self, now: SystemTime) -> (u64, u64, u64) {
+        let now = unix_seconds(now);
+        let abs_exp = now.saturating_add(self.config.absolute_timeout().as_secs());
+        let exp = now
+            .saturating_add(self.config.idle_timeout().as_secs())
+            .min(abs_exp);
+        (now, exp, abs_exp)
+    }
+
+    /// Opens and checks a session token now.
+    pub async fn load<T: DeserializeOwned>(&self, token: &str) -> Result<Session<T>, Rejection> {
+        self.load_at(token, self.clock.now()).await
+    }
+
+    /// Opens and checks a session token as of `now`: decryption, purpose,
+    /// format, deadlines, data type, then revocation (one store round trip).
+    pub async fn load_at<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Session<T>, Rejection> {
+        self.load_logged(token, now, |verified| {
+            serde_json::from_str::<T>(&verified.data).ok()
+        })
+        .await
+    }
+
+    /// [`load`](SessionManager::load), and for a [`SessionMap`](super::SessionMap) also keeps
+    /// the decoded map in the token cache: the next request with the same
+    /// token shares it (copy on write) instead of decoding the JSON again.
+    /// Other data types are decoded on every load, as with `load`. The
+    /// integrations load this way.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::session::{SaveOutcome, SessionConfig, SessionManager, SessionMap};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// let mut session = manager.start(SessionMap::default());
+    /// session.insert("theme", "dark")?;
+    /// let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await? else { unreachable!() };
+    ///
+    /// // Decoded once; the second load clones the cached map.
+    /// let first = manager.load_cached::<SessionMap>(&token).await?;
+    /// let second = manager.load_cached::<SessionMap>(&token).await?;
+    /// assert_eq!(first.data(), second.data());
+    /// assert_eq!(manager.token_cache_stats().entries, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn load_cached<T: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Session<T>, Rejection> {
+        let now = self.clock.now();
+        self.load_logged(token, now, |verified| verified.data_as::<T>())
+            .await
+    }
+
+    /// Loads a token now, handing the verified entry itself to `decode`
+    /// (the integrations keep it, and decode the data lazily).
+    pub(crate) async fn load_with<T>(
+        &self,
+        token: &str,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let now = self.clock.now();
+        self.load_logged(token, now, decode).await
+    }
+
+    async fn load_logged<T>(
+        &self,
+        token: &str,
+        now: SystemTime,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let result = self.load_inner(token, now, decode).await;
+        if let Err(rejection) = &result {
+            tracing::info!(
+                kind = rejection.kind().as_str(),
+                reason = rejection.reason(),
+                kid = rejection.kid().unwrap_or("-"),
+                "session rejected"
+            );
+        }
+        result
+    }
+
+    /// Verifies the token (or finds it in the cache), then checks it. Only
+    /// a token whose whole load succeeds is kept in the cache; a kept one
+    /// that fails a check now is dropped from it.
+    async fn load_inner<T>(
+        &self,
+        token: &str,
+        now: SystemTime,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let ticket = self.cache.ticket(token);
+        let (wire, key_state, cached) = self.verify(token)?;
+        let result = self.check(&wire, key_state, now, decode).await;
+        match (&result, cached) {
+            (Ok(_), false) => self.cache.insert_unless_forgotten(token, wire, ticket),
+            (Err(_), true) => self.cache.remove(token),
+            _ => {}
+        }
+        result
+    }
+
+    /// Everything that may change between two requests with the same
+    /// token: the deadlines against `now`, the data type, revocation.
+    async fn check<T>(
+        &self,
+        wire: &Arc<Verified>,
+        key_state: KeyState,
+        now: SystemTime,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> Result<Session<T>, Rejection> {
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
+        let now_s = unix_seconds(now);
+        let now_ms = unix_millis(now);
+        let leeway = self.config.leeway().as_secs();
+        let created_s = wire.created_ms / 1000;
+        if created_s > now_s.saturating_add(leeway) || wire.iat > now_s.saturating_add(leeway) {
+            return Err(reject(RejectionKind::NotYetValid, "sealed in the future"));
+        }
+        // Deadlines as sealed, never later than what the configuration
+        // allows now (a shortened timeout applies to live sessions too).
+        let absolute = wire
+            .abs_exp
+            .min(created_s.saturating_add(self.config.absolute_timeout().as_secs()));
+        if now_ms >= dies_at_ms(absolute, leeway) {
+            return Err(reject(
+                RejectionKind::ExpiredAbsolute,
+                "absolute deadline passed",
+            ));
+        }
+        let idle = wire.exp.min(
+            wire.iat
+                .saturating_add(self.config.idle_timeout().as_secs()),
+        );
+        if now_ms >= dies_at_ms(idle, leeway) {
+            return Err(reject(RejectionKind::ExpiredIdle, "idle deadline passed"));
+        }
+        let data = decode(wire).ok_or_else(|| {
+            reject(
+                RejectionKind::Malformed,
+                "session data does not fit the expected type",
+            )
+        })?;
+        // Only a session with a subject can have been revoked: an anonymous
+        // one costs no round trip.
+        let mut observed = None;
+        let mut stale = false;
+        if let Some(sub) = wire.sub.as_deref() {
+            match self.store.check(sub, &wire.sid).await {
+                Ok(outcome) => {
+                    if outcome.session_revoked {
+                        return Err(reject(RejectionKind::Revoked, "session id revoked"));
+                    }
+                    let state = outcome.subject;
+                    let revoked = match wire.sgen {
+                        Some(sgen) => sgen < state.generation,
+                        // Format 1 carries no generation: its creation time
+                        // against the latest revocation, that millisecond
+                        // included.
+                        None => wire.created_ms <= state.revoked_at_ms,
+                    };
+                    if revoked {
+                        return Err(reject(RejectionKind::Revoked, "subject's sessions revoked"));
+                    }
+                    stale = wire.dgen.unwrap_or(0) < state.data_generation;
+                    observed = Some(state);
+                }
+                Err(error) => match self.config.store_failure() {
+                    StoreFailurePolicy::FailClosed => {
+                        tracing::warn!(error = %error, "revocation store unavailable; failing closed");
+                        return Err(reject(
+                            RejectionKind::StoreUnavailable,
+                            "revocation store unavailable",
+                        ));
+                    }
+                    StoreFailurePolicy::FailOpen => {
+                        tracing::warn!(
+                            error = %error,
+                            "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
+                        );
+                    }
+                },
+            }
+        }
+        let generations = wire
+            .sgen
+            .zip(wire.dgen)
+            .map(|(sgen, dgen)| Generations { sgen, dgen });
+        Ok(Session {
+            sid: wire.sid.clone(),
+            sub: wire.sub.clone(),
+            created_ms: wire.created_ms,
+            iat: wire.iat,
+            exp: idle.min(absolute),
+            abs_exp: absolute,
+            data,
+            changed: false,
+            data_changed: false,
+            lifecycle: Lifecycle::Active,
+            opened: Some((wire.kid.clone(), key_state)),
+            opened_sub: wire.sub.clone(),
+            generations,
+            observed,
+            format: wire.version,
+            stale,
+            flashes_in: wire.flashes.clone(),
+            flashes_out: Vec::new(),
+            flashes_changed: false,
+        })
+    }
+
+    /// What does not change between two requests with the same token:
+    /// decryption, purpose and format, from the token cache when it holds
+    /// the token and the keyring still holds the key that opened it (the
+    /// key's state is read from the keyring each time). Says whether it
+    /// came from the cache.
+    fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
+        if let Some(verified) = self.cache.get(token) {
+            if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
+                return Ok((verified, state, true));
+            }
+            // The key that opened it left the keyring (or was replaced):
+            // open it again, which says why it fails.
+            self.cache.remove(token);
+        }
+        let opened = self.keyring.open_with(token, &self.open_options)?;
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(opened.kid());
+        if opened.header().typ() != Some(SESSION_TYP) {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "header typ is not a session's",
+            ));
+        }
+        let wire: WireIn<'_> = serde_json::from_slice(opened.plaintext()).map_err(|_| {
+            reject(
+                RejectionKind::WrongPurpose,
+                "payload is not a session of a known format",
+            )
+        })?;
+        if wire.v != FORMAT_VERSION && wire.v != FORMAT_V1 {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "unsupported session format version",
+            ));
+        }
+        // Format 2 carries both generations exactly when it has a subject;
+        // format 1 never does.
+        let has_generations = match (wire.sgen.is_some(), wire.dgen.is_some()) {
+            (true, true) => true,
+            (false, false) => false,
+            _ => {
+                return Err(reject(
+                    RejectionKind::WrongPurpose,
+                    "payload is not a session of a known format",
+                ))
+            }
+        };
+        if has_generations != (wire.v == FORMAT_VERSION && wire.sub.is_some())
+            || (wire.v == FORMAT_V1 && !wire.fl.is_empty())
+        {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "payload is not a session of a known format",
+            ));
+        }
+        if wire.aud != self.config.purpose() {
+            return Err(reject(
+                RejectionKind::WrongPurpose,
+                "audience is another purpose",
+            ));
+        }
+        let verified = Arc::new(Verified {
+            kid: opened.kid().to_owned(),
+            key: opened.key().clone(),
+            version: wire.v,
+            sid: wire.sid,
+            sub: wire.sub,
+            sgen: wire.sgen,
+            dgen: wire.dgen,
+            flashes: wire.fl,
+            created_ms: wire.created_ms,
+            iat: wire.iat,
+            exp: wire.exp,
+            abs_exp: wire.abs_exp,
+            data: zeroize::Zeroizing::new(wire.data.get().to_owned()),
+            map: std::sync::OnceLock::new(),
+        });
+        Ok((verified, opened.key_state(), false))
+    }
+
+    /// Decides what the client needs after a request, seals when needed,
+    /// and records revocations ([`Session::renew`], [`Session::destroy`]).
+    pub async fn save<T: Serialize>(&self, session: &mut Session<T>) -> Result<SaveOutcome, Error> {
+        self.save_at(session, self.clock.now()).await
+    }
+
+    /// [`save`](SessionManager::save) as of `now`.
+    pub async fn save_at<T: Serialize>(
+        &self,
+        session: &mut Session<T>,
+        now: SystemTime,
+    ) -> Result<SaveOutcome, Error> {
+        // The id the client holds, to revoke once the renewed session is
+        // sealed, with the deadline it had. Only a session with a subject
+        // is ever revoked: an anonymous one holds nothing a login inherits.
+        let mut replaced = None;
+        let opened_sub = session.opened_sub.clone();
+        match &session.lifecycle {
+            Lifecycle::Destroyed { renewed_from } => {
+                if let Some(sub) = opened_sub.as_deref() {
+                    let until = self.keep_until(session.abs_exp);
+                    if let Some(old_sid) = renewed_from {
+                        self.store.revoke_session(sub, old_sid, until).await?;
+                    }
+                    // Empty after a renew in this request: that id was
+                    // never drawn, nor sent.
+                    if !session.is_new() && !session.sid.is_empty() {
+                        self.store.revoke_session(sub, &session.sid, until).await?;
+                    }
+                }
+                return Ok(SaveOutcome::Remove);
+            }
+            Lifecycle::Renewed { old_sid, restart } => {
+                replaced = old_sid
+                    .clone()
+                    .zip(opened_sub.clone())
+                    .map(|(sid, sub)| (sub, sid, self.keep_until(session.abs_exp)));
+                if *restart {
+                    let (_, _, abs_exp) = self.deadlines(now);
+                    session.created_ms = unix_millis(now);
+                    session.abs_exp = abs_exp;
+                }
+            }
+            Lifecycle::Active => {}
+        }
+        let Some(reason) = session.reseal_reason_at(now, &self.config) else {
+            return Ok(SaveOutcome::Unchanged);
+        };
+        let refreshed = matches!(
+            reason,
+            ResealReason::New | ResealReason::Changed | ResealReason::Renewed
+        );
+        // Read before any await: the session's data need not be `Sync`.
+        let held = GenerationsHeld {
+            sub: session.sub.clone(),
+            same_subject: session.sub.is_some() && session.opened_sub == session.sub,
+            generations: session.generations,
+            observed: session.observed,
+        };
+        let generations = self.generations_for(held, refreshed).await?;
+        // Slide the idle window; never past the absolute deadline.
+        let (iat, exp, _) = self.deadlines(now);
+        session.iat = iat;
+        session.exp = exp.min(session.abs_exp);
+        if session.sid.is_empty() {
+            session.sid = new_sid()?;
+        }
+        // Unread messages stay, after them the new ones; restored if the
+        // seal fails, so nothing is lost.
+        let added = session.flashes_out.len();
+        session.flashes_in.append(&mut session.flashes_out);
+        let sealed = self.seal(session, generations).and_then(|(token, kid)| {
+            // Never hand out a token this manager would refuse to open; and
+            // refuse before revoking anything, so the client's token stays
+            // good.
+            if token.len() > self.config.max_token_len() {
+                tracing::error!(
+                    len = token.len(),
+                    max = self.config.max_token_len(),
+                    "session too large to seal; the client keeps its previous token"
+                );
+                return Err(Error::from(SealError::TooLarge {
+                    len: token.len(),
+                    max: self.config.max_token_len(),
+                }));
+            }
+            Ok((token, kid))
+        });
+        if sealed.is_err() {
+            let at = session.flashes_in.len() - added;
+            session.flashes_out = session.flashes_in.split_off(at);
+        }
+        let (token, kid) = sealed?;
+        if let Some((sub, old_sid, until)) = replaced {
+            self.store.revoke_session(&sub, &old_sid, until).await?;
+        }
+        session.changed = false;
+        session.flashes_changed = false;
+        session.lifecycle = Lifecycle::Active;
+        session.opened = Some((kid, KeyState::Primary));
+        session.opened_sub = session.sub.clone();
+        session.generations = generations;
+        session.format = FORMAT_VERSION;
+        if refreshed {
+            session.stale = false;
+        }
+        Ok(SaveOutcome::Seal {
+            token,
+            expires: session.expires(),
+            reason,
+        })
+    }
+
+    /// The generations a session's next token carries: none without a
+    /// subject; the token's own while its subject stays (the data
+    /// generation moved to the one its check saw when the data was
+    /// `refreshed`); read from the store when the subject is new to the
+    /// token (a login) or the token was of format 1.
+    async fn generations_for(
+        &self,
+        held: GenerationsHeld,
+        refreshed: bool,
+    ) -> Result<Option<Generations>, StoreError> {
+        let Some(sub) = held.sub.as_deref() else {
+            return Ok(None);
+        };
+        match (held.same_subject, held.generations, held.observed) {
+            (true, Some(held), Some(state)) => Ok(Some(Generations {
+                sgen: held.sgen,
+                dgen: if refreshed {
+                    state.data_generation
+                } else {
+                    held.dgen
+                },
+            })),
+            // The store was down at load and the layer fails open: keep them.
+            (true, Some(held), None) => Ok(Some(held)),
+            // A format 1 token that passed its check now: as of that check.
+            (true, None, Some(state)) => Ok(Some(Generations {
+                sgen: state.generation,
+                dgen: state.data_generation,
+            })),
+            (_, _, _) => {
+                let state = match self.store.subject(sub).await {
+                    Ok(state) => state,
+                    // Failing open, a login goes on while the store is down:
+                    // sealed under the first generation, the session is
+                    // refused once the store is back if the subject was
+                    // ever revoked (a new login then), never accepted
+                    // against a revocation.
+                    Err(error) if self.config.store_failure() == StoreFailurePolicy::FailOpen => {
+                        tracing::warn!(
+                            error = %error,
+                            "revocation store unavailable at login; failing OPEN as configured: the session may need a new login once the store is back"
+                        );
+                        SubjectState::default()
+                    }
+                    Err(error) => return Err(error),
+                };
+                Ok(Some(Generations {
+                    sgen: state.generation,
+                    dgen: state.data_generation,
+                }))
+            }
+        }
+    }
+
+    /// The token, and the `kid` of the key that sealed it.
+    fn seal<T: Serialize>(
+        &self,
+        session: &Session<T>,
+        generations: Option<Generations>,
+    ) -> Result<(String, String), Error> {
+        self.seal_as(session, &session.sid, generations, &session.flashes_in)
+    }
+
+    /// Seals `session` with this id, generations and flash messages.
+    fn seal_as<T: Serialize>(
+        &self,
+        session: &Session<T>,
+        sid: &str,
+        generations: Option<Generations>,
+        flashes: &[Flash],
+    ) -> Result<(String, String), Error> {
+        let wire = WireOut {
+            v: FORMAT_VERSION,
+            aud: self.config.purpose(),
+            sid,
+            sub: session.sub.as_deref(),
+            sgen: generations.map(|g| g.sgen),
+            dgen: generations.map(|g| g.dgen),
+            fl: flashes,
+            created_ms: session.created_ms,
+            iat: session.iat,
+            exp: session.exp,
+            abs_exp: session.abs_exp,
+            data: &session.data,
+        };
+        // Room for a typical session up front; growth wipes what it leaves.
+        let mut payload = WipingBuffer::with_capacity(1024);
+        serde_json::to_writer(&mut payload, &wire).map_err(Error::from)?;
+        self.keyring
+            .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
+    }
+
+    /// How long the session's next token would be if it were saved as it
+    /// stands, when it fits the configured maximum
+    /// ([`SessionConfig::max_token_len`]; under the integrations, what the
+    /// cookies can carry); [`SealError::TooLarge`] when it does not. For a
+    /// handler that stores something of unbounded size: check before
+    /// answering, and refuse with a clear message instead of losing the
+    /// change. It seals a trial token (a few microseconds) and changes
+    /// nothing; the length counts the largest possible generations, so a
+    /// session that fits here fits when saved.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Error, Key, KeyAlgorithm, Keyring, SealError, SessionConfig, session::SessionManager, SessionMap};
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// let config = SessionConfig::new().with_max_token_len(2_000);
+    /// let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), config)?;
+    /// let mut session = manager.start(SessionMap::default());
+    /// session.insert("note", "short")?;
+    /// assert!(manager.sealed_len(&session)? < 2_000);
+    /// session.insert("note", "x".repeat(5_000))?;
+    /// assert!(matches!(
+    ///     manager.sealed_len(&session),
+    ///     Err(Error::Seal(SealError::TooLarge { max: 2_000, .. }))
+    /// ));
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    pub fn sealed_len<T: Serialize>(&self, session: &Session<T>) -> Result<usize, Error> {
+        let sid = if session.sid.is_empty() {
+            "AAAAAAAAAAAAAAAAAAAAAA"
+        } else {
+            session.sid.as_str()
+        };
+        let generations = session.sub.as_ref().map(|_| Generations {
+            sgen: u64::MAX,
+            dgen: u64::MAX,
+        });
+        let flashes: Vec<Flash> = session
+            .flashes_in
+            .iter()
+            .chain(&session.flashes_out)
+            .cloned()
+            .collect();
+        let (token, _) = self.seal_as(session, sid, generations, &flashes)?;
+        if token.len() > self.config.max_token_len() {
+            return Err(SealError::TooLarge {
+                len: token.len(),
+                max: self.config.max_token_len(),
+            }
+            .into());
+        }
+        Ok(token.len())
+    }
+
+    /// Revokes every session of `sub` that exists when it returns (log out
+    /// everywhere, password change), on every server sharing the
+    /// whatever their clocks. A session sealed at a login after it returns
+    /// is valid.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{Key, KeyAlgorithm, Keyring, RejectionKind, SessionConfig, session::SessionManager, SessionMap};
+    /// # use jwe_session::session::SaveOutcome;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jwe_session::Error> {
+    /// # let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?));
+    /// # let manager = SessionManager::new(keyring, Arc::new(MemoryStore::new()), SessionConfig::new())?;
+    /// # async fn login(manager: &SessionManager) -> String {
+    /// #     let mut session = manager.start(SessionMap::default());
+    /// #     session.login("alice");
+    /// #     let SaveOutcome::Seal { token, .. } = manager.save(&mut session).await.unwrap() else { unreachable!() };
+    /// #     token
+    /// # }
+    /// let before = login(&manager).await;
+    /// manager.revoke_subject("alice").await?;
+    /// let after = login(&manager).await;
+    /// let refused = manager.load::<SessionMap>(&before).await.unwrap_err();
+    /// assert_eq!(refused.kind(), RejectionKind::Revoked);
+    /// assert!(manager.load::<SessionMap>(&after).await.is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn revoke_subject(&self, sub: &str) -> Result<(), StoreError> {
+        self.revoke_subject_at(sub, self.clock.now()).await
+    }
+
+    /// [`revoke_subject`](SessionManager::revoke_subject) as of `now`.
+    pub async fn revoke_subject_at(&self, sub: &str, now: SystemTime) -> Result<(), StoreError> {
+        let until = self.subject_keep_until(now);
+        self.store.revoke_subject(sub, now, until).await.map(drop)
+    }
+
+    /// Marks every session of `sub` that exists now stale: each loads with
+    /// [`Session::is_stale`] set until its data is saved again, so the
+    /// application reloads what it copied from its database (after a role
+    /// or name change) without logging anyone out. Same reach as
+    /// [`revoke_subject`](SessionManager::revoke_subject): every server
+    /// sharing the store, whatever their clocks.
+    pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let until = self.subject_keep_until(now);
+        self.store.mark_stale(sub, now, until).await.map(drop)
+    }
+
+    /// Revokes one session of `sub` by id, for example from an
+    /// administration page. `deadline` is the session's absolute deadline;
+    /// the entry is kept as long as any token of the session can open.
+    pub async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        deadline: SystemTime,
+    ) -> Result<(), StoreError> {
+        let until = self.keep_until(unix_seconds(deadline));
+        self.store.revoke_session(sub, sid, until).await
+    }
+
+    /// How long a revocation of a session whose deadline is `deadline`
+    /// (Unix seconds) is kept: until no token of it opens on a server whose
+    /// clock agrees ([`dies_at_ms`]), and one leeway more for a server whose
+    /// clock runs behind.
+    fn keep_until(&self, deadline: u64) -> SystemTime {
+        let leeway = self.config.leeway().as_secs();
+        let millis = dies_at_ms(deadline, leeway).saturating_add(leeway.saturating_mul(1000));
+        from_unix_millis(millis)
+    }
+
+    /// How long a subject's revocation or stale mark made at `now` is
+    /// kept: as long as a session sealed before it can open.
+    fn subject_keep_until(&self, now: SystemTime) -> SystemTime {
+        self.keep_until(unix_seconds(now).saturating_add(self.config.absolute_timeout().as_secs()))
+    }
+}
+
+/// The first millisecond at which a token whose deadline is `deadline`
+/// (Unix seconds) is refused, with `leeway` seconds: deadlines are whole
+/// seconds, and a token is valid through the whole second of its deadline
+/// plus the leeway. The time checks and the revocation stores' lifetimes
+/// both come from here, so they agree to the millisecond.
+fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
+    deadline
+        .saturating_add(leeway)
+        .saturating_add(1)
+        .saturating_mul(1000)
+}
