@@ -29,8 +29,8 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{error, web, App, HttpResponse, HttpServer};
 use jwe_session::revocation::MemoryStore;
-use jwe_session::{Flash, FlashLevel};
 use jwe_session::{Error, Keyring, RequireSession, SessionHandle, SessionLayer};
+use jwe_session::{Flash, FlashLevel};
 use serde::{Deserialize, Serialize};
 
 /// What the session holds.

@@ -30,8 +30,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use jwe_session::revocation::MemoryStore;
-use jwe_session::{Flash, FlashLevel};
 use jwe_session::{Error, Keyring, RequireSession, SessionHandle, SessionLayer};
+use jwe_session::{Flash, FlashLevel};
 use serde::{Deserialize, Serialize};
 
 /// What the session holds.

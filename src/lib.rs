@@ -102,6 +102,8 @@ pub mod csrf;
 #[cfg(not(feature = "internals"))]
 mod csrf;
 mod error;
+// Without a framework feature, the extractors' helpers have no caller.
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
 mod integration;
 #[cfg(feature = "internals")]
 pub mod jwe;

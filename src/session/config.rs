@@ -56,8 +56,9 @@ pub enum StoreFailurePolicy {
 ///
 /// It can be read from a configuration file (any `serde` format): times in
 /// whole seconds, every member optional (the default), unknown members
-/// refused, and a configuration that [`validate`](SessionConfig::validate)
-/// refuses fails to deserialize:
+/// refused, and a configuration the builder methods would refuse (a zero
+/// or over-long timeout, an idle timeout above the absolute one) fails to
+/// deserialize:
 ///
 /// ```
 /// use std::time::Duration;
@@ -163,17 +164,15 @@ impl SessionConfig {
     /// (about 3,800 in the default); a session near the cookie limit from
     /// about 35 KiB (long strings) to about 700 KiB (tiny objects), and one
     /// heavier than a shard of the cache is not cached.
-    /// [`SessionManager::token_cache_stats`](super::SessionManager::token_cache_stats) says how much is held.
     ///
     /// A cached token is still checked on every request: both deadlines
     /// against the current time, the revocation store, and that the keyring
     /// still holds the key that opened it (a removed key makes its tokens
     /// fail at once; a retired one makes them re-issued). What the cache
     /// saves is the key unwrap, the AES-GCM decryption and the claims
-    /// parse; for a [`SessionMap`](super::SessionMap) loaded with
-    /// [`SessionManager::load_cached`](super::SessionManager::load_cached) (what the integrations use) also
-    /// decoding the data, which is shared with the cache instead. Other
-    /// data types are decoded from the text on every load.
+    /// parse; for a [`SessionMap`](super::SessionMap) also decoding the
+    /// data, which is shared with the cache instead. Other data types are
+    /// decoded from the text once per request.
     ///
     /// The cache keeps decrypted session contents in this process's memory
     /// for as long as an entry lives (the text is wiped when it goes; the
@@ -193,27 +192,32 @@ impl SessionConfig {
     }
 
     /// The memory opened tokens may hold, in bytes (0: no cache).
-    pub fn token_cache_bytes(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn token_cache_bytes(&self) -> usize {
         self.token_cache
     }
 
     /// The idle timeout.
-    pub fn idle_timeout(&self) -> Duration {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn idle_timeout(&self) -> Duration {
         self.idle_timeout
     }
 
     /// The absolute timeout.
-    pub fn absolute_timeout(&self) -> Duration {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn absolute_timeout(&self) -> Duration {
         self.absolute_timeout
     }
 
     /// The leeway.
-    pub fn leeway(&self) -> Duration {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn leeway(&self) -> Duration {
         self.leeway
     }
 
     /// The purpose.
-    pub fn purpose(&self) -> &str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn purpose(&self) -> &str {
         self.purpose.as_deref().unwrap_or("session")
     }
 
@@ -224,12 +228,14 @@ impl SessionConfig {
     }
 
     /// The store failure policy.
-    pub fn store_failure(&self) -> StoreFailurePolicy {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn store_failure(&self) -> StoreFailurePolicy {
         self.store_failure
     }
 
     /// The longest token accepted.
-    pub fn max_token_len(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn max_token_len(&self) -> usize {
         self.max_token_len
     }
 
@@ -239,7 +245,8 @@ impl SessionConfig {
     /// idle timeout, a non-empty purpose, a token cache of at most
     /// [`MAX_TOKEN_CACHE_BYTES`] bytes and, unless off, at least
     /// [`MIN_TOKEN_CACHE_BYTES`].
-    pub fn validate(&self) -> Result<(), Error> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Config(m.to_owned()));
         if self.idle_timeout.as_secs() == 0 || self.absolute_timeout.as_secs() == 0 {
             return fail("timeouts must be at least one second");

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How a [flash message](super::Session::flash) should be shown.
+/// How a [flash message](crate::SessionHandle::flash) should be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -22,7 +22,7 @@ pub enum FlashLevel {
 
 /// A one-shot message set on one request and read on the next (after a
 /// redirect, typically): "Saved.", "Wrong password.". See
-/// [`Session::flash`](super::Session::flash).
+/// [`SessionHandle::flash`](crate::SessionHandle::flash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
     /// How to show it.

@@ -413,7 +413,7 @@ impl<T> Session<T> {
 
     /// Ends the session: its id is revoked when saved and the client's
     /// token removed (logout). Final for this request: a later
-    /// [`renew`](Session::renew) or [`login`](Session::login) fails.
+    /// [`renew`](Session::renew) or [`login`](Session::login) does nothing.
     pub fn destroy(&mut self) {
         let renewed_from = match &mut self.lifecycle {
             Lifecycle::Renewed { old_sid, .. } => old_sid.take(),
@@ -527,6 +527,7 @@ impl Session<SessionMap> {
         let removed = self.data.remove(key);
         if removed.is_some() {
             self.changed = true;
+            self.data_changed = true;
         }
         removed
     }
