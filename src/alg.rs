@@ -52,7 +52,8 @@ impl KeyAlgorithm {
     ];
 
     /// The registered JOSE name, as it appears in headers and JWKs.
-    pub fn name(self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KeyAlgorithm::Dir => "dir",
             KeyAlgorithm::A128Kw => "A128KW",
@@ -67,7 +68,8 @@ impl KeyAlgorithm {
     }
 
     /// Looks an algorithm up by its registered name (case-sensitive).
-    pub fn from_name(name: &str) -> Option<Self> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         KeyAlgorithm::ALL.into_iter().find(|alg| alg.name() == name)
     }
 
@@ -143,7 +145,8 @@ impl ContentEncryption {
     ];
 
     /// The registered JOSE name.
-    pub fn name(self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ContentEncryption::A128Gcm => "A128GCM",
             ContentEncryption::A192Gcm => "A192GCM",
@@ -152,7 +155,8 @@ impl ContentEncryption {
     }
 
     /// Looks a content encryption up by its registered name (case-sensitive).
-    pub fn from_name(name: &str) -> Option<Self> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         ContentEncryption::ALL
             .into_iter()
             .find(|enc| enc.name() == name)

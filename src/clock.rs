@@ -24,7 +24,8 @@ impl std::fmt::Debug for dyn Clock {
 
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {

@@ -378,7 +378,8 @@ pub enum KeyringError {
 /// Why a token was refused, coarsely: safe to count in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum RejectionKind {
+#[cfg_attr(feature = "internals", visibility::make(pub))]
+pub(crate) enum RejectionKind {
     /// Not a well-formed compact JWE under this crate's strict rules: too
     /// long, wrong number of parts, non-canonical base64url, a bad header, or
     /// an algorithm outside the allowlist. For sessions, also a valid token
@@ -431,7 +432,7 @@ impl fmt::Display for RejectionKind {
 
 /// A refused token.
 ///
-/// Its `Display` gives only the coarse [`RejectionKind`]; the precise reason
+/// Its `Display` gives only the coarse kind (`malformed`, `unknown_key`, `decrypt_failed`, ...); the precise reason
 /// (its `Debug`, logged when a session is refused) is for logs and never
 /// for the client. Neither ever
 /// contains the token or key material.
@@ -465,7 +466,8 @@ impl Rejection {
     }
 
     /// The coarse kind.
-    pub fn kind(&self) -> RejectionKind {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn kind(&self) -> RejectionKind {
         self.kind
     }
 

@@ -125,14 +125,14 @@ pub mod session;
 mod session;
 
 pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
-pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "internals")]
+pub use clock::SystemClock;
+pub use clock::{Clock, ManualClock};
 pub use cookie::{CookieConfig, SameSite};
 pub use csrf::{CsrfConfig, CsrfGuard, SiteScheme};
+pub use error::{DataError, Error, KeyError, KeyringError, Rejection, SealError, StoreError};
 #[cfg(feature = "internals")]
-pub use error::KeyProblem;
-pub use error::{
-    DataError, Error, KeyError, KeyringError, Rejection, RejectionKind, SealError, StoreError,
-};
+pub use error::{KeyProblem, RejectionKind};
 #[cfg(feature = "actix")]
 pub use integration::actix;
 #[cfg(feature = "axum")]

@@ -32,8 +32,7 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StoreFailurePolicy {
-    /// Refuse the session ([`RejectionKind::StoreUnavailable`](crate::RejectionKind::StoreUnavailable); integrations
-    /// answer 503). The default.
+    /// Refuse the session (the layer answers 503). The default.
     #[default]
     FailClosed,
     /// Accept the session as not revoked, logging a warning each time.
