@@ -5,7 +5,7 @@
 # tests always build with `internals`.)
 set -eu
 cd "$(dirname "$0")/.."
-files="README.md docs/integrations.md docs/sessions.md docs/keys.md examples/shop_axum.rs examples/shop_actix.rs"
+files="README.md docs/integrations.md docs/sessions.md docs/keys.md examples/shop_axum.rs examples/shop_actix.rs examples/axum.rs examples/actix.rs examples/demo/common.rs"
 pattern='jwe_session::(session|jwe|keyring|key|clock|cookie|csrf)::|SessionManager|\bKeySet\b|\bKeyEntry\b|SaveOutcome|\bSession<|token_cache_stats|jwe_session::\{[^}]*\b(Session|SealOptions|OpenOptions|KeyProblem)\b'
 status=0
 for file in $files; do

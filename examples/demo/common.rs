@@ -5,9 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use jwe_session::clock::unix_seconds;
 use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
-use jwe_session::session::FlashLevel;
+use jwe_session::FlashLevel;
 use jwe_session::SessionHandle;
 use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
 use serde_json::{json, Value};
@@ -179,10 +178,15 @@ fn time(at: std::time::SystemTime) -> String {
     unix_seconds(at).to_string()
 }
 
+/// Seconds since the Unix epoch (0 before it).
+fn unix_seconds(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
 /// `GET /`: the session as the library sees it, the forms that act on it,
 /// and the keyring. Everything shown is escaped.
 pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
-    let manager = session.manager().clone();
     let flashes: String = session
         .take_flashes()
         .into_iter()
@@ -207,25 +211,31 @@ pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
                  <button>Log in</button></form>"
             .to_owned(),
     };
-    let details = session.with(|s| {
-        let reseal = s.reseal_reason_at(manager.now(), manager.config());
+    let details = (|| {
+        let s = session;
+        let reseal = s.reissue_reason();
         if s.is_new() && reseal.is_none() {
             return "<p>No session yet: this response sets no cookie.</p>".to_owned();
         }
         let reissue = match reseal {
-            Some(reason) => format!("yes ({reason:?})"),
+            Some(reason) => format!("yes ({reason})"),
             None => "no".to_owned(),
         };
+        let data = s.with_data(SessionMap::clone);
         let rows = [
-            ("session id", s.id().to_owned()),
+            ("session id", s.id()),
             (
                 "subject",
-                s.subject().unwrap_or("(not signed in)").to_owned(),
+                s.subject().unwrap_or_else(|| "(not signed in)".to_owned()),
             ),
-            ("sealed under key", s.kid().unwrap_or("-").to_owned()),
+            (
+                "sealed under key",
+                s.kid().unwrap_or_else(|| "-".to_owned()),
+            ),
             (
                 "key state",
-                s.key_state().map_or("-", |state| state.as_str()).to_owned(),
+                s.key_state()
+                    .map_or("-".to_owned(), |state| state.to_string()),
             ),
             ("created (Unix s)", time(s.created())),
             ("idle deadline (Unix s)", time(s.expires())),
@@ -234,18 +244,17 @@ pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
             ("this response re-issues the cookie", reissue),
             (
                 "counter",
-                s.data()
-                    .as_map()
-                    .get("count")
-                    .map_or("0".to_owned(), Value::to_string),
+                data.get::<Value>("count")
+                    .ok()
+                    .flatten()
+                    .map_or("0".to_owned(), |count| count.to_string()),
             ),
             (
                 "note (bytes)",
-                s.data()
-                    .as_map()
-                    .get("note")
-                    .and_then(Value::as_str)
-                    .map_or(0, str::len)
+                data.get::<String>("note")
+                    .ok()
+                    .flatten()
+                    .map_or(0, |note| note.len())
                     .to_string(),
             ),
         ];
@@ -260,7 +269,7 @@ pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
             })
             .collect();
         format!("<table class=\"session\">\n{rows}</table>")
-    });
+    })();
     let keys: String = keys(keyring)
         .iter()
         .map(|key| {
@@ -311,20 +320,19 @@ pub fn me(session: &SessionHandle<SessionMap>) -> Reply {
     if session.is_new() {
         return json(401, json!({"error": "no session"}));
     }
-    session.with(|s| {
-        json(
-            200,
-            json!({
-                "sid": s.id(),
-                "sub": s.subject(),
-                "data": s.data().as_map(),
-                "kid": s.kid(),
-                "created": unix_seconds(s.created()),
-                "expires": unix_seconds(s.expires()),
-                "stale": s.is_stale(),
-            }),
-        )
-    })
+    let s = session;
+    json(
+        200,
+        json!({
+            "sid": s.id(),
+            "sub": s.subject(),
+            "data": s.with_data(SessionMap::clone),
+            "kid": s.kid(),
+            "created": unix_seconds(s.created()),
+            "expires": unix_seconds(s.expires()),
+            "stale": s.is_stale(),
+        }),
+    )
 }
 
 /// `POST /counter`; a browser's form gets the page back with a message.
@@ -422,8 +430,15 @@ fn rotate_keys(keyring: &Keyring) -> Reply {
 /// `GET /admin/keys` (demo only): no secrets.
 pub fn keys(keyring: &Keyring) -> Vec<Value> {
     keyring
-        .snapshot()
+        .keys()
         .iter()
-        .map(|entry| json!({"kid": entry.kid(), "alg": entry.key().alg().name(), "state": entry.state().as_str()}))
+        .map(|key| {
+            json!({
+                "kid": key.kid(),
+                "alg": key.alg().to_string(),
+                "state": key.state().to_string(),
+                "seals": key.seal_count(),
+            })
+        })
         .collect()
 }

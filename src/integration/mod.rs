@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -229,6 +229,48 @@ impl<T> SessionHandle<T> {
     /// Whether the request carried no valid session.
     pub fn is_new(&self) -> bool {
         self.lock().is_new()
+    }
+
+    /// When the session began: its login, or its first seal.
+    pub fn created(&self) -> SystemTime {
+        self.lock().created()
+    }
+
+    /// The idle deadline of the token the request carried (a response that
+    /// seals the session again moves it).
+    pub fn expires(&self) -> SystemTime {
+        self.lock().expires()
+    }
+
+    /// The absolute deadline: no re-issue ever moves it (a login starts a
+    /// new one).
+    pub fn absolute_deadline(&self) -> SystemTime {
+        self.lock().absolute_deadline()
+    }
+
+    /// Why the response will carry a new session cookie, as things stand:
+    /// `"changed"`, `"renewed"`, `"key not primary"` (re-issue after a
+    /// rotation), `"idle half-life"`, ...; `None` when the client's cookie
+    /// stays as it is. For diagnostics pages and logs.
+    ///
+    /// ```
+    /// use jwe_session::SessionHandle;
+    ///
+    /// async fn page(session: SessionHandle) -> String {
+    ///     match session.reissue_reason() {
+    ///         Some(reason) => format!("a new cookie follows ({reason})"),
+    ///         None => "your cookie stays".to_owned(),
+    ///     }
+    /// }
+    /// # #[cfg(feature = "axum")]
+    /// # let _: axum::routing::MethodRouter = axum::routing::get(page);
+    /// ```
+    pub fn reissue_reason(&self) -> Option<&'static str> {
+        let manager = &self.cell.manager;
+        let now = manager.now();
+        self.lock()
+            .reseal_reason_at(now, manager.config())
+            .map(|reason| reason.as_str())
     }
 
     /// The `kid` of the key that sealed the token the request carried.
@@ -469,7 +511,8 @@ impl<T> RequireSession<T> {
     }
 
     /// The handle.
-    pub fn into_inner(self) -> SessionHandle<T> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn into_inner(self) -> SessionHandle<T> {
         self.0
     }
 }
@@ -483,7 +526,8 @@ pub struct SignInRequired {
 impl SignInRequired {
     /// Where to send the visitor (`303 See Other`), when the layer has a
     /// login path; otherwise the answer is `401`.
-    pub fn login_path(&self) -> Option<&str> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn login_path(&self) -> Option<&str> {
         self.login_path.as_deref()
     }
 }

@@ -106,7 +106,8 @@ impl SubjectState {
     /// assert_eq!(revoked.revoked(0).generation, 1_800_000_000_001);
     /// ```
     #[must_use]
-    pub fn revoked(self, now_ms: u64) -> SubjectState {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn revoked(self, now_ms: u64) -> SubjectState {
         SubjectState {
             generation: next_generation(self.generation, now_ms),
             revoked_at_ms: self.revoked_at_ms.max(now_ms),
@@ -124,7 +125,8 @@ impl SubjectState {
     /// assert_eq!(stale.generation, 0);
     /// ```
     #[must_use]
-    pub fn marked_stale(self, now_ms: u64) -> SubjectState {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn marked_stale(self, now_ms: u64) -> SubjectState {
         SubjectState {
             data_generation: next_generation(self.data_generation, now_ms),
             ..self

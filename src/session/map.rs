@@ -75,17 +75,20 @@ impl SessionMap {
     }
 
     /// The number of values.
-    pub fn len(&self) -> usize {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     /// Whether there is no value.
-    pub fn is_empty(&self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The map as JSON.
-    pub fn as_map(&self) -> &Map<String, Value> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
 }

@@ -38,6 +38,21 @@ pub enum ResealReason {
     Flash,
 }
 
+impl ResealReason {
+    /// The reason in a word or two, for logs and diagnostics pages.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ResealReason::New => "new",
+            ResealReason::Changed => "changed",
+            ResealReason::Renewed => "renewed",
+            ResealReason::KeyNotPrimary => "key not primary",
+            ResealReason::IdleHalfLife => "idle half-life",
+            ResealReason::FormatUpgrade => "format upgrade",
+            ResealReason::Flash => "flash messages",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Lifecycle {
     Active,
