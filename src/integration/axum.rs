@@ -223,6 +223,7 @@ where
 /// The rejection of [`RequireSession`]: the layer is missing (500), or the
 /// visitor is not signed in (401, or 303 to the login path).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RequireSessionRejection {
     /// No session layer on the route.
     MissingLayer(MissingSessionLayer),

@@ -57,6 +57,7 @@ pub struct RequestHead<'a> {
 /// What the session layer adds to a response.
 #[must_use = "the response must carry these cookies and status"]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResponseHead {
     /// `Set-Cookie` values to append.
     pub set_cookies: Vec<String>,
@@ -75,6 +76,7 @@ pub struct ResponseHead {
 /// The start of a request: go on to the handler, or answer at once.
 #[must_use = "a refused request must be answered with its status"]
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Admission {
     /// Call the handler, with this session.
     Proceed(ActiveRequest),
