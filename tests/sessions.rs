@@ -479,3 +479,30 @@ fn the_service_binds_the_cookie_name_unless_a_purpose_is_set() {
     let other = build(SessionConfig::new().with_purpose("admin"));
     assert_eq!(other.manager().config().purpose(), "admin");
 }
+
+/// Issue 11: `login` and `renew` cannot fail; the new id is drawn when the
+/// session is sealed (0.1 drew it at once, and returned a `Result` for the
+/// random number generator and for a destroyed session).
+#[tokio::test]
+async fn login_and_renew_draw_the_new_id_when_sealing() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let mut session = f.manager.load::<SessionMap>(&token).await.unwrap();
+    let before = session.id().to_owned();
+    assert!(!before.is_empty());
+    session.renew();
+    assert_eq!(session.id(), "", "no id until sealed");
+    session.login("bob");
+    assert_eq!(session.id(), "");
+    let renewed = token_of(f.manager.save(&mut session).await.unwrap());
+    let after = session.id().to_owned();
+    assert_eq!(after.len(), before.len());
+    assert_ne!(after, before);
+    let reopened = f.manager.load::<SessionMap>(&renewed).await.unwrap();
+    assert_eq!(
+        (reopened.id(), reopened.subject()),
+        (after.as_str(), Some("bob"))
+    );
+    // The id the client held is revoked.
+    assert_eq!(f.reject_kind(&token).await, RejectionKind::Revoked);
+}
