@@ -444,7 +444,8 @@ fn keyring_change(
 }
 
 /// `keyring list`: reads the file without importing its keys (no RSA key
-/// check: listing uses no key).
+/// check: listing uses no key). One line per key: kid, algorithm, state,
+/// and the scheduled promotion (Unix seconds) of a staged key, else `-`.
 fn keyring_list(file: &Path) -> Result<(), Failure> {
     let keys = files::describe_keyring(file)?;
     let mut out = String::new();
@@ -454,6 +455,14 @@ fn keyring_list(file: &Path) -> Result<(), Failure> {
         out.push_str(entry.alg().name());
         out.push('\t');
         out.push_str(entry.state().as_str());
+        out.push('\t');
+        match entry
+            .promote_at()
+            .filter(|_| entry.state() == KeyState::Staged)
+        {
+            Some(at) => out.push_str(&unix_seconds(at).to_string()),
+            None => out.push('-'),
+        }
         out.push('\n');
     }
     write_stdout(&[out.as_bytes()])

@@ -229,9 +229,9 @@ fn rotate_keeps_old_keys_and_the_file_stays_valid_and_0600() {
     assert_eq!(
         rows,
         [
-            vec!["k3", "A128GCMKW", "primary"],
-            vec![second, "A256KW", "retired"],
-            vec!["k1", "A256KW", "retired"],
+            vec!["k3", "A128GCMKW", "primary", "-"],
+            vec![second, "A256KW", "retired", "-"],
+            vec!["k1", "A256KW", "retired", "-"],
         ]
     );
 
@@ -319,10 +319,10 @@ fn list_prints_no_secret() {
         .out();
     assert_eq!(list.lines().count(), 2);
     for line in list.lines() {
-        assert_eq!(line.split('\t').count(), 3, "{line}");
+        assert_eq!(line.split('\t').count(), 4, "{line}");
     }
-    assert!(list.contains("\tRSA-OAEP-256\tretired\n"), "{list}");
-    assert!(list.contains("\tdir\tprimary\n"), "{list}");
+    assert!(list.contains("\tRSA-OAEP-256\tretired\t-\n"), "{list}");
+    assert!(list.contains("\tdir\tprimary\t-\n"), "{list}");
     for secret in secrets(&file) {
         assert!(!list.contains(&secret));
     }
@@ -344,7 +344,7 @@ fn list_skips_the_rsa_key_check_that_seal_and_open_make() {
     let list = run(&["keyring", "list", "--file", s(&broken)], b"")
         .ok()
         .out();
-    assert_eq!(list, "r1\tRSA-OAEP-256\tprimary\n");
+    assert_eq!(list, "r1\tRSA-OAEP-256\tprimary\t-\n");
     for args in [&["seal"][..], &["open"]] {
         let mut all = vec!["--keys", s(&broken)];
         all.extend_from_slice(args);
@@ -381,7 +381,7 @@ fn list_applies_a_promotion_that_is_due() {
     let list = run(&["keyring", "list", "--file", s(&file)], b"")
         .ok()
         .out();
-    assert_eq!(list, "k2\tA256KW\tprimary\nk1\tA256KW\tretired\n");
+    assert_eq!(list, "k2\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\n");
 }
 
 #[test]
@@ -1002,7 +1002,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     let list = run(&["keyring", "list", "--file", s(&file)], b"")
         .ok()
         .out();
-    assert_eq!(list, "k1\tA256KW\tprimary\nk2\tA256KW\tstaged\n");
+    assert_eq!(list, "k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t-\n");
     assert_eq!(
         open_with_file(&file, &seal_with_file(&file, &claims_exp(60)))["kid"],
         "k1"
@@ -1019,7 +1019,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     let list = run(&["keyring", "list", "--file", s(&file)], b"")
         .ok()
         .out();
-    assert_eq!(list, "k2\tA256KW\tprimary\nk1\tA256KW\tretired\n");
+    assert_eq!(list, "k2\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\n");
     assert_eq!(open_with_file(&file, &token)["key_state"], "retired");
 
     // Only staged keys can be promoted; unknown kids are named.
@@ -1055,7 +1055,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     let list = run(&["keyring", "list", "--file", s(&file)], b"")
         .ok()
         .out();
-    assert_eq!(list, "k2\tA256KW\tprimary\n");
+    assert_eq!(list, "k2\tA256KW\tprimary\t-\n");
     assert_eq!(listing(dir.path()), ["keys.json"]);
 }
 
@@ -1084,7 +1084,10 @@ fn stage_with_promote_at_schedules_the_switch_in_the_file() {
     let list = run(&["keyring", "list", "--file", s(&file)], b"")
         .ok()
         .out();
-    assert_eq!(list, "k1\tA256KW\tprimary\nk2\tA256KW\tstaged\n");
+    assert_eq!(
+        list,
+        format!("k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t{later}\n")
+    );
 
     // A time already past: the next use of the file finds k3 the primary.
     let past = (now() - 60).to_string();
@@ -1107,7 +1110,7 @@ fn stage_with_promote_at_schedules_the_switch_in_the_file() {
         .out();
     assert_eq!(
         list,
-        "k3\tA256KW\tprimary\nk1\tA256KW\tretired\nk2\tA256KW\tstaged\n"
+        format!("k3\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\nk2\tA256KW\tstaged\t{later}\n")
     );
     assert_eq!(
         open_with_file(&file, &seal_with_file(&file, &claims_exp(60)))["kid"],
@@ -1128,4 +1131,32 @@ fn stage_with_promote_at_schedules_the_switch_in_the_file() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("--promote-at"), "{refused:?}");
     assert_eq!(fs::read_to_string(&file).unwrap(), before);
+}
+
+/// Issue 12: `keyring list` shows a staged key's scheduled promotion.
+#[test]
+fn list_shows_the_scheduled_promotion() {
+    let (_dir, file) = keyring(&["--kid", "k1"]);
+    let at = now() + 3600;
+    run(
+        &[
+            "keyring",
+            "stage",
+            "--file",
+            s(&file),
+            "--kid",
+            "k2",
+            "--promote-at",
+            &at.to_string(),
+        ],
+        b"",
+    )
+    .ok();
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(
+        list,
+        format!("k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t{at}\n")
+    );
 }

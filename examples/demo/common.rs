@@ -438,6 +438,9 @@ pub fn keys(keyring: &Keyring) -> Vec<Value> {
                 "alg": key.alg().to_string(),
                 "state": key.state().to_string(),
                 "seals": key.seal_count(),
+                "opens": key.open_count(),
+                "last_used": key.last_used().map(unix_seconds),
+                "promote_at": key.promote_at().map(unix_seconds),
             })
         })
         .collect()

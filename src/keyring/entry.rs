@@ -21,8 +21,40 @@ pub struct KeyEntry {
     /// For a staged key: when it becomes the primary by itself.
     pub(super) promote_at: Option<u64>,
     pub(super) seals: Arc<AtomicU64>,
+    /// Opens and last use, shared with the same key in later sets.
+    pub(super) usage: Arc<Usage>,
     /// Protected headers prepared for this key, shared by every snapshot.
     pub(super) headers: Arc<HeaderCache>,
+}
+
+/// How a key was used since the process loaded it.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    opens: AtomicU64,
+    /// Unix seconds of the last seal or open; 0 before the first.
+    last_used: AtomicU64,
+}
+
+impl Usage {
+    /// A token opened under the key (decrypted, or found in a session
+    /// token cache) at `now` (Unix seconds).
+    pub(super) fn opened(&self, now: u64) {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+        self.used(now);
+    }
+
+    /// The key sealed or opened at `now`.
+    pub(super) fn used(&self, now: u64) {
+        self.last_used.fetch_max(now, Ordering::Relaxed);
+    }
+
+    pub(super) fn opens(&self) -> u64 {
+        self.opens.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn last_used(&self) -> Option<u64> {
+        Some(self.last_used.load(Ordering::Relaxed)).filter(|&at| at > 0)
+    }
 }
 
 impl KeyEntry {
@@ -34,6 +66,7 @@ impl KeyEntry {
             retired_at: None,
             promote_at: None,
             seals: Arc::new(AtomicU64::new(0)),
+            usage: Arc::default(),
             headers: Arc::default(),
         }
     }

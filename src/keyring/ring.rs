@@ -166,6 +166,11 @@ impl Keyring {
         self.inner.clock.store(Arc::new(clock));
     }
 
+    /// Unix seconds by the keyring's clock.
+    fn now_unix(&self) -> u64 {
+        unix_seconds(self.inner.clock.load().now())
+    }
+
     /// The time by the keyring's clock.
     pub(super) fn now(&self) -> SystemTime {
         self.inner.clock.load().now()
@@ -179,11 +184,14 @@ impl Keyring {
     /// use jwe_session::{Key, KeyAlgorithm, KeyState, Keyring};
     ///
     /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
-    /// keyring.seal(b"{}")?;
+    /// let token = keyring.seal(b"{}")?;
     /// keyring.rotate()?;
+    /// keyring.open(&token)?;
     /// let keys = keyring.keys();
-    /// assert_eq!(keys[0].state(), KeyState::Primary);
-    /// assert_eq!((keys[1].state(), keys[1].seal_count()), (KeyState::Retired, 1));
+    /// assert_eq!((keys[0].state(), keys[0].seal_count(), keys[0].last_used()), (KeyState::Primary, 0, None));
+    /// let old = &keys[1];
+    /// assert_eq!((old.state(), old.seal_count(), old.open_count()), (KeyState::Retired, 1, 1));
+    /// assert!(old.last_used().is_some());
     /// # Ok::<(), jwe_session::Error>(())
     /// ```
     pub fn keys(&self) -> Vec<KeyInfo> {
@@ -307,6 +315,7 @@ impl Keyring {
             primary.seals.fetch_add(1, Ordering::Relaxed);
         }
         let token = jwe::seal_cached(&primary.key, plaintext, options, &primary.headers)?;
+        primary.usage.used(self.now_unix());
         Ok((token, kid(primary.kid())))
     }
 
@@ -353,6 +362,7 @@ impl Keyring {
         };
         let state = entry.state;
         let (header, plaintext) = jwe::decrypt(parsed, &entry.key)?;
+        entry.usage.opened(self.now_unix());
         Ok(Opened::new(
             header,
             plaintext,
@@ -366,7 +376,12 @@ impl Keyring {
     pub(crate) fn state_of(&self, kid: &str, key: &Weak<Key>) -> Option<KeyState> {
         let set = self.load();
         let entry = set.get(kid)?;
-        std::ptr::eq(Arc::as_ptr(&entry.key), key.as_ptr()).then_some(entry.state)
+        if !std::ptr::eq(Arc::as_ptr(&entry.key), key.as_ptr()) {
+            return None;
+        }
+        // A session token cache hit: the key opened this token, once more.
+        entry.usage.opened(self.now_unix());
+        Some(entry.state)
     }
 
     fn change<T>(
@@ -584,6 +599,7 @@ impl Keyring {
                     // count and prepared headers.
                     entry.key = Arc::clone(&old.key);
                     entry.seals = Arc::clone(&old.seals);
+                    entry.usage = Arc::clone(&old.usage);
                     entry.headers = Arc::clone(&old.headers);
                 }
             }

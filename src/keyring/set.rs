@@ -191,6 +191,8 @@ impl KeySet {
                 enc,
                 place,
                 seals: 0,
+                opens: 0,
+                last_used: None,
             });
         }
         // As `KeySet::build` refuses them.
@@ -322,6 +324,8 @@ pub struct KeyInfo {
     enc: ContentEncryption,
     place: Place,
     seals: u64,
+    opens: u64,
+    last_used: Option<u64>,
 }
 
 impl KeyInfo {
@@ -338,6 +342,8 @@ impl KeyInfo {
                 promote_at: entry.promote_at,
             },
             seals: entry.seal_count(),
+            opens: entry.usage.opens(),
+            last_used: entry.usage.last_used(),
         }
     }
 
@@ -345,6 +351,19 @@ impl KeyInfo {
     /// loaded ([`Keyring::keys`]); 0 for a key read from a file.
     pub fn seal_count(&self) -> u64 {
         self.seals
+    }
+
+    /// How many tokens this process opened under the key since it was
+    /// loaded, session token cache hits included; 0 for a key read from a
+    /// file.
+    pub fn open_count(&self) -> u64 {
+        self.opens
+    }
+
+    /// When this process last sealed or opened a token under the key;
+    /// `None` before the first use, and for a key read from a file.
+    pub fn last_used(&self) -> Option<SystemTime> {
+        self.last_used.map(from_unix_seconds)
     }
 
     /// The key's id.
