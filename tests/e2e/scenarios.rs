@@ -262,6 +262,17 @@ pub async fn rotation(launcher: &Launcher) {
     };
     assert_eq!(state_of(&new_kid), "primary");
     assert_eq!(state_of(&old_kid), "retired");
+    // Issue 12: what each key did since the server started. The old key
+    // sealed the login and opened the requests before and after rotation;
+    // the new one sealed the re-issue and opened the requests since.
+    let key = |kid: &str| keys.iter().find(|k| k["kid"] == kid).expect("listed").clone();
+    for kid in [&old_kid, &new_kid] {
+        let key = key(kid);
+        assert!(key["seals"].as_u64() >= Some(1), "{key}");
+        assert!(key["opens"].as_u64() >= Some(1), "{key}");
+        assert!(key["last_used"].as_u64() > Some(1_700_000_000), "{key}");
+        assert_eq!(key["promote_at"], Value::Null, "{key}");
+    }
     for key in keys {
         let fields: BTreeSet<&str> = key
             .as_object()
