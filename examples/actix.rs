@@ -80,6 +80,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/logout-everywhere", web::post().to(logout_everywhere))
         .route("/admin/rotate", web::post().to(rotate))
         .route("/admin/keys", web::get().to(keys));
+    #[cfg(feature = "metrics")]
+    {
+        common::metrics();
+        config.route("/metrics", web::get().to(metrics));
+    }
+}
+
+/// `GET /metrics` (feature `metrics`).
+#[cfg(feature = "metrics")]
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(common::METRICS_CONTENT_TYPE)
+        .body(common::metrics_text())
 }
 
 fn reply(result: common::Reply) -> HttpResponse {

@@ -41,7 +41,13 @@ pub fn router(
         builder = builder.clock(clock);
     }
     let layer: SessionLayer = builder.build()?;
-    Ok(Router::new()
+    let router = Router::new();
+    #[cfg(feature = "metrics")]
+    let router = {
+        common::metrics();
+        router.route("/metrics", get(metrics))
+    };
+    Ok(router
         .route("/", get(index))
         .route("/login", post(login))
         .route("/me", get(me))
@@ -121,6 +127,18 @@ async fn logout_everywhere(session: Session) -> Response {
 
 async fn rotate(State(demo): State<Demo>, headers: HeaderMap, session: Session) -> Response {
     reply(common::rotate(&session, &demo.keyring, html(&headers)))
+}
+
+/// `GET /metrics` (feature `metrics`).
+#[cfg(feature = "metrics")]
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            common::METRICS_CONTENT_TYPE,
+        )],
+        common::metrics_text(),
+    )
 }
 
 async fn keys(State(demo): State<Demo>) -> Json<Value> {

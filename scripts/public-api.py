@@ -25,7 +25,7 @@ root_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root_dir, "target"))
 env = dict(os.environ, RUSTC_BOOTSTRAP="1")
 subprocess.run(
-    ["cargo", "rustdoc", "--lib", "-q", "--features", "rsa redis axum actix", "--",
+    ["cargo", "rustdoc", "--lib", "-q", "--features", "rsa redis axum actix metrics", "--",
      "-Z", "unstable-options", "--output-format", "json"],
     cwd=root_dir, env=env, check=True)
 doc = json.load(open(os.path.join(target, "doc", "jwe_session.json")))

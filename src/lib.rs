@@ -71,6 +71,8 @@
 //! * `axum`, `actix`: the integrations.
 //! * `redis`: `revocation::RedisStore`, revocations shared by a fleet
 //!   (Redis or Redis Cluster).
+//! * `metrics`: loads, re-issues, token cache hits, store round trips and key
+//!   promotions counted through the `metrics` crate's facade.
 //! * `rsa`: `RSA-OAEP` and `RSA-OAEP-256` keys, through OpenSSL. The pure-Rust
 //!   `rsa` crate is deliberately not used for decryption (RUSTSEC-2023-0071).
 //! * `internals`: not part of the API and under no semver promise; the
@@ -118,6 +120,7 @@ mod key_state;
 pub mod keyring;
 #[cfg(not(feature = "internals"))]
 mod keyring;
+mod metrics;
 pub mod revocation;
 #[cfg(feature = "internals")]
 pub mod session;

@@ -445,3 +445,29 @@ pub fn keys(keyring: &Keyring) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The Prometheus recorder for the library's metrics (feature `metrics`),
+/// installed once per process, before the first request.
+#[cfg(feature = "metrics")]
+pub fn metrics() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|error| tracing::error!(error = %error, "no metrics recorder"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// `GET /metrics` (feature `metrics`): the Prometheus text format.
+#[cfg(feature = "metrics")]
+pub fn metrics_text() -> String {
+    metrics().map(|handle| handle.render()).unwrap_or_default()
+}
+
+/// The content type of the Prometheus text format.
+#[cfg(feature = "metrics")]
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";

@@ -251,8 +251,8 @@ impl<T> SessionHandle<T> {
     }
 
     /// Why the response will carry a new session cookie, as things stand:
-    /// `"changed"`, `"renewed"`, `"key not primary"` (re-issue after a
-    /// rotation), `"idle half-life"`, ...; `None` when the client's cookie
+    /// `"changed"`, `"renewed"`, `"key_not_primary"` (re-issue after a
+    /// rotation), `"idle_half_life"`, ...; `None` when the client's cookie
     /// stays as it is. For diagnostics pages and logs.
     ///
     /// ```

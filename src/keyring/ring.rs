@@ -255,7 +255,7 @@ impl Keyring {
             let kid = entry.kid().to_owned();
             match promoted(&current, &kid, now).and_then(KeySet::build) {
                 Ok(next) => {
-                    self.inner.current.store(Arc::new(next));
+                    self.publish(next);
                     kids.push(kid);
                 }
                 Err(error) => {
@@ -400,8 +400,17 @@ impl Keyring {
             tracing::info!(kid = %kid, "scheduled promotion: key is now the primary");
         }
         let (entries, out) = f(&current, now)?;
-        self.inner.current.store(Arc::new(KeySet::build(entries)?));
+        self.publish(KeySet::build(entries)?);
         Ok(out)
+    }
+
+    /// Makes `next` the current set, counting a new primary.
+    fn publish(&self, next: KeySet) {
+        let promoted = self.inner.current.load().primary().kid() != next.primary().kid();
+        self.inner.current.store(Arc::new(next));
+        if promoted {
+            crate::metrics::key_promoted();
+        }
     }
 
     /// Makes a fresh key of the primary's algorithm the primary; the old
@@ -604,7 +613,7 @@ impl Keyring {
                 }
             }
         }
-        self.inner.current.store(Arc::new(next));
+        self.publish(next);
     }
 
     /// Exports the keyring as a JWK Set: every key with its state and times

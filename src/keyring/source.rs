@@ -135,16 +135,23 @@ impl Keyring {
     /// the file leaves out are read from this keyring's clock.
     pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), KeyringError> {
         let path = path.as_ref();
-        let text = read_key_file(path)?;
-        let known = self.inner.current.load_full();
-        let next = KeySet::read_jwk_set(&text, self.now(), Some(&known)).map_err(|e| {
-            KeyringError::File {
+        let result = read_key_file(path).and_then(|text| {
+            let known = self.inner.current.load_full();
+            KeySet::read_jwk_set(&text, self.now(), Some(&known)).map_err(|e| KeyringError::File {
                 path: path.display().to_string(),
                 reason: e.to_string(),
+            })
+        });
+        match result {
+            Ok(next) => {
+                self.replace_set(next);
+                Ok(())
             }
-        })?;
-        self.replace_set(next);
-        Ok(())
+            Err(error) => {
+                crate::metrics::key_reload_failed();
+                Err(error)
+            }
+        }
     }
 }
 

@@ -285,6 +285,10 @@ impl SessionManager {
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
         let result = self.load_inner(token, now, decode).await;
+        crate::metrics::load(match &result {
+            Ok(_) => "ok",
+            Err(rejection) => rejection.kind().as_str(),
+        });
         if let Err(rejection) = &result {
             tracing::info!(
                 kind = rejection.kind().as_str(),
@@ -362,7 +366,7 @@ impl SessionManager {
         let mut observed = None;
         let mut stale = false;
         if let Some(sub) = wire.sub.as_deref() {
-            match self.store.check(sub, &wire.sid).await {
+            match crate::metrics::timed("check", self.store.check(sub, &wire.sid)).await {
                 Ok(outcome) => {
                     if outcome.session_revoked {
                         return Err(reject(RejectionKind::Revoked, "session id revoked"));
@@ -431,7 +435,11 @@ impl SessionManager {
     /// key's state is read from the keyring each time). Says whether it
     /// came from the cache.
     fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
-        if let Some(verified) = self.cache.get(token) {
+        let cached = self.cache.get(token);
+        if self.config.token_cache_bytes() > 0 {
+            crate::metrics::token_cache(cached.is_some());
+        }
+        if let Some(verified) = cached {
             if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
                 return Ok((verified, state, true));
             }
@@ -526,12 +534,20 @@ impl SessionManager {
                 if let Some(sub) = opened_sub.as_deref() {
                     let until = self.keep_until(session.abs_exp);
                     if let Some(old_sid) = renewed_from {
-                        self.store.revoke_session(sub, old_sid, until).await?;
+                        crate::metrics::timed(
+                            "revoke_session",
+                            self.store.revoke_session(sub, old_sid, until),
+                        )
+                        .await?;
                     }
                     // Empty after a renew in this request: that id was
                     // never drawn, nor sent.
                     if !session.is_new() && !session.sid.is_empty() {
-                        self.store.revoke_session(sub, &session.sid, until).await?;
+                        crate::metrics::timed(
+                            "revoke_session",
+                            self.store.revoke_session(sub, &session.sid, until),
+                        )
+                        .await?;
                     }
                 }
                 return Ok(SaveOutcome::Remove);
@@ -598,7 +614,11 @@ impl SessionManager {
         }
         let (token, kid) = sealed?;
         if let Some((sub, old_sid, until)) = replaced {
-            self.store.revoke_session(&sub, &old_sid, until).await?;
+            crate::metrics::timed(
+                "revoke_session",
+                self.store.revoke_session(&sub, &old_sid, until),
+            )
+            .await?;
         }
         session.changed = false;
         session.flashes_changed = false;
@@ -610,6 +630,7 @@ impl SessionManager {
         if refreshed {
             session.stale = false;
         }
+        crate::metrics::reissue(reason.as_str());
         Ok(SaveOutcome::Seal {
             token,
             expires: session.expires(),
@@ -647,7 +668,7 @@ impl SessionManager {
                 dgen: state.data_generation,
             })),
             (_, _, _) => {
-                let state = match self.store.subject(sub).await {
+                let state = match crate::metrics::timed("subject", self.store.subject(sub)).await {
                     Ok(state) => state,
                     // Failing open, a login goes on while the store is down:
                     // sealed under the first generation, the session is
@@ -799,7 +820,9 @@ impl SessionManager {
     /// [`revoke_subject`](SessionManager::revoke_subject) as of `now`.
     pub async fn revoke_subject_at(&self, sub: &str, now: SystemTime) -> Result<(), StoreError> {
         let until = self.subject_keep_until(now);
-        self.store.revoke_subject(sub, now, until).await.map(drop)
+        crate::metrics::timed("revoke_subject", self.store.revoke_subject(sub, now, until))
+            .await
+            .map(drop)
     }
 
     /// Marks every session of `sub` that exists now stale: each loads with
@@ -811,7 +834,9 @@ impl SessionManager {
     pub async fn mark_stale(&self, sub: &str) -> Result<(), StoreError> {
         let now = self.clock.now();
         let until = self.subject_keep_until(now);
-        self.store.mark_stale(sub, now, until).await.map(drop)
+        crate::metrics::timed("mark_stale", self.store.mark_stale(sub, now, until))
+            .await
+            .map(drop)
     }
 
     /// Revokes one session of `sub` by id, for example from an
@@ -824,7 +849,7 @@ impl SessionManager {
         deadline: SystemTime,
     ) -> Result<(), StoreError> {
         let until = self.keep_until(unix_seconds(deadline));
-        self.store.revoke_session(sub, sid, until).await
+        crate::metrics::timed("revoke_session", self.store.revoke_session(sub, sid, until)).await
     }
 
     /// How long a revocation of a session whose deadline is `deadline`

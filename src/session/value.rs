@@ -45,10 +45,10 @@ impl ResealReason {
             ResealReason::New => "new",
             ResealReason::Changed => "changed",
             ResealReason::Renewed => "renewed",
-            ResealReason::KeyNotPrimary => "key not primary",
-            ResealReason::IdleHalfLife => "idle half-life",
-            ResealReason::FormatUpgrade => "format upgrade",
-            ResealReason::Flash => "flash messages",
+            ResealReason::KeyNotPrimary => "key_not_primary",
+            ResealReason::IdleHalfLife => "idle_half_life",
+            ResealReason::FormatUpgrade => "format_upgrade",
+            ResealReason::Flash => "flash",
         }
     }
 }

@@ -77,6 +77,7 @@ macro_rules! suite {
             cross_site_post_refused: memory_cross_site_post_refused, redis_cross_site_post_refused;
             chunking: memory_chunking, redis_chunking;
             concurrent_rotations: memory_concurrent_rotations, redis_concurrent_rotations;
+            metrics: memory_metrics, redis_metrics;
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -265,7 +265,12 @@ pub async fn rotation(launcher: &Launcher) {
     // Issue 12: what each key did since the server started. The old key
     // sealed the login and opened the requests before and after rotation;
     // the new one sealed the re-issue and opened the requests since.
-    let key = |kid: &str| keys.iter().find(|k| k["kid"] == kid).expect("listed").clone();
+    let key = |kid: &str| {
+        keys.iter()
+            .find(|k| k["kid"] == kid)
+            .expect("listed")
+            .clone()
+    };
     for kid in [&old_kid, &new_kid] {
         let key = key(kid);
         assert!(key["seals"].as_u64() >= Some(1), "{key}");
@@ -867,8 +872,50 @@ pub async fn page_shows_the_session(launcher: &Launcher) {
     );
     assert!(
         page.body
-            .contains("<th>this response re-issues the cookie</th><td>yes (key not primary)</td>"),
+            .contains("<th>this response re-issues the cookie</th><td>yes (key_not_primary)</td>"),
         "{}",
         page.body
     );
+}
+
+/// Issue 12: with the `metrics` feature the demo serves the library's
+/// counters at `GET /metrics` in the Prometheus text format: loads by
+/// outcome and rejection kind, re-issues by reason, token cache hits and
+/// misses, store round trips, promotions. (The recorder is one per process
+/// and the tests share it, so this checks that each series is there, not
+/// its count.) Without the feature the route does not exist.
+pub async fn metrics(launcher: &Launcher) {
+    let server = launcher.start().await;
+    let mut jar = server.login("alice").await;
+    assert_eq!(server.me(&mut jar).await.status, 200);
+    assert_eq!(server.me(&mut jar).await.status, 200);
+    let mut admin = Jar::new();
+    assert_eq!(server.post(&mut admin, "/admin/rotate").await.status, 200);
+    assert_eq!(server.me(&mut jar).await.status, 200);
+    let mut forged = Jar::new();
+    forged.set(SESSION, "e30.e30.e30.e30.e30");
+    assert_eq!(server.me(&mut forged).await.status, 401);
+
+    let response = server.get(&mut Jar::new(), "/metrics").await;
+    if !cfg!(feature = "metrics") {
+        assert_eq!(response.status, 404, "{response:?}");
+        return;
+    }
+    assert_eq!(response.status, 200, "{response:?}");
+    for series in [
+        "jwe_session_loads_total{outcome=\"ok\"}",
+        "jwe_session_loads_total{outcome=\"malformed\"}",
+        "jwe_session_reissues_total{reason=\"renewed\"}",
+        "jwe_session_reissues_total{reason=\"key_not_primary\"}",
+        "jwe_session_token_cache_total{result=\"hit\"}",
+        "jwe_session_token_cache_total{result=\"miss\"}",
+        "jwe_session_store_seconds",
+        "jwe_session_key_promotions_total",
+    ] {
+        assert!(
+            response.body.contains(series),
+            "{series} missing:\n{}",
+            response.body
+        );
+    }
 }

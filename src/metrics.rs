@@ -1,0 +1,64 @@
+//! What the library counts, through the `metrics` crate's facade (feature
+//! `metrics`); nothing at all without the feature. The application installs
+//! the recorder (a Prometheus exporter, say); names and labels:
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `jwe_session_loads_total` | counter | `outcome`: `ok`, or the rejection kind (`malformed`, `unknown_key`, `decrypt_failed`, `expired_idle`, `revoked`, `store_unavailable`, ...) |
+//! | `jwe_session_reissues_total` | counter | `reason`: `new`, `changed`, `renewed`, `key_not_primary`, `idle_half_life`, `format_upgrade`, `flash` |
+//! | `jwe_session_token_cache_total` | counter | `result`: `hit`, `miss` |
+//! | `jwe_session_store_seconds` | histogram | `op`: `check`, `subject`, `revoke_session`, `revoke_subject`, `mark_stale` |
+//! | `jwe_session_key_promotions_total` | counter | none: a new primary (rotation, promotion, a reload that changed it) |
+//! | `jwe_session_key_reload_failures_total` | counter | none: a key file that could not be read or was refused |
+
+#[cfg(feature = "metrics")]
+mod on {
+    use std::time::Duration;
+
+    pub(crate) fn load(outcome: &'static str) {
+        metrics::counter!("jwe_session_loads_total", "outcome" => outcome).increment(1);
+    }
+
+    pub(crate) fn reissue(reason: &'static str) {
+        metrics::counter!("jwe_session_reissues_total", "reason" => reason).increment(1);
+    }
+
+    pub(crate) fn token_cache(hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        metrics::counter!("jwe_session_token_cache_total", "result" => result).increment(1);
+    }
+
+    pub(crate) fn store(op: &'static str, took: Duration) {
+        metrics::histogram!("jwe_session_store_seconds", "op" => op).record(took.as_secs_f64());
+    }
+
+    pub(crate) fn key_promoted() {
+        metrics::counter!("jwe_session_key_promotions_total").increment(1);
+    }
+
+    pub(crate) fn key_reload_failed() {
+        metrics::counter!("jwe_session_key_reload_failures_total").increment(1);
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod on {
+    use std::time::Duration;
+
+    pub(crate) fn load(_outcome: &'static str) {}
+    pub(crate) fn reissue(_reason: &'static str) {}
+    pub(crate) fn token_cache(_hit: bool) {}
+    pub(crate) fn store(_op: &'static str, _took: Duration) {}
+    pub(crate) fn key_promoted() {}
+    pub(crate) fn key_reload_failed() {}
+}
+
+pub(crate) use on::{key_promoted, key_reload_failed, load, reissue, store, token_cache};
+
+/// Times a store call (`op`), recording how long it took.
+pub(crate) async fn timed<T>(op: &'static str, call: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    store(op, started.elapsed());
+    result
+}
