@@ -110,13 +110,13 @@ fn load_keys() -> Result<(Keyring, Option<KeyFileWatch>), Box<dyn std::error::Er
         if std::env::var_os("SESSION_KEYS").is_some() {
             tracing::warn!("SESSION_KEYS_FILE is set: SESSION_KEYS is ignored");
         }
-        let watch = Keyring::watch_file(&path)?;
+        let (keyring, watch) = Keyring::watch_file(&path)?;
         tracing::info!(
             path = %std::path::Path::new(&path).display(),
-            primary = %watch.keyring().primary_kid(),
+            primary = %keyring.primary_kid(),
             "keys from SESSION_KEYS_FILE, reloaded when it changes"
         );
-        return Ok((watch.keyring().clone(), Some(watch)));
+        return Ok((keyring, Some(watch)));
     }
     let keyring = match std::env::var_os("SESSION_KEYS") {
         Some(_) => Keyring::from_env("SESSION_KEYS")?,

@@ -36,7 +36,8 @@ use crate::error::KeyringError;
 /// this, plus the time the load takes.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A keyring kept in sync with a JWK Set file ([`Keyring::watch_file`]).
+/// What keeps a keyring in sync with a JWK Set file
+/// ([`Keyring::watch_file`]).
 ///
 /// Dropping it stops the watching (and waits for a reload in progress to
 /// end); the keyring, and every clone of it, keeps the last keys loaded.
@@ -50,12 +51,11 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// let keys = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?.with_kid("k1")?);
 /// std::fs::write(&path, keys.to_jwk_set().as_bytes())?;
 ///
-/// let watch = Keyring::watch_file(&path)?;
-/// let keyring = watch.keyring().clone(); // for the session layer
+/// let (keyring, watch) = Keyring::watch_file(&path)?;
 /// assert_eq!(keyring.primary_kid(), "k1");
 /// assert_eq!(watch.reload_failures(), 0);
 /// // Replace the file (write a temporary file, rename it over): within two
-/// // seconds `keyring` holds its keys.
+/// // seconds `keyring`, and every clone of it, holds its keys.
 /// drop(watch); // no more reloads
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
@@ -72,7 +72,8 @@ pub struct KeyFileWatch {
 
 impl Keyring {
     /// A keyring loaded from a JWK Set file, as [`Keyring::from_file`]
-    /// loads it, and kept in sync with it while the returned handle lives.
+    /// loads it, and kept in sync with the file while the returned
+    /// [`KeyFileWatch`] lives.
     ///
     /// The file is looked at once a second, so a change is loaded within
     /// two: one written in place, renamed over the file (the atomic replace
@@ -97,14 +98,15 @@ impl Keyring {
     /// ```no_run
     /// use jwe_session::Keyring;
     /// # fn main() -> Result<(), jwe_session::KeyringError> {
-    /// let watch = Keyring::watch_file("/etc/secrets/session/keys.json")?;
-    /// let keyring = watch.keyring().clone();
-    /// // ... serve with `keyring`, keeping `watch` alive as long ...
+    /// let (keyring, watch) = Keyring::watch_file("/etc/secrets/session/keys.json")?;
+    /// // ... serve with `keyring` (clones share the keys and see every
+    /// // reload), keeping `watch` alive as long ...
     /// # Ok(())
     /// # }
     /// ```
-    pub fn watch_file(path: impl AsRef<Path>) -> Result<KeyFileWatch, KeyringError> {
-        KeyFileWatch::start(path.as_ref(), POLL_INTERVAL)
+    pub fn watch_file(path: impl AsRef<Path>) -> Result<(Keyring, KeyFileWatch), KeyringError> {
+        let watch = KeyFileWatch::start(path.as_ref(), POLL_INTERVAL)?;
+        Ok((watch.keyring.clone(), watch))
     }
 }
 
@@ -138,28 +140,6 @@ impl KeyFileWatch {
         })
     }
 
-    /// The keyring: clone it for the session layer and anywhere else;
-    /// every clone sees each reload.
-    ///
-    /// ```
-    /// # use jwe_session::{Key, KeyAlgorithm, Keyring};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = std::env::temp_dir().join(format!("jwe-session-watch-doc-k-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir)?;
-    /// # let path = dir.join("keys.json");
-    /// # let keys = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?.with_kid("k1")?);
-    /// # std::fs::write(&path, keys.to_jwk_set().as_bytes())?;
-    /// let watch = Keyring::watch_file(&path)?;
-    /// let token = watch.keyring().seal(b"payload")?;
-    /// assert_eq!(keys.open(&token)?.kid(), "k1");
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
-    }
-
     /// How many times the file changed into something that could not be
     /// loaded (unreadable, missing, not a valid JWK Set, no key) since the
     /// watching began: each time, the keyring kept its last good keys.
@@ -173,7 +153,7 @@ impl KeyFileWatch {
     /// # let path = dir.join("keys.json");
     /// # let keys = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
     /// # std::fs::write(&path, keys.to_jwk_set().as_bytes())?;
-    /// let watch = Keyring::watch_file(&path)?;
+    /// let (keyring, watch) = Keyring::watch_file(&path)?;
     /// if watch.reload_failures() > 0 {
     ///     // alert: the key file on this machine does not load
     /// }
