@@ -2,9 +2,11 @@
 //!
 //! The same routes, port, environment variables and responses as the axum
 //! demo (`examples/axum.rs`), so one script drives either. Listens on
-//! `127.0.0.1:$PORT` (default 3000); keys from `SESSION_KEYS` (generated when
-//! unset: sessions then do not survive a restart); `REDIS_URL` keeps
-//! revocations in Redis. The `/admin` routes are for the demo only.
+//! `127.0.0.1:$PORT` (default 3000); keys from `SESSION_KEYS_FILE` (a JWK
+//! Set file, reloaded within 2 s of a change) or `SESSION_KEYS` (generated
+//! when neither is set: sessions then do not survive a restart);
+//! `REDIS_URL` keeps revocations in Redis. The `/admin` routes are for the
+//! demo only.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -173,6 +175,8 @@ async fn keys(keyring: web::Data<Keyring>) -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_tracing();
     let setup = common::setup().await?;
+    // Reloads the key file (SESSION_KEYS_FILE) while the server runs.
+    let _key_watch = setup.key_watch;
     let listener = TcpListener::bind(setup.address)?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let server = serve(listener, setup.keyring, setup.store, None, 2)?;

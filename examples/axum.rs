@@ -1,10 +1,12 @@
 //! The jwe-session demo on axum: `cargo run --example axum --features axum`.
 //!
-//! Listens on `127.0.0.1:$PORT` (default 3000). Keys come from `SESSION_KEYS`
-//! (a JWK Set, or `kid:base64url-secret,...`); without it a key is generated
-//! and sessions do not survive a restart. `REDIS_URL` keeps revocations in
-//! Redis instead of memory. The `/admin` routes are for the demo only: a real
-//! application never exposes key management over HTTP.
+//! Listens on `127.0.0.1:$PORT` (default 3000). Keys come from
+//! `SESSION_KEYS_FILE` (a JWK Set file, reloaded within 2 s of a change)
+//! or `SESSION_KEYS` (a JWK Set, or `kid:base64url-secret,...`); without
+//! either a key is generated and sessions do not survive a restart.
+//! `REDIS_URL` keeps revocations in Redis instead of memory. The `/admin`
+//! routes are for the demo only: a real application never exposes key
+//! management over HTTP.
 
 use std::sync::Arc;
 
@@ -150,6 +152,8 @@ async fn keys(State(demo): State<Demo>) -> Json<Value> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_tracing();
     let setup = common::setup().await?;
+    // Reloads the key file (SESSION_KEYS_FILE) while the server runs.
+    let _key_watch = setup.key_watch;
     let app = router(setup.keyring, setup.store, None)?;
     let listener = tokio::net::TcpListener::bind(setup.address).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);

@@ -6,6 +6,7 @@
 //!
 //! * [`Keyring`]: the keys. One primary seals, staged and retired keys only
 //!   open; [`Keyring::from_env`] or [`Keyring::from_file`] loads them,
+//!   [`Keyring::watch_file`] keeps them in sync with a key file,
 //!   [`Keyring::rotate`] rotates in one call, and clones share the keys.
 //! * [`SessionLayer`]: the session middleware, the same value for both
 //!   frameworks (axum: `.layer(layer)`; actix-web: `.wrap(layer)`), built
@@ -150,7 +151,7 @@ pub use jwe::{OpenOptions, SealOptions};
 pub use key::Key;
 #[cfg(feature = "internals")]
 pub use keyring::{KeyEntry, KeySet};
-pub use keyring::{KeyInfo, KeyState, Keyring};
+pub use keyring::{KeyFileWatch, KeyInfo, KeyState, Keyring};
 pub use session::{Flash, FlashLevel, SessionConfig, SessionMap, StoreFailurePolicy};
 
 /// The README's Rust examples, compiled and run as doctests.

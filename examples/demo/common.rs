@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jwe_session::revocation::{MemoryStore, RedisStore, RevocationStore};
 use jwe_session::FlashLevel;
 use jwe_session::SessionHandle;
-use jwe_session::{Key, KeyAlgorithm, Keyring, SessionMap};
+use jwe_session::{Key, KeyAlgorithm, KeyFileWatch, Keyring, SessionMap};
 use serde_json::{json, Value};
 
 /// The longest note, in bytes of UTF-8: what the session cookies can hold
@@ -36,6 +36,9 @@ pub fn bad_form(too_large: bool) -> Reply {
 /// What the demo needs to start.
 pub struct Setup {
     pub keyring: Arc<Keyring>,
+    /// With `SESSION_KEYS_FILE`: keeps `keyring` in sync with the file.
+    /// Keep it as long as the server runs; dropping it stops the reloads.
+    pub key_watch: Option<KeyFileWatch>,
     pub store: Arc<dyn RevocationStore>,
     pub address: SocketAddr,
 }
@@ -50,8 +53,8 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Reads `PORT`, `SESSION_KEYS`, and `REDIS_CLUSTER_URLS` (comma-separated
-/// node URLs) or `REDIS_URL`.
+/// Reads `PORT`, `SESSION_KEYS_FILE` or `SESSION_KEYS`, and
+/// `REDIS_CLUSTER_URLS` (comma-separated node URLs) or `REDIS_URL`.
 pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -59,15 +62,7 @@ pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT={port:?} is not a port number"))?,
         Err(_) => 3000,
     };
-    let keyring = match std::env::var_os("SESSION_KEYS") {
-        Some(_) => Keyring::from_env("SESSION_KEYS")?,
-        None => {
-            tracing::warn!(
-                "SESSION_KEYS is not set: generated a key; sessions will not survive a restart"
-            );
-            Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?)
-        }
-    };
+    let (keyring, key_watch) = load_keys()?;
     let store: Arc<dyn RevocationStore> = match (
         std::env::var("REDIS_CLUSTER_URLS").ok(),
         std::env::var("REDIS_URL").ok(),
@@ -100,9 +95,38 @@ pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
     };
     Ok(Setup {
         keyring: Arc::new(keyring),
+        key_watch,
         store,
         address: SocketAddr::from(([127, 0, 0, 1], port)),
     })
+}
+
+/// The keys: from the JWK Set file `SESSION_KEYS_FILE`, watched (reloaded
+/// within 2 s of a change), when it is set (`SESSION_KEYS` is then
+/// ignored); else from `SESSION_KEYS`; else a generated key.
+fn load_keys() -> Result<(Keyring, Option<KeyFileWatch>), Box<dyn std::error::Error>> {
+    if let Some(path) = std::env::var_os("SESSION_KEYS_FILE") {
+        if std::env::var_os("SESSION_KEYS").is_some() {
+            tracing::warn!("SESSION_KEYS_FILE is set: SESSION_KEYS is ignored");
+        }
+        let (keyring, watch) = Keyring::watch_file(&path)?;
+        tracing::info!(
+            path = %std::path::Path::new(&path).display(),
+            primary = %keyring.primary_kid(),
+            "keys from SESSION_KEYS_FILE, reloaded when it changes"
+        );
+        return Ok((keyring, Some(watch)));
+    }
+    let keyring = match std::env::var_os("SESSION_KEYS") {
+        Some(_) => Keyring::from_env("SESSION_KEYS")?,
+        None => {
+            tracing::warn!(
+                "neither SESSION_KEYS_FILE nor SESSION_KEYS is set: generated a key; sessions will not survive a restart"
+            );
+            Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?)
+        }
+    };
+    Ok((keyring, None))
 }
 
 /// A framework-independent response.

@@ -17,11 +17,17 @@
 //!   or schedule that with [`Keyring::promote_at`].
 //! * [`Keyring::prune`] drops retired keys once every token they sealed is
 //!   past its deadline; dropped keys are zeroized.
+//!
+//! # A watched key file
+//!
+//! [`Keyring::watch_file`] keeps a keyring in sync with a JWK Set file,
+//! reloaded within two seconds of a change (polled once a second).
 
 mod entry;
 mod ring;
 mod set;
 mod source;
+mod watch;
 
 pub use crate::key_state::KeyState;
 #[cfg(feature = "internals")]
@@ -34,6 +40,7 @@ pub use set::KeyInfo;
 pub use set::KeySet;
 #[cfg(feature = "internals")]
 pub use source::{read_key_file_bytes, MAX_KEY_FILE_LEN};
+pub use watch::KeyFileWatch;
 
 /// Helpers for the RSA unit tests of this module's files.
 #[cfg(all(test, feature = "rsa"))]
