@@ -52,7 +52,7 @@ pub(crate) struct TooLarge {
 /// 4 chunks of about 4,000 bytes.
 ///
 /// ```
-/// use jwe_session::cookie::{CookieConfig, SameSite};
+/// use jwe_session::{CookieConfig, SameSite};
 /// let config = CookieConfig::new().with_same_site(SameSite::Strict).with_persistent(true);
 /// assert!(config.validate().is_ok());
 /// // The __Host- prefix forbids a Domain:
@@ -65,7 +65,7 @@ pub(crate) struct TooLarge {
 /// the layer's builder refuses fails to deserialize:
 ///
 /// ```
-/// use jwe_session::cookie::CookieConfig;
+/// use jwe_session::CookieConfig;
 /// let config: CookieConfig = serde_json::from_str(
 ///     r#"{"name": "__Host-app", "persistent": true, "max_chunks": 2}"#,
 /// ).unwrap();
@@ -327,7 +327,7 @@ impl CookieConfig {
     /// Names `NAME.<not a chunk index>` are someone else's and ignored.
     ///
     /// ```
-    /// use jwe_session::cookie::CookieConfig;
+    /// use jwe_session::CookieConfig;
     /// let config = CookieConfig::new();
     /// let incoming = config.read([&b"a=1; __Host-session.1=cd"[..], b"__Host-session.0=ab"]);
     /// assert_eq!(incoming.token(), Some("abcd"));

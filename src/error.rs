@@ -40,7 +40,7 @@ pub enum Error {
 /// error that would.
 ///
 /// ```
-/// use jwe_session::session::SessionMap;
+/// use jwe_session::SessionMap;
 /// let mut map = SessionMap::default();
 /// map.insert("pin", "hunter2")?;
 /// let error = map.get::<u64>("pin").unwrap_err();

@@ -998,8 +998,8 @@ fn csrf_allows(csrf: &CsrfConfig, request: &RequestHead<'_>) -> bool {
 /// actix-web middleware (`wrap`).
 ///
 /// ```
-/// use jwe_session::csrf::CsrfConfig;
-/// use jwe_session::csrf::CsrfGuard;
+/// use jwe_session::CsrfConfig;
+/// use jwe_session::CsrfGuard;
 ///
 /// let guard = CsrfGuard::new(CsrfConfig::same_host());
 /// # #[cfg(feature = "axum")]

@@ -44,7 +44,7 @@ pub enum StoreFailurePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use jwe_session::session::SessionConfig;
+/// use jwe_session::SessionConfig;
 ///
 /// let config = SessionConfig::new()
 ///     .with_idle_timeout(Duration::from_secs(15 * 60))
@@ -61,7 +61,7 @@ pub enum StoreFailurePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use jwe_session::session::{SessionConfig, StoreFailurePolicy};
+/// use jwe_session::{SessionConfig, StoreFailurePolicy};
 ///
 /// let config: SessionConfig = serde_json::from_str(r#"{
 ///     "idle_timeout_secs": 900,

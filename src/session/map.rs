@@ -12,7 +12,7 @@ use crate::error::Error;
 /// people coming from actix-session or tower-sessions.
 ///
 /// ```
-/// use jwe_session::session::SessionMap;
+/// use jwe_session::SessionMap;
 /// let mut map = SessionMap::default();
 /// map.insert("count", 3)?;
 /// assert_eq!(map.get::<u32>("count")?, Some(3));
