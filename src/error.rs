@@ -373,6 +373,26 @@ pub enum KeyringError {
         /// What is wrong.
         reason: String,
     },
+    /// Retired keys would be dropped while tokens they sealed may still be
+    /// live: a prune age or a rotation policy's retired-key lifetime
+    /// shorter than the sessions' absolute timeout plus the leeway.
+    #[error(
+        "retired keys must be kept at least {minimum_secs} s (the sessions' absolute timeout + leeway): tokens they sealed may still be live; {asked_secs} s is too short"
+    )]
+    RetiredTooShort {
+        /// The lifetime asked for, in seconds.
+        asked_secs: u64,
+        /// The shortest lifetime that drops no key a live token needs.
+        minimum_secs: u64,
+    },
+    /// A rotation policy whose times do not fit together.
+    #[error("rotation policy: {0}")]
+    Policy(&'static str),
+    /// Background rotation was started outside a Tokio runtime.
+    #[error(
+        "rotation needs a Tokio runtime: call rotate_every from async code (or inside Runtime::enter)"
+    )]
+    NoRuntime,
 }
 
 /// Why a token was refused, coarsely: safe to count in metrics.

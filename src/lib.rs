@@ -152,6 +152,7 @@ pub use key::Key;
 #[cfg(feature = "internals")]
 pub use keyring::{KeyEntry, KeySet};
 pub use keyring::{KeyFileWatch, KeyInfo, KeyState, Keyring};
+pub use keyring::{RotationPolicy, RotationTask};
 pub use session::{Flash, FlashLevel, SessionConfig, SessionMap, StoreFailurePolicy};
 
 /// The README's Rust examples, compiled and run as doctests.

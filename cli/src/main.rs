@@ -362,7 +362,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Keyring(KeyringCommand::Prune { file, max_age }) => {
             keyring_change(&file, |keyring| {
-                let removed = keyring.prune(SystemTime::now(), Duration::from_secs(max_age));
+                // The operator's --max-age stands for the sessions' lifetime.
+                let removed =
+                    keyring.prune_forced(SystemTime::now(), Duration::from_secs(max_age));
                 Ok(removed.iter().map(|kid| format!("{kid}\n")).collect())
             })
         }

@@ -15,6 +15,9 @@
 //! * A fleet: [`Keyring::stage`] a new key everywhere first (it opens but
 //!   never seals), then [`Keyring::promote`] it once every process has it,
 //!   or schedule that with [`Keyring::promote_at`].
+//! * As a policy: [`Keyring::rotate_every`] rotates one process on a
+//!   [`RotationPolicy`] by itself; `jwe-session keyring cycle` does the
+//!   same for a fleet's key file.
 //! * [`Keyring::prune`] drops retired keys once every token they sealed is
 //!   past its deadline; dropped keys are zeroized.
 //!
@@ -24,6 +27,7 @@
 //! reloaded within two seconds of a change (polled once a second).
 
 mod entry;
+mod policy;
 mod ring;
 mod set;
 mod source;
@@ -32,6 +36,9 @@ mod watch;
 pub use crate::key_state::KeyState;
 #[cfg(feature = "internals")]
 pub use entry::KeyEntry;
+#[cfg(feature = "internals")]
+pub use policy::CycleReport;
+pub use policy::{RotationPolicy, RotationTask};
 pub use ring::Keyring;
 #[cfg(feature = "internals")]
 pub use ring::{DIR_SEAL_LIMIT, DIR_SEAL_WARNING};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +92,9 @@ pub(super) struct Shared {
     writer: Mutex<()>,
     /// Swappable through any clone ([`Keyring::set_clock`]).
     clock: ArcSwap<Arc<dyn Clock>>,
+    /// The shortest age, in seconds, at which [`Keyring::prune`] drops a
+    /// retired key (0: the default sessions' lifetime); only ever raised.
+    pub(super) retired_lifetime: AtomicU64,
 }
 
 impl From<Arc<Keyring>> for Keyring {
@@ -145,6 +148,7 @@ impl Keyring {
                 current: ArcSwap::from_pointee(set),
                 writer: Mutex::new(()),
                 clock: ArcSwap::from_pointee(clock),
+                retired_lifetime: AtomicU64::new(0),
             }),
             open_options: OpenOptions::default(),
         }
@@ -385,7 +389,7 @@ impl Keyring {
         Some(entry.state)
     }
 
-    fn change<T>(
+    pub(super) fn change<T>(
         &self,
         f: impl FnOnce(&KeySet, u64) -> Result<(Vec<KeyEntry>, T), KeyringError>,
     ) -> Result<T, KeyringError> {
@@ -568,10 +572,52 @@ impl Keyring {
         })
     }
 
-    /// Drops every retired key retired at least `max_age` before `now`
-    /// (choose at least the sessions' absolute lifetime). Returns the
-    /// removed kids. Dropped keys are zeroized once no snapshot holds them.
-    pub fn prune(&self, now: SystemTime, max_age: Duration) -> Vec<String> {
+    /// Drops every retired key retired at least `max_age` before `now`, and
+    /// returns their kids; dropped keys are zeroized once no snapshot holds
+    /// them.
+    ///
+    /// Refuses a `max_age` shorter than the sessions' absolute timeout plus
+    /// the leeway, under which a token a key sealed may still be live: by
+    /// default 12 h + 60 s (the default [`SessionConfig`](crate::SessionConfig)),
+    /// or the retired-key lifetime of the [`RotationPolicy`](crate::RotationPolicy)
+    /// the keyring rotates on ([`Keyring::rotate_every`]). To drop a key at
+    /// once (it leaked), [`remove`](Keyring::remove) it.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyringError};
+    ///
+    /// # fn main() -> Result<(), jwe_session::Error> {
+    /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+    /// keyring.rotate()?;
+    /// let day = Duration::from_secs(86_400);
+    /// assert!(keyring.prune(SystemTime::now(), day)?.is_empty()); // retired just now
+    /// let later = SystemTime::now() + day;
+    /// assert_eq!(keyring.prune(later, day)?.len(), 1);
+    ///
+    /// // An hour is shorter than the default sessions' 12 h + 60 s.
+    /// let refused = keyring.prune(later, Duration::from_secs(3600));
+    /// assert!(matches!(refused, Err(KeyringError::RetiredTooShort { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prune(&self, now: SystemTime, max_age: Duration) -> Result<Vec<String>, KeyringError> {
+        let minimum = self.retired_lifetime();
+        if max_age < minimum {
+            return Err(KeyringError::RetiredTooShort {
+                asked_secs: max_age.as_secs(),
+                minimum_secs: minimum.as_secs(),
+            });
+        }
+        Ok(self.prune_forced(now, max_age))
+    }
+
+    /// [`prune`](Keyring::prune) without its check: drops every retired
+    /// key retired at least `max_age` before `now`, however short
+    /// `max_age` is (the key tool's `keyring prune --max-age`, whose
+    /// operator states the sessions' lifetime).
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn prune_forced(&self, now: SystemTime, max_age: Duration) -> Vec<String> {
         let cutoff = unix_seconds(now).saturating_sub(max_age.as_secs());
         self.change(|set, _| {
             let (gone, kept): (Vec<_>, Vec<_>) = set.entries.iter().cloned().partition(|e| {
@@ -736,9 +782,12 @@ mod tests {
         let day = Duration::from_secs(86_400);
         assert!(keyring
             .prune(from_unix_seconds(1_000_000 + 86_399), day)
+            .unwrap()
             .is_empty());
         assert!(keyring.open(&token).is_ok());
-        let gone = keyring.prune(from_unix_seconds(1_000_000 + 86_400), day);
+        let gone = keyring
+            .prune(from_unix_seconds(1_000_000 + 86_400), day)
+            .unwrap();
         assert_eq!(gone, vec!["a".to_owned()]);
         assert_eq!(keyring.snapshot().len(), 2);
         assert_eq!(
