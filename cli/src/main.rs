@@ -28,14 +28,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session::clock::unix_seconds;
+use jwe_session::keyring::CycleReport;
 use jwe_session::{
     jwe, ContentEncryption, Key, KeyAlgorithm, KeyError, KeyState, Keyring, OpenOptions, Opened,
-    Rejection, SealOptions,
+    Rejection, RotationPolicy, SealOptions,
 };
 use serde_json::{Map, Value};
 
 /// The environment variable read for keys when `--keys` is not given.
 const KEYS_ENV: &str = "JWE_SESSION_KEYS";
+
+/// `keyring cycle`'s default `--max-age`: the default sessions' absolute
+/// timeout (12 h) plus leeway (60 s).
+const DEFAULT_MAX_AGE: u64 = 12 * 3600 + 60;
 
 /// The most bytes read from standard input.
 const STDIN_LIMIT: usize = 1 << 20;
@@ -178,6 +183,42 @@ enum KeyringCommand {
         /// How long a retired key is kept, in seconds
         #[arg(long, value_name = "SECS")]
         max_age: u64,
+    },
+
+    /// One step of rotation as a policy, for cron: idempotent, and safe to
+    /// run every few minutes on one machine
+    ///
+    /// When nothing is staged and the primary is at least PERIOD - LEAD old,
+    /// stages a new key that becomes the primary when the primary is PERIOD
+    /// old (but no sooner than LEAD / 2 from now); removes retired keys
+    /// retired at least MAX_AGE ago; otherwise changes nothing. The file is
+    /// changed under its lock and replaced atomically, and only when its
+    /// contents change. Prints one JSON line: {"staged": KID or null,
+    /// "promote_at": UNIX_SECONDS or null, "pruned": [KIDS]}
+    Cycle {
+        /// The keyring file
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+
+        /// How old the primary gets before a new key takes over, in seconds
+        #[arg(long, value_name = "SECS")]
+        period: u64,
+
+        /// How long a new key is staged before it takes over, in seconds
+        /// (shorter than the period; longer than the fleet takes to load
+        /// the file)
+        #[arg(long, value_name = "SECS")]
+        lead: u64,
+
+        /// How long a retired key is kept, in seconds: at least the
+        /// sessions' absolute timeout + leeway [default: 43260, the default
+        /// 12 h + 60 s]
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_AGE, hide_default_value = true)]
+        max_age: u64,
+
+        /// The new key's algorithm [default: the current primary's]
+        #[arg(long, value_enum, value_name = "ALG")]
+        alg: Option<Alg>,
     },
 
     /// Print one line per key: kid, algorithm and state
@@ -363,11 +404,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keyring(KeyringCommand::Prune { file, max_age }) => {
             keyring_change(&file, |keyring| {
                 // The operator's --max-age stands for the sessions' lifetime.
-                let removed =
-                    keyring.prune_forced(SystemTime::now(), Duration::from_secs(max_age));
+                let removed = keyring.prune_forced(SystemTime::now(), Duration::from_secs(max_age));
                 Ok(removed.iter().map(|kid| format!("{kid}\n")).collect())
             })
         }
+        Command::Keyring(KeyringCommand::Cycle {
+            file,
+            period,
+            lead,
+            max_age,
+            alg,
+        }) => keyring_cycle(&file, period, lead, max_age, alg),
         Command::Keyring(KeyringCommand::List { file }) => keyring_list(&file),
         Command::Keygen(spec) => {
             let key = new_key(&spec)?;
@@ -443,6 +490,51 @@ fn keyring_change(
     files::replace(&locked, keyring.to_jwk_set().as_bytes())?;
     drop(locked);
     write_stdout(&[output.as_bytes()])
+}
+
+/// `keyring cycle`: one step of rotation as a policy, under the file's lock.
+/// The file is replaced only when its contents change (a key staged or
+/// pruned, a promotion that came due recorded, times the file lacked
+/// written), so a run with nothing to do leaves it as it is.
+fn keyring_cycle(
+    file: &Path,
+    period: u64,
+    lead: u64,
+    max_age: u64,
+    alg: Option<Alg>,
+) -> Result<(), Failure> {
+    let policy = RotationPolicy::new(Duration::from_secs(period), Duration::from_secs(lead))
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        // The operator's --max-age stands for the sessions' lifetime.
+        .with_retired_lifetime_unchecked(Duration::from_secs(max_age));
+    let locked = files::lock(file)?;
+    let keyring = files::parse_keyring(file, &locked.contents)?;
+    let report = keyring
+        .cycle_with(&policy, |primary| match alg {
+            Some(alg) => alg.generate(),
+            None => primary.generate_like(),
+        })
+        .map_err(|e| Failure::Usage(format!("cannot cycle {}: {e}", file.display())))?;
+    let contents = keyring.to_jwk_set();
+    if contents.as_bytes() != locked.contents.as_slice() {
+        files::replace(&locked, contents.as_bytes())?;
+    }
+    drop(locked);
+    write_stdout(&[cycle_report(&report).as_bytes(), b"\n"])
+}
+
+/// The JSON line `keyring cycle` prints, members in a fixed order.
+fn cycle_report(report: &CycleReport) -> String {
+    let string = |text: &str| Value::String(text.to_owned()).to_string();
+    let pruned: Vec<String> = report.pruned.iter().map(|kid| string(kid)).collect();
+    format!(
+        "{{\"staged\":{},\"promote_at\":{},\"pruned\":[{}]}}",
+        report.staged.as_deref().map_or("null".to_owned(), string),
+        report
+            .promote_at
+            .map_or("null".to_owned(), |at| at.to_string()),
+        pruned.join(",")
+    )
 }
 
 /// `keyring list`: reads the file without importing its keys (no RSA key

@@ -4,9 +4,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jwe_session::{ContentEncryption, Key, KeyAlgorithm, KeyState, Keyring, SealOptions};
+use jwe_session::{
+    ContentEncryption, Key, KeyAlgorithm, KeyState, Keyring, ManualClock, SealOptions,
+};
 use serde_json::Value;
 
 const ENV: &str = "JWE_SESSION_KEYS";
@@ -1159,4 +1162,322 @@ fn list_shows_the_scheduled_promotion() {
         list,
         format!("k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t{at}\n")
     );
+}
+
+// --- keyring cycle -----------------------------------------------------------
+
+const DAY: u64 = 86_400;
+const HOUR: u64 = 3600;
+/// The default `--max-age`: 12 h + 60 s.
+const MAX_AGE: u64 = 43_260;
+
+fn unow() -> u64 {
+    now().try_into().unwrap()
+}
+
+fn key(kid: &str) -> Key {
+    Key::generate(KeyAlgorithm::A256Kw)
+        .unwrap()
+        .with_kid(kid)
+        .unwrap()
+}
+
+/// A temporary directory with `keys.json` holding `keyring`.
+fn keyring_file(keyring: &Keyring) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.json");
+    fs::write(&file, keyring.to_jwk_set().as_bytes()).unwrap();
+    (dir, file)
+}
+
+/// A keyring file whose only key, the primary "k1", was made `age` seconds
+/// ago.
+fn primary_aged(age: u64) -> (tempfile::TempDir, PathBuf) {
+    let clock = Arc::new(ManualClock::at_unix(unow() - age));
+    keyring_file(&Keyring::with_clock(key("k1"), clock))
+}
+
+/// Runs `keyring cycle` with `args` after the file; checks that it prints
+/// exactly one JSON line with exactly its three members, in order, and
+/// returns them.
+#[track_caller]
+fn cycle(file: &Path, args: &[&str]) -> (Option<String>, Option<u64>, Vec<String>) {
+    let mut all = vec!["keyring", "cycle", "--file", s(file)];
+    all.extend_from_slice(args);
+    let run = run(&all, b"").ok();
+    let out = run.out();
+    assert!(out.ends_with('\n') && out.lines().count() == 1, "{out:?}");
+    assert!(out.starts_with(r#"{"staged":"#), "{out:?}");
+    let json = run.json();
+    let members = json.as_object().unwrap();
+    assert_eq!(members.len(), 3, "{out:?}");
+    let order: Vec<usize> = ["\"staged\"", "\"promote_at\"", "\"pruned\""]
+        .iter()
+        .map(|name| out.find(name).unwrap())
+        .collect();
+    assert!(order.is_sorted(), "{out:?}");
+    let staged = json["staged"].as_str().map(str::to_owned);
+    let promote_at = json["promote_at"].as_u64();
+    assert_eq!(staged.is_some(), promote_at.is_some(), "{out:?}");
+    assert!(staged.is_some() || json["staged"].is_null(), "{out:?}");
+    assert!(
+        promote_at.is_some() || json["promote_at"].is_null(),
+        "{out:?}"
+    );
+    let pruned = json["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kid| kid.as_str().unwrap().to_owned())
+        .collect();
+    (staged, promote_at, pruned)
+}
+
+const DAILY: [&str; 4] = ["--period", "86400", "--lead", "3600"];
+
+/// The file's identity and contents, to tell whether it was replaced.
+fn state(file: &Path) -> (u64, String) {
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(file).unwrap().ino()
+    };
+    #[cfg(not(unix))]
+    let inode = 0;
+    (inode, fs::read_to_string(file).unwrap())
+}
+
+#[test]
+fn cycle_stages_when_the_primary_is_due_and_only_once() {
+    // Due once the primary is period - lead (82 800 s) old.
+    let created = unow() - (DAY - HOUR) - 100;
+    let (_dir, file) = primary_aged(DAY - HOUR + 100);
+    let (staged, promote_at, pruned) = cycle(&file, &DAILY);
+    let staged = staged.expect("a key staged");
+    // Promoted when the primary is a period old.
+    assert_eq!(promote_at, Some(created + DAY));
+    assert!(pruned.is_empty());
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(
+        list,
+        format!(
+            "k1\tA256KW\tprimary\t-\n{staged}\tA256KW\tstaged\t{}\n",
+            created + DAY
+        )
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    // Idempotent: the second run changes nothing, not even the file.
+    let before = state(&file);
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    assert_eq!(state(&file), before);
+
+    // The staged key opens at once, and seals from its promotion on.
+    let token = seal_with_file(&file, &claims_exp(60));
+    assert_eq!(open_with_file(&file, &token)["kid"], "k1");
+}
+
+#[test]
+fn cycle_changes_nothing_when_nothing_is_due() {
+    let (dir, file) = primary_aged(DAY - HOUR - 120);
+    let before = state(&file);
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    assert_eq!(state(&file), before);
+    assert_eq!(listing(dir.path()), ["keys.json"]);
+
+    // A staged key holds off another, however old the primary.
+    let clock = Arc::new(ManualClock::at_unix(unow() - 3 * DAY));
+    let keyring = Keyring::with_clock(key("k1"), clock);
+    keyring.stage(key("manual")).unwrap();
+    let (_dir, file) = keyring_file(&keyring);
+    let before = state(&file);
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    assert_eq!(state(&file), before);
+}
+
+#[test]
+fn a_late_cycle_leaves_half_the_lead_before_the_switch() {
+    // The primary is already older than the period (cron was down): the
+    // switch is half the lead from now, not at once.
+    let (_dir, file) = primary_aged(DAY + 5000);
+    let start = unow();
+    let (staged, promote_at, _) = cycle(&file, &DAILY);
+    assert!(staged.is_some());
+    let promote_at = promote_at.unwrap();
+    assert!(
+        (start + HOUR / 2..=unow() + HOUR / 2).contains(&promote_at),
+        "{promote_at} vs {start}"
+    );
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert!(list.starts_with("k1\tA256KW\tprimary\t-\n"), "{list}");
+}
+
+#[test]
+fn cycle_stages_a_key_of_the_algorithm_asked_for() {
+    let (_dir, file) = primary_aged(DAY);
+    let mut args = DAILY.to_vec();
+    args.extend(["--alg", "A128GCMKW"]);
+    let staged = cycle(&file, &args).0.unwrap();
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert!(
+        list.contains(&format!("{staged}\tA128GCMKW\tstaged\t")),
+        "{list}"
+    );
+}
+
+#[test]
+fn cycle_prunes_retired_keys_only_past_max_age() {
+    // k1 retired 100 s past the default max age, k2 100 s short of it.
+    let start = unow() - 2 * DAY;
+    let clock = Arc::new(ManualClock::at_unix(start));
+    let keyring = Keyring::with_clock(key("k1"), clock.clone());
+    clock.set_unix(unow() - MAX_AGE - 100);
+    keyring.rotate_to(key("k2")).unwrap();
+    clock.set_unix(unow() - MAX_AGE + 100);
+    keyring.rotate_to(key("k3")).unwrap();
+    let (_dir, file) = keyring_file(&keyring);
+    let old = seal_with_file(&file, &claims_exp(60)); // under k3
+    let list = |file: &Path| run(&["keyring", "list", "--file", s(file)], b"").ok().out();
+    assert_eq!(
+        list(&file),
+        "k3\tA256KW\tprimary\t-\nk2\tA256KW\tretired\t-\nk1\tA256KW\tretired\t-\n"
+    );
+
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec!["k1".to_owned()]));
+    assert_eq!(
+        list(&file),
+        "k3\tA256KW\tprimary\t-\nk2\tA256KW\tretired\t-\n"
+    );
+    // Pruned once: the next run finds nothing to do.
+    let before = state(&file);
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    assert_eq!(state(&file), before);
+
+    // A --max-age shorter than k2's retirement (for shorter sessions)
+    // prunes it.
+    let mut args = DAILY.to_vec();
+    args.extend(["--max-age", "43000"]);
+    assert_eq!(cycle(&file, &args), (None, None, vec!["k2".to_owned()]));
+    assert_eq!(list(&file), "k3\tA256KW\tprimary\t-\n");
+    assert_eq!(open_with_file(&file, &old)["kid"], "k3");
+}
+
+#[test]
+fn cycle_records_a_promotion_that_came_due_once() {
+    // k2 was scheduled to take over a minute ago; the file does not say
+    // so yet. The cycle writes it down (k1 retired now), then leaves the
+    // file alone.
+    let clock = Arc::new(ManualClock::at_unix(unow() - 2 * HOUR));
+    let keyring = Keyring::with_clock(key("k1"), clock.clone());
+    keyring.stage(key("k2")).unwrap();
+    keyring
+        .promote_at(
+            "k2",
+            UNIX_EPOCH + std::time::Duration::from_secs(unow() - 60),
+        )
+        .unwrap();
+    let (_dir, file) = keyring_file(&keyring);
+    let written = fs::read_to_string(&file).unwrap();
+    assert!(written.contains("x-promote-at"), "{written}");
+
+    let start = unow();
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    let set: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(set["keys"][0]["kid"], "k2");
+    assert_eq!(set["keys"][1]["kid"], "k1");
+    assert_eq!(set["keys"][1]["x-state"], "retired");
+    let retired = set["keys"][1]["x-retired"].as_u64().unwrap();
+    assert!((start..=unow()).contains(&retired), "{retired}");
+
+    let before = state(&file);
+    assert_eq!(cycle(&file, &DAILY), (None, None, vec![]));
+    assert_eq!(state(&file), before);
+}
+
+#[test]
+fn concurrent_cycles_stage_one_key() {
+    let (_dir, file) = primary_aged(DAY);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            bin()
+                .args(["keyring", "cycle", "--file", s(&file)])
+                .args(DAILY)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut staged = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        staged += usize::from(!json["staged"].is_null());
+    }
+    assert_eq!(staged, 1);
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list.lines().count(), 2, "{list}");
+}
+
+#[test]
+fn cycle_refuses_bad_arguments_with_exit_2() {
+    let (dir, file) = primary_aged(DAY);
+    let before = state(&file);
+    // Refused by the tool, with one line naming the problem.
+    for (args, says) in [
+        (&["--period", "3600", "--lead", "3600"][..], "lead"),
+        (&["--period", "60", "--lead", "600"], "lead"),
+        (&["--period", "0", "--lead", "0"], "period"),
+        (&["--period", "4000000000", "--lead", "0"], "period"),
+    ] {
+        let mut all = vec!["keyring", "cycle", "--file", s(&file)];
+        all.extend_from_slice(args);
+        let refused = run(&all, b"").fails(2);
+        assert!(refused.stdout.is_empty(), "{refused:?}");
+        assert!(refused.stderr.contains(says), "{args:?}: {refused:?}");
+    }
+    // Refused by the argument parser.
+    for args in [
+        &["--period", "x", "--lead", "60"][..],
+        &["--period", "-1", "--lead", "0"],
+        &["--period", "86400"],
+        &["--lead", "60"],
+        &["--period", "86400", "--lead", "3600", "--max-age", "-5"],
+        &["--period", "86400", "--lead", "3600", "--alg", "HS256"],
+        &["--period", "86400", "--lead", "3600", "--frequency", "2"],
+    ] {
+        let mut all = vec!["keyring", "cycle", "--file", s(&file)];
+        all.extend_from_slice(args);
+        let refused = run(&all, b"");
+        assert_eq!(refused.code, 2, "{args:?}: {refused:?}");
+        assert!(refused.stdout.is_empty(), "{refused:?}");
+    }
+    assert_eq!(state(&file), before);
+
+    // A missing or broken file is named.
+    let missing = dir.path().join("missing.json");
+    let mut all = vec!["keyring", "cycle", "--file", s(&missing)];
+    all.extend(DAILY);
+    let refused = run(&all, b"").fails(2);
+    assert!(refused.stderr.contains("missing.json"), "{refused:?}");
+    let broken = dir.path().join("broken.json");
+    fs::write(&broken, "{\"keys\":[]}").unwrap();
+    let mut all = vec!["keyring", "cycle", "--file", s(&broken)];
+    all.extend(DAILY);
+    let refused = run(&all, b"").fails(2);
+    assert!(refused.stderr.contains("broken.json"), "{refused:?}");
+    assert_eq!(fs::read_to_string(&broken).unwrap(), "{\"keys\":[]}");
+    let mut all = vec!["keyring", "cycle"];
+    all.extend(DAILY);
+    assert_eq!(run(&all, b"").code, 2, "no --file");
 }
