@@ -46,12 +46,14 @@ fn sessions_lifetime(config: &SessionConfig) -> u64 {
 
 /// When a key is rotated and how long a retired key is kept.
 ///
-/// A key is made `period − lead` after the primary was, staged (it opens,
-/// but does not seal) for `lead`, and becomes the primary when the old one
-/// is `period` old; a retired key is kept for the retired-key lifetime,
-/// which is never shorter than the sessions' absolute timeout plus the
-/// leeway (by default 12 h + 60 s, the default [`SessionConfig`]'s), so no
-/// live session ever loses its key. Times are whole seconds.
+/// A key is made when the primary is `period − lead` old, staged (it
+/// opens, but does not seal) for `lead`, and becomes the primary when the
+/// old one is `period` old: a new primary every `period − lead`, each
+/// sealing until it is `period` old. A retired key is kept for the
+/// retired-key lifetime, which is never shorter than the sessions' absolute
+/// timeout plus the leeway (by default 12 h + 60 s, the default
+/// [`SessionConfig`]'s), so no live session ever loses its key. Times are
+/// whole seconds.
 ///
 /// [`Keyring::rotate_every`] carries it out in one process; for a fleet
 /// sharing a key file, `jwe-session keyring cycle` does the same from cron.
