@@ -26,7 +26,10 @@ pub enum Error {
     /// kind of problem and where, never the data itself.
     #[error(transparent)]
     Data(DataError),
-    /// A session's configuration was refused.
+    /// A session's configuration was refused, or its key rotation: a
+    /// [`RotationPolicy`](crate::RotationPolicy) whose times do not fit, or
+    /// [`Keyring::rotate_every`](crate::Keyring::rotate_every) outside a
+    /// Tokio runtime.
     #[error("session configuration: {0}")]
     Config(String),
 }
@@ -373,26 +376,6 @@ pub enum KeyringError {
         /// What is wrong.
         reason: String,
     },
-    /// Retired keys would be dropped while tokens they sealed may still be
-    /// live: a prune age or a rotation policy's retired-key lifetime
-    /// shorter than the sessions' absolute timeout plus the leeway.
-    #[error(
-        "retired keys must be kept at least {minimum_secs} s (the sessions' absolute timeout + leeway): tokens they sealed may still be live; {asked_secs} s is too short"
-    )]
-    RetiredTooShort {
-        /// The lifetime asked for, in seconds.
-        asked_secs: u64,
-        /// The shortest lifetime that drops no key a live token needs.
-        minimum_secs: u64,
-    },
-    /// A rotation policy whose times do not fit together.
-    #[error("rotation policy: {0}")]
-    Policy(&'static str),
-    /// Background rotation was started outside a Tokio runtime.
-    #[error(
-        "rotation needs a Tokio runtime: call rotate_every from async code (or inside Runtime::enter)"
-    )]
-    NoRuntime,
 }
 
 /// Why a token was refused, coarsely: safe to count in metrics.

@@ -149,10 +149,10 @@ pub use jwe::Opened;
 #[cfg(feature = "internals")]
 pub use jwe::{OpenOptions, SealOptions};
 pub use key::Key;
+pub use keyring::RotationPolicy;
 #[cfg(feature = "internals")]
 pub use keyring::{KeyEntry, KeySet};
 pub use keyring::{KeyFileWatch, KeyInfo, KeyState, Keyring};
-pub use keyring::{RotationPolicy, RotationTask};
 pub use session::{Flash, FlashLevel, SessionConfig, SessionMap, StoreFailurePolicy};
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -227,11 +227,8 @@ impl Sim {
             .with_idle_timeout(Duration::from_millis(IDLE_MS))
             .with_absolute_timeout(Duration::from_millis(ABSOLUTE_MS))
             .with_leeway(Duration::from_millis(LEEWAY_MS));
-        let mut policy =
-            RotationPolicy::new(Duration::from_secs(PERIOD), Duration::from_secs(LEAD))
-                .unwrap()
-                .for_sessions(&config)
-                .unwrap();
+        let period = Duration::from_secs(PERIOD);
+        let mut policy = RotationPolicy::new(period, Duration::from_secs(LEAD), &config).unwrap();
         assert_eq!(
             policy.retired_lifetime(),
             Duration::from_millis(ABSOLUTE_MS + LEEWAY_MS)

@@ -30,8 +30,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session::clock::unix_seconds;
 use jwe_session::keyring::CycleReport;
 use jwe_session::{
-    jwe, ContentEncryption, Key, KeyAlgorithm, KeyError, KeyState, Keyring, OpenOptions, Opened,
-    Rejection, RotationPolicy, SealOptions,
+    jwe, ContentEncryption, Error, Key, KeyAlgorithm, KeyError, KeyState, Keyring, OpenOptions,
+    Opened, Rejection, RotationPolicy, SealOptions, SessionConfig,
 };
 use serde_json::{Map, Value};
 
@@ -503,10 +503,17 @@ fn keyring_cycle(
     max_age: u64,
     alg: Option<Alg>,
 ) -> Result<(), Failure> {
-    let policy = RotationPolicy::new(Duration::from_secs(period), Duration::from_secs(lead))
-        .map_err(|e| Failure::Usage(e.to_string()))?
-        // The operator's --max-age stands for the sessions' lifetime.
-        .with_retired_lifetime_unchecked(Duration::from_secs(max_age));
+    let policy = RotationPolicy::new(
+        Duration::from_secs(period),
+        Duration::from_secs(lead),
+        &SessionConfig::default(),
+    )
+    .map_err(|e| match e {
+        Error::Config(message) => Failure::Usage(message),
+        other => Failure::Usage(other.to_string()),
+    })?
+    // The operator's --max-age stands for the sessions' lifetime.
+    .with_retired_lifetime_unchecked(Duration::from_secs(max_age));
     let locked = files::lock(file)?;
     let keyring = files::parse_keyring(file, &locked.contents)?;
     let report = keyring

@@ -38,7 +38,7 @@ pub use crate::key_state::KeyState;
 pub use entry::KeyEntry;
 #[cfg(feature = "internals")]
 pub use policy::CycleReport;
-pub use policy::{RotationPolicy, RotationTask};
+pub use policy::RotationPolicy;
 pub use ring::Keyring;
 #[cfg(feature = "internals")]
 pub use ring::{DIR_SEAL_LIMIT, DIR_SEAL_WARNING};

@@ -93,7 +93,8 @@ pub(super) struct Shared {
     /// Swappable through any clone ([`Keyring::set_clock`]).
     clock: ArcSwap<Arc<dyn Clock>>,
     /// The shortest age, in seconds, at which [`Keyring::prune`] drops a
-    /// retired key (0: the default sessions' lifetime); only ever raised.
+    /// retired key: the longest sessions' lifetime the keyring was told of
+    /// (0: none; the default sessions' then).
     pub(super) retired_lifetime: AtomicU64,
 }
 
@@ -576,40 +577,41 @@ impl Keyring {
     /// returns their kids; dropped keys are zeroized once no snapshot holds
     /// them.
     ///
-    /// Refuses a `max_age` shorter than the sessions' absolute timeout plus
-    /// the leeway, under which a token a key sealed may still be live: by
-    /// default 12 h + 60 s (the default [`SessionConfig`](crate::SessionConfig)),
+    /// Never drops a key that could still open a live token: one retired
+    /// less than the sessions' absolute timeout plus the leeway ago, by
+    /// default 12 h + 60 s (the default [`SessionConfig`](crate::SessionConfig)'s),
     /// or the retired-key lifetime of the [`RotationPolicy`](crate::RotationPolicy)
-    /// the keyring rotates on ([`Keyring::rotate_every`]). To drop a key at
+    /// the keyring rotates on ([`Keyring::rotate_every`]). A shorter
+    /// `max_age` keeps those keys (and logs a warning). To drop a key at
     /// once (it leaked), [`remove`](Keyring::remove) it.
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
-    /// use jwe_session::{Key, KeyAlgorithm, Keyring, KeyringError};
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring};
     ///
     /// # fn main() -> Result<(), jwe_session::Error> {
     /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
     /// keyring.rotate()?;
-    /// let day = Duration::from_secs(86_400);
-    /// assert!(keyring.prune(SystemTime::now(), day)?.is_empty()); // retired just now
-    /// let later = SystemTime::now() + day;
-    /// assert_eq!(keyring.prune(later, day)?.len(), 1);
+    /// let (hour, day) = (Duration::from_secs(3600), Duration::from_secs(86_400));
+    /// assert!(keyring.prune(SystemTime::now(), day).is_empty()); // retired just now
     ///
-    /// // An hour is shorter than the default sessions' 12 h + 60 s.
-    /// let refused = keyring.prune(later, Duration::from_secs(3600));
-    /// assert!(matches!(refused, Err(KeyringError::RetiredTooShort { .. })));
+    /// // Two hours later, an hour's max age is shorter than the default
+    /// // sessions' 12 h + 60 s: the key stays.
+    /// assert!(keyring.prune(SystemTime::now() + 2 * hour, hour).is_empty());
+    /// assert_eq!(keyring.prune(SystemTime::now() + day, day).len(), 1);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn prune(&self, now: SystemTime, max_age: Duration) -> Result<Vec<String>, KeyringError> {
+    pub fn prune(&self, now: SystemTime, max_age: Duration) -> Vec<String> {
         let minimum = self.retired_lifetime();
         if max_age < minimum {
-            return Err(KeyringError::RetiredTooShort {
-                asked_secs: max_age.as_secs(),
-                minimum_secs: minimum.as_secs(),
-            });
+            tracing::warn!(
+                max_age_secs = max_age.as_secs(),
+                kept_secs = minimum.as_secs(),
+                "prune: retired keys are kept as long as the sessions' absolute timeout + leeway"
+            );
         }
-        Ok(self.prune_forced(now, max_age))
+        self.prune_forced(now, max_age.max(minimum))
     }
 
     /// [`prune`](Keyring::prune) without its check: drops every retired
@@ -782,12 +784,9 @@ mod tests {
         let day = Duration::from_secs(86_400);
         assert!(keyring
             .prune(from_unix_seconds(1_000_000 + 86_399), day)
-            .unwrap()
             .is_empty());
         assert!(keyring.open(&token).is_ok());
-        let gone = keyring
-            .prune(from_unix_seconds(1_000_000 + 86_400), day)
-            .unwrap();
+        let gone = keyring.prune(from_unix_seconds(1_000_000 + 86_400), day);
         assert_eq!(gone, vec!["a".to_owned()]);
         assert_eq!(keyring.snapshot().len(), 2);
         assert_eq!(
