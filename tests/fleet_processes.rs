@@ -1,0 +1,285 @@
+//! Issue 12, on real processes: three demo servers (the axum demo's
+//! binary) share one key file and one `redis-server`; `jwe-session keyring
+//! cycle` runs against the file as cron would, with a period of a few
+//! seconds, for at least 10 rotations, while clients send their requests
+//! round-robin across the servers. Zero failed requests, zero logouts, and
+//! every session re-issued under each new key.
+//!
+//! The binaries are the ones `cargo test --workspace` builds: the demo
+//! (`target/debug/examples/axum`) and the key tool
+//! (`target/debug/jwe-session`); when either is missing the test builds it.
+
+#![cfg(all(feature = "axum", feature = "redis"))]
+
+mod support;
+
+#[path = "e2e/jar.rs"]
+#[allow(dead_code)]
+mod jar;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jar::Jar;
+use serde_json::Value;
+use support::RedisServer;
+
+/// The rotation period and lead given to `keyring cycle`, in seconds: a key
+/// is staged at age 0, becomes the primary at age `LEAD` and seals until age
+/// `PERIOD`, so a new primary every `PERIOD - LEAD` = 3 s. The lead covers
+/// the servers' reload delay (at most 2 s) with a second to spare: every
+/// server holds a staged key before it becomes the primary.
+const PERIOD: u64 = 6;
+const LEAD: u64 = 3;
+const ROTATIONS: usize = 10;
+const CLIENTS: usize = 6;
+
+/// `target/debug` (or the profile directory the tests run from).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/debug/deps/fleet_processes-…
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_owned()
+}
+
+/// The path of a built binary, building it when it is missing.
+fn binary(relative: &str, build: &[&str]) -> PathBuf {
+    let path = target_dir().join(relative);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(build)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "cargo {build:?} failed");
+    }
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A demo server process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(tool: &Path, args: &[&str]) -> Value {
+    let output = Command::new(tool)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run jwe-session");
+    assert!(
+        output.status.success(),
+        "jwe-session {args:?}: {:?}",
+        output.status
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
+    serde_json::from_str(text.trim()).unwrap_or(Value::String(text))
+}
+
+struct Client {
+    jar: Jar,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn send(&mut self, method: reqwest::Method, url: &str) -> (u16, String) {
+        let mut request = self.http.request(method, url);
+        if let Some(cookie) = self.jar.cookie_header() {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+            .collect();
+        self.jar.absorb(&set_cookies);
+        (status, response.text().await.expect("a body"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_rotate_from_one_key_file_with_no_logout() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let demo = binary(
+        "examples/axum",
+        &["build", "--example", "axum", "--all-features"],
+    );
+    let tool = binary(
+        "jwe-session",
+        &["build", "-p", "jwe-session-cli", "--bin", "jwe-session"],
+    );
+    let dir = std::env::temp_dir().join(format!("jwe-session-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let file = dir.join("keys.json");
+    let file_arg = file.to_str().expect("a UTF-8 path");
+    cli(&tool, &["keyring", "init", "--file", file_arg]);
+
+    let servers: Vec<Server> = (0..3)
+        .map(|_| {
+            let port = free_port();
+            let child = Command::new(&demo)
+                .env("PORT", port.to_string())
+                .env("SESSION_KEYS_FILE", &file)
+                .env_remove("SESSION_KEYS")
+                .env("REDIS_URL", redis.url())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start the demo");
+            Server {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+            }
+        })
+        .collect();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    // Each server answers (bounded wait for the processes to start).
+    for server in &servers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match http.get(format!("{}/admin/keys", server.base)).send().await {
+                Ok(response) if response.status() == 200 => break,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => panic!("{} did not start: {other:?}", server.base),
+            }
+        }
+    }
+
+    // Clients log in, each on a different server.
+    let mut clients: Vec<Client> = Vec::new();
+    for i in 0..CLIENTS {
+        let mut client = Client {
+            jar: Jar::new(),
+            http: http.clone(),
+        };
+        let base = &servers[i % servers.len()].base;
+        let response = http
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("username=user{i}"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 303, "login on {base}");
+        let set: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+            .collect();
+        client.jar.absorb(&set);
+        assert!(
+            client.jar.session_token().is_some(),
+            "user{i} has a session"
+        );
+        clients.push(client);
+    }
+
+    let started = Instant::now();
+    let mut primaries: Vec<String> = Vec::new();
+    let mut kids_seen: Vec<BTreeSet<String>> = vec![BTreeSet::new(); CLIENTS];
+    let mut counts = vec![0u64; CLIENTS];
+    let mut requests = 0u64;
+    let mut next_server = 0usize;
+    let mut last_cycle = Instant::now() - Duration::from_secs(1);
+    let budget = Duration::from_secs(PERIOD * (ROTATIONS as u64 + 3) + 30);
+    while primaries.len() <= ROTATIONS {
+        assert!(
+            started.elapsed() < budget,
+            "only {} rotations in {:?}",
+            primaries.len().saturating_sub(1),
+            started.elapsed()
+        );
+        // The cron job, every half second (idempotent).
+        if last_cycle.elapsed() >= Duration::from_millis(500) {
+            last_cycle = Instant::now();
+            cli(
+                &tool,
+                &[
+                    "keyring",
+                    "cycle",
+                    "--file",
+                    file_arg,
+                    "--period",
+                    &PERIOD.to_string(),
+                    "--lead",
+                    &LEAD.to_string(),
+                ],
+            );
+        }
+        // One round: every client once, each on the next server.
+        for (i, client) in clients.iter_mut().enumerate() {
+            let base = &servers[next_server % servers.len()].base;
+            next_server += 1;
+            let (status, body) = client
+                .send(reqwest::Method::POST, &format!("{base}/counter"))
+                .await;
+            requests += 1;
+            assert_eq!(status, 200, "user{i} on {base}: {body}");
+            let counter: Value = serde_json::from_str(&body).expect("JSON");
+            counts[i] += 1;
+            assert_eq!(
+                counter["count"], counts[i],
+                "user{i} lost a count on {base}"
+            );
+            let (status, body) = client
+                .send(reqwest::Method::GET, &format!("{base}/me"))
+                .await;
+            requests += 1;
+            assert_eq!(status, 200, "user{i} logged out on {base}: {body}");
+            let me: Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(me["sub"], format!("user{i}"), "{me}");
+            let kid = me["kid"].as_str().expect("a kid").to_owned();
+            kids_seen[i].insert(kid.clone());
+            if primaries.last() != Some(&kid) && !primaries.contains(&kid) {
+                primaries.push(kid);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rotations = primaries.len() - 1;
+    eprintln!(
+        "fleet: {rotations} rotations, {requests} requests, 0 failed, in {:?}",
+        started.elapsed()
+    );
+    assert!(rotations >= ROTATIONS);
+    // Every session was re-issued under each new key it lived through.
+    for (i, seen) in kids_seen.iter().enumerate() {
+        for kid in &primaries[..primaries.len() - 1] {
+            assert!(seen.contains(kid), "user{i} never under {kid}: {seen:?}");
+        }
+    }
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
