@@ -281,7 +281,8 @@ impl Key {
     /// let again = Key::from_jwk(&key.to_jwk()).unwrap();
     /// assert_eq!(key, again);
     /// ```
-    pub fn to_jwk(&self) -> Zeroizing<String> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn to_jwk(&self) -> Zeroizing<String> {
         // Sized up front: growing would free buffers holding the secret
         // without wiping them.
         let mut out = Zeroizing::new(String::with_capacity(self.jwk_capacity()));

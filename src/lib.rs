@@ -128,15 +128,17 @@ pub mod session;
 #[cfg(not(feature = "internals"))]
 mod session;
 
-pub use alg::{ContentEncryption, KeyAlgorithm, UnsupportedAlgorithm};
+pub use alg::{ContentEncryption, KeyAlgorithm};
+#[cfg(feature = "internals")]
+pub use alg::UnsupportedAlgorithm;
 #[cfg(feature = "internals")]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use cookie::{CookieConfig, SameSite};
 pub use csrf::{CsrfConfig, CsrfGuard, SiteScheme};
-pub use error::{DataError, Error, KeyError, KeyringError, Rejection, SealError, StoreError};
+pub use error::{Error, KeyringError, Rejection, SealError, StoreError};
 #[cfg(feature = "internals")]
-pub use error::{KeyProblem, RejectionKind};
+pub use error::{DataError, KeyError, KeyProblem, RejectionKind};
 #[cfg(feature = "actix")]
 pub use integration::actix;
 #[cfg(feature = "axum")]

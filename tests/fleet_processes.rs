@@ -209,7 +209,7 @@ async fn three_servers_rotate_from_one_key_file_with_no_logout() {
     let started = Instant::now();
     let mut primaries: Vec<String> = Vec::new();
     let mut kids_seen: Vec<BTreeSet<String>> = vec![BTreeSet::new(); CLIENTS];
-    let mut counts = vec![0u64; CLIENTS];
+    let mut counts = [0u64; CLIENTS];
     let mut requests = 0u64;
     let mut next_server = 0usize;
     let mut last_cycle = Instant::now() - Duration::from_secs(1);

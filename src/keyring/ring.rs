@@ -532,7 +532,8 @@ impl Keyring {
 
     /// Marks the staged key `kid` retired. The primary cannot be retired:
     /// rotate or promote first.
-    pub fn retire(&self, kid: &str) -> Result<(), KeyringError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn retire(&self, kid: &str) -> Result<(), KeyringError> {
         self.change(|set, now| {
             let entry = set
                 .get(kid)
