@@ -128,17 +128,17 @@ pub mod session;
 #[cfg(not(feature = "internals"))]
 mod session;
 
-pub use alg::{ContentEncryption, KeyAlgorithm};
 #[cfg(feature = "internals")]
 pub use alg::UnsupportedAlgorithm;
+pub use alg::{ContentEncryption, KeyAlgorithm};
 #[cfg(feature = "internals")]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use cookie::{CookieConfig, SameSite};
 pub use csrf::{CsrfConfig, CsrfGuard, SiteScheme};
-pub use error::{Error, KeyringError, Rejection, SealError, StoreError};
 #[cfg(feature = "internals")]
 pub use error::{DataError, KeyError, KeyProblem, RejectionKind};
+pub use error::{Error, KeyringError, Rejection, SealError, StoreError};
 #[cfg(feature = "actix")]
 pub use integration::actix;
 #[cfg(feature = "axum")]

@@ -221,8 +221,21 @@ enum KeyringCommand {
         alg: Option<Alg>,
     },
 
-    /// Print one line per key: kid, algorithm and state
-    /// (primary/staged/retired), tab-separated; never the secret
+    /// Remove the key KID now: every token it sealed stops opening (a
+    /// leaked key). Refuses the primary: rotate first. Prints the kid
+    Remove {
+        /// The keyring file
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+
+        /// The key to remove
+        #[arg(long, value_name = "KID")]
+        kid: String,
+    },
+
+    /// Print one line per key: kid, algorithm, state
+    /// (primary/staged/retired) and a staged key's scheduled promotion (Unix
+    /// seconds, else -), tab-separated; never the secret
     List {
         /// The keyring file to list
         #[arg(long, value_name = "FILE")]
@@ -397,6 +410,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             keyring_change(&file, |keyring| {
                 keyring
                     .promote(&kid)
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                Ok(kid.clone() + "\n")
+            })
+        }
+        Command::Keyring(KeyringCommand::Remove { file, kid }) => {
+            keyring_change(&file, |keyring| {
+                keyring
+                    .remove(&kid)
                     .map_err(|e| Failure::Usage(e.to_string()))?;
                 Ok(kid.clone() + "\n")
             })

@@ -1481,3 +1481,34 @@ fn cycle_refuses_bad_arguments_with_exit_2() {
     all.extend(DAILY);
     assert_eq!(run(&all, b"").code, 2, "no --file");
 }
+
+/// Issue 12's leak runbook: `keyring remove` drops a key from the file at
+/// once (its tokens stop opening) and refuses the primary.
+#[test]
+fn remove_drops_a_leaked_key_and_refuses_the_primary() {
+    let (_dir, file) = keyring(&["--kid", "k1"]);
+    let token = seal_with_file(&file, &claims_exp(3600));
+    let refused = run(
+        &["keyring", "remove", "--file", s(&file), "--kid", "k1"],
+        b"",
+    )
+    .fails(2);
+    assert!(refused.stderr.contains("primary"), "{refused:?}");
+    run(
+        &["keyring", "rotate", "--file", s(&file), "--kid", "k2"],
+        b"",
+    )
+    .ok();
+    assert_eq!(open_with_file(&file, &token)["kid"], "k1");
+    let removed = run(
+        &["keyring", "remove", "--file", s(&file), "--kid", "k1"],
+        b"",
+    )
+    .ok();
+    assert_eq!(removed.out(), "k1\n");
+    let list = run(&["keyring", "list", "--file", s(&file)], b"")
+        .ok()
+        .out();
+    assert_eq!(list, "k2\tA256KW\tprimary\t-\n");
+    run(&["--keys", s(&file), "open"], token.as_bytes()).fails(1);
+}
