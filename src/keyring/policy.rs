@@ -132,7 +132,9 @@ impl RotationPolicy {
 
     /// Keeps retired keys for `lifetime` rather than the sessions' lifetime.
     /// Refused ([`Error::Config`]) when shorter than that: tokens sealed
-    /// just before a key retired may live as long as a session.
+    /// just before a key retired may live as long as a session. (Not public:
+    /// the sessions' lifetime is what an application needs, and the public
+    /// API is capped; a longer lifetime only keeps keys longer.)
     ///
     /// ```
     /// use std::time::Duration;
@@ -147,7 +149,8 @@ impl RotationPolicy {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn with_retired_lifetime(self, lifetime: Duration) -> Result<RotationPolicy, Error> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn with_retired_lifetime(self, lifetime: Duration) -> Result<RotationPolicy, Error> {
         if lifetime < Duration::from_secs(self.minimum) {
             return Err(Error::Config(format!(
                 "rotation policy: retired keys must be kept at least {} s (the sessions' \
