@@ -132,9 +132,7 @@ impl RotationPolicy {
 
     /// Keeps retired keys for `lifetime` rather than the sessions' lifetime.
     /// Refused ([`Error::Config`]) when shorter than that: tokens sealed
-    /// just before a key retired may live as long as a session. (Not public:
-    /// the sessions' lifetime is what an application needs, and the public
-    /// API is capped; a longer lifetime only keeps keys longer.)
+    /// just before a key retired may live as long as a session.
     ///
     /// ```
     /// use std::time::Duration;
@@ -149,8 +147,7 @@ impl RotationPolicy {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg_attr(feature = "internals", visibility::make(pub))]
-    pub(crate) fn with_retired_lifetime(self, lifetime: Duration) -> Result<RotationPolicy, Error> {
+    pub fn with_retired_lifetime(self, lifetime: Duration) -> Result<RotationPolicy, Error> {
         if lifetime < Duration::from_secs(self.minimum) {
             return Err(Error::Config(format!(
                 "rotation policy: retired keys must be kept at least {} s (the sessions' \
