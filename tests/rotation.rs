@@ -707,3 +707,43 @@ mod scheduled {
         assert_eq!(kids, ("k2".to_owned(), "k2".to_owned()));
     }
 }
+
+/// Issue 12: a keyring behind a session layer keeps retired keys as long as
+/// that layer's sessions can live (absolute timeout + leeway), so the
+/// library's `prune` cannot log anyone out, even with a `max_age` shorter
+/// than the sessions; `remove` is the way to drop a key at once.
+#[test]
+fn prune_keeps_retired_keys_for_the_layers_session_lifetime() {
+    use jwe_session::revocation::MemoryStore;
+    use jwe_session::{Clock, ManualClock, SessionConfig, SessionLayer};
+    use std::time::Duration;
+
+    const HOUR: u64 = 3600;
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let first = Key::generate(KeyAlgorithm::A256Kw).unwrap();
+    let old_kid = first.kid().to_owned();
+    let keyring = Keyring::with_clock(first, clock.clone());
+    let day = SessionConfig::new()
+        .with_idle_timeout(Duration::from_secs(HOUR))
+        .with_absolute_timeout(Duration::from_secs(24 * HOUR));
+    let _layer = SessionLayer::builder(keyring.clone(), MemoryStore::new())
+        .config(day)
+        .build()
+        .unwrap();
+    keyring.rotate().unwrap();
+
+    // 13 h after the rotation: past the default floor (12 h + 60 s), within
+    // the layer's sessions (24 h + 60 s). Kept, whatever max_age says.
+    clock.advance(Duration::from_secs(13 * HOUR));
+    assert!(keyring
+        .prune(clock.now(), Duration::from_secs(HOUR))
+        .is_empty());
+    assert!(keyring.keys().iter().any(|key| key.kid() == old_kid));
+
+    // Once no session sealed under it can be alive: pruned.
+    clock.advance(Duration::from_secs(11 * HOUR + 61));
+    assert_eq!(
+        keyring.prune(clock.now(), Duration::from_secs(HOUR)),
+        vec![old_kid]
+    );
+}

@@ -104,8 +104,13 @@ impl SessionManager {
         config: SessionConfig,
     ) -> Result<SessionManager, Error> {
         config.validate()?;
+        let keyring = keyring.into();
+        // Tokens this manager seals live up to the absolute timeout (and
+        // the leeway) after their key stops sealing: the keyring's `prune`
+        // keeps retired keys that long.
+        keyring.keep_retired_keys_for(config.absolute_timeout().saturating_add(config.leeway()));
         Ok(SessionManager {
-            keyring: keyring.into(),
+            keyring,
             store: store.into_revocation_store(),
             open_options: OpenOptions::new().with_max_len(config.max_token_len()),
             cache: TokenCache::new(config.token_cache_bytes()),
