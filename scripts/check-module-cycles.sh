@@ -5,10 +5,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 status=0
-if grep -rnE "crate::keyring|super::super::keyring" src/jwe; then
+if grep -rnE "crate::keyring|super::super::keyring" $(ls -d src/jwe src/jwe.rs 2>/dev/null); then
     echo "src/jwe imports keyring (above)" >&2; status=1
 fi
-if grep -rnE "token_cache" src --include=*.rs | grep -v "^src/session/" | grep -E "^[^:]+:[0-9]+:\s*(pub(\(crate\))? )?use "; then
+if grep -rnE "(crate|super|session)::token_cache\b|^\s*(pub(\(crate\))? )?mod token_cache" src --include=*.rs | grep -v "^src/session/"; then
     echo "a module outside session imports the token cache (above)" >&2; status=1
 fi
 if grep -rnE "use crate::session" src/session/token_cache.rs; then
