@@ -18,14 +18,13 @@ mod support;
 mod jar;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jar::Jar;
 use serde_json::Value;
-use support::RedisServer;
+use support::{free_port, RedisServer};
 
 /// The rotation period and lead given to `keyring cycle`, in seconds: a key
 /// is staged at age 0, becomes the primary at age `LEAD` and seals until age
@@ -60,11 +59,6 @@ fn binary(relative: &str, build: &[&str]) -> PathBuf {
     }
     assert!(path.exists(), "{} is missing", path.display());
     path
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 /// A demo server process, killed on drop.
@@ -102,7 +96,23 @@ struct Client {
 
 impl Client {
     async fn send(&mut self, method: reqwest::Method, url: &str) -> (u16, String) {
+        self.send_form(method, url, None).await
+    }
+
+    /// Sends the request with the jar's cookies (and `form`, urlencoded),
+    /// and keeps the cookies the response sets.
+    async fn send_form(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        form: Option<String>,
+    ) -> (u16, String) {
         let mut request = self.http.request(method, url);
+        if let Some(form) = form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form);
+        }
         if let Some(cookie) = self.jar.cookie_header() {
             request = request.header("cookie", cookie);
         }
@@ -184,21 +194,14 @@ async fn three_servers_rotate_from_one_key_file_with_no_logout() {
             http: http.clone(),
         };
         let base = &servers[i % servers.len()].base;
-        let response = http
-            .post(format!("{base}/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("username=user{i}"))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 303, "login on {base}");
-        let set: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().expect("ASCII").to_owned())
-            .collect();
-        client.jar.absorb(&set);
+        let (status, body) = client
+            .send_form(
+                reqwest::Method::POST,
+                &format!("{base}/login"),
+                Some(format!("username=user{i}")),
+            )
+            .await;
+        assert_eq!(status, 303, "login on {base}: {body}");
         assert!(
             client.jar.session_token().is_some(),
             "user{i} has a session"

@@ -162,6 +162,11 @@ fn seal_with_file(file: &Path, claims: &str) -> String {
     out.trim().to_owned()
 }
 
+/// `keyring list` of `file`, which must succeed.
+fn key_list(file: &Path) -> String {
+    run(&["keyring", "list", "--file", s(file)], b"").ok().out()
+}
+
 fn open_with_file(file: &Path, token: &str) -> Value {
     run(&["--keys", s(file), "open"], token.as_bytes())
         .ok()
@@ -222,9 +227,7 @@ fn rotate_keeps_old_keys_and_the_file_stays_valid_and_0600() {
     .ok();
     assert_eq!(third.out(), "k3\n");
 
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     let rows: Vec<Vec<&str>> = list
         .lines()
         .map(|l| l.split('\t').collect::<Vec<_>>())
@@ -317,9 +320,7 @@ fn list_prints_no_secret() {
         b"",
     )
     .ok();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list.lines().count(), 2);
     for line in list.lines() {
         assert_eq!(line.split('\t').count(), 4, "{line}");
@@ -381,9 +382,7 @@ fn list_applies_a_promotion_that_is_due() {
     let mut set: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     set["keys"][1]["x-promote-at"] = Value::from(now() - 60);
     fs::write(&file, set.to_string()).unwrap();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list, "k2\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\n");
 }
 
@@ -1002,9 +1001,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     )
     .ok();
     assert_eq!(staged.out(), "k2\n");
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list, "k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t-\n");
     assert_eq!(
         open_with_file(&file, &seal_with_file(&file, &claims_exp(60)))["kid"],
@@ -1019,9 +1016,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
         b"",
     )
     .ok();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list, "k2\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\n");
     assert_eq!(open_with_file(&file, &token)["key_state"], "retired");
 
@@ -1055,9 +1050,7 @@ fn stage_promote_and_prune_for_a_fleet_rotation() {
     )
     .ok();
     assert_eq!(gone.out(), "k1\n");
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list, "k2\tA256KW\tprimary\t-\n");
     assert_eq!(listing(dir.path()), ["keys.json"]);
 }
@@ -1084,9 +1077,7 @@ fn stage_with_promote_at_schedules_the_switch_in_the_file() {
     let set: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(set["keys"][1]["kid"], "k2");
     assert_eq!(set["keys"][1]["x-promote-at"].to_string(), later);
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(
         list,
         format!("k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t{later}\n")
@@ -1108,9 +1099,7 @@ fn stage_with_promote_at_schedules_the_switch_in_the_file() {
         b"",
     )
     .ok();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(
         list,
         format!("k3\tA256KW\tprimary\t-\nk1\tA256KW\tretired\t-\nk2\tA256KW\tstaged\t{later}\n")
@@ -1155,9 +1144,7 @@ fn list_shows_the_scheduled_promotion() {
         b"",
     )
     .ok();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(
         list,
         format!("k1\tA256KW\tprimary\t-\nk2\tA256KW\tstaged\t{at}\n")
@@ -1257,9 +1244,7 @@ fn cycle_stages_when_the_primary_is_due_and_only_once() {
     // Promoted when the primary is a period old.
     assert_eq!(promote_at, Some(created + DAY));
     assert!(pruned.is_empty());
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(
         list,
         format!(
@@ -1311,9 +1296,7 @@ fn a_late_cycle_leaves_half_the_lead_before_the_switch() {
         (start + HOUR / 2..=unow() + HOUR / 2).contains(&promote_at),
         "{promote_at} vs {start}"
     );
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert!(list.starts_with("k1\tA256KW\tprimary\t-\n"), "{list}");
 }
 
@@ -1323,9 +1306,7 @@ fn cycle_stages_a_key_of_the_algorithm_asked_for() {
     let mut args = DAILY.to_vec();
     args.extend(["--alg", "A128GCMKW"]);
     let staged = cycle(&file, &args).0.unwrap();
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert!(
         list.contains(&format!("{staged}\tA128GCMKW\tstaged\t")),
         "{list}"
@@ -1365,7 +1346,7 @@ fn cycle_prunes_retired_keys_only_past_max_age() {
     let mut args = DAILY.to_vec();
     args.extend(["--max-age", "43000"]);
     assert_eq!(cycle(&file, &args), (None, None, vec!["k2".to_owned()]));
-    assert_eq!(list(&file), "k3\tA256KW\tprimary\t-\n");
+    assert_eq!(key_list(&file), "k3\tA256KW\tprimary\t-\n");
     assert_eq!(open_with_file(&file, &old)["kid"], "k3");
 }
 
@@ -1423,9 +1404,7 @@ fn concurrent_cycles_stage_one_key() {
         staged += usize::from(!json["staged"].is_null());
     }
     assert_eq!(staged, 1);
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list.lines().count(), 2, "{list}");
 }
 
@@ -1506,9 +1485,7 @@ fn remove_drops_a_leaked_key_and_refuses_the_primary() {
     )
     .ok();
     assert_eq!(removed.out(), "k1\n");
-    let list = run(&["keyring", "list", "--file", s(&file)], b"")
-        .ok()
-        .out();
+    let list = key_list(&file);
     assert_eq!(list, "k2\tA256KW\tprimary\t-\n");
     run(&["--keys", s(&file), "open"], token.as_bytes()).fails(1);
 }

@@ -239,8 +239,9 @@ impl SessionManager {
     /// [`load`](SessionManager::load), and for a [`SessionMap`](super::SessionMap) also keeps
     /// the decoded map in the token cache: the next request with the same
     /// token shares it (copy on write) instead of decoding the JSON again.
-    /// Other data types are decoded on every load, as with `load`. The
-    /// integrations load this way.
+    /// Other data types are decoded on every load, as with `load`. (The
+    /// integrations share the same cache through `load_with`, keeping the
+    /// verified entry and decoding in the handle.)
     ///
     /// ```
     /// # use std::sync::Arc;
