@@ -312,6 +312,18 @@ impl CookieConfig {
         builder
     }
 
+    /// The attributes every cookie of this configuration is set with, as
+    /// a `Set-Cookie` value writes them after `name=value; ` (no
+    /// `Max-Age`): `Path=/; Secure; HttpOnly; SameSite=Lax` by default.
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn attributes(&self) -> String {
+        let cookie = self
+            .build("n".to_owned(), String::new())
+            .build()
+            .to_string();
+        cookie.strip_prefix("n=; ").unwrap_or_default().to_owned()
+    }
+
     fn removal(&self, name: &str) -> String {
         let mut cookie = self.build(name.to_owned(), String::new()).build();
         cookie.make_removal();

@@ -106,6 +106,8 @@ pub mod csrf;
 mod csrf;
 mod error;
 // Without a framework feature, the extractors' helpers have no caller.
+#[cfg(feature = "dbsc")]
+pub mod dbsc;
 #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
 mod integration;
 #[cfg(feature = "internals")]
@@ -136,6 +138,8 @@ pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use cookie::{CookieConfig, SameSite};
 pub use csrf::{CsrfConfig, CsrfGuard, SiteScheme};
+#[cfg(feature = "dbsc")]
+pub use dbsc::{DbscConfig, DeviceAlgorithm};
 #[cfg(feature = "internals")]
 pub use error::{DataError, KeyError, KeyProblem, RejectionKind};
 pub use error::{Error, KeyringError, Rejection, SealError, StoreError};

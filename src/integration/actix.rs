@@ -104,6 +104,14 @@ where
                     let response = HttpResponse::new(status_code(status));
                     return Ok(request.into_response(response).map_into_right_body());
                 }
+                Admission::Answer(mut head) => {
+                    let status = head.replace_status.take().unwrap_or(200);
+                    let body = head.replace_body.take();
+                    let response = request
+                        .into_response(replacement(status, body))
+                        .map_into_right_body();
+                    return Ok(add_headers(response, head));
+                }
             };
             request.extensions_mut().insert(active.session());
             let response = inner.call(request).await?;
@@ -131,8 +139,14 @@ fn request_head(request: &ServiceRequest) -> RequestHead<'_> {
             .get_all(header::COOKIE)
             .map(|v| v.as_bytes())
             .collect(),
+        path: request.path(),
+        secure_session_id: text(&SEC_SECURE_SESSION_ID),
+        secure_session_response: text(&SECURE_SESSION_RESPONSE),
     }
 }
+
+const SEC_SECURE_SESSION_ID: HeaderName = HeaderName::from_static("sec-secure-session-id");
+const SECURE_SESSION_RESPONSE: HeaderName = HeaderName::from_static("secure-session-response");
 
 fn status_code(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -142,19 +156,30 @@ fn apply<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
     head: ResponseHead,
 ) -> ServiceResponse<EitherBody<B, BoxBody>> {
-    let mut response = match head.replace_status {
+    let mut head = head;
+    let response = match head.replace_status.take() {
         Some(status) => {
             let (request, _) = response.into_parts();
-            let replacement = match head.replace_body {
-                Some(body) => HttpResponse::build(status_code(status))
-                    .content_type("application/json")
-                    .body(body),
-                None => HttpResponse::new(status_code(status)),
-            };
-            ServiceResponse::new(request, replacement).map_into_right_body()
+            ServiceResponse::new(request, replacement(status, head.replace_body.take()))
+                .map_into_right_body()
         }
         None => response.map_into_left_body(),
     };
+    add_headers(response, head)
+}
+
+/// A response of `status` with a JSON `body`, or none.
+fn replacement(status: u16, body: Option<std::borrow::Cow<'static, str>>) -> HttpResponse {
+    match body {
+        Some(body) => HttpResponse::build(status_code(status))
+            .content_type("application/json")
+            .body(body.into_owned()),
+        None => HttpResponse::new(status_code(status)),
+    }
+}
+
+/// Adds the head's cookies and headers to `response`.
+fn add_headers<B>(mut response: ServiceResponse<B>, head: ResponseHead) -> ServiceResponse<B> {
     // The values are complete `Set-Cookie` lines, written by `CookieConfig`.
     for set_cookie in head.set_cookies {
         match HeaderValue::try_from(set_cookie) {
@@ -169,7 +194,26 @@ fn apply<B: MessageBody + 'static>(
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    for (name, value) in head.headers {
+        match HeaderValue::try_from(value) {
+            Ok(value) => {
+                response
+                    .headers_mut()
+                    .append(HeaderName::from_static(header_name(name)), value);
+            }
+            Err(_) => tracing::error!(header = name, "a header value was not valid"),
+        }
+    }
     response
+}
+
+/// A header name the layer writes, in the lower case `HeaderName` needs.
+fn header_name(name: &'static str) -> &'static str {
+    match name {
+        "Secure-Session-Registration" => "secure-session-registration",
+        "Secure-Session-Challenge" => "secure-session-challenge",
+        _ => "x-jwe-session-unknown",
+    }
 }
 
 impl ResponseError for MissingSessionLayer {

@@ -93,6 +93,7 @@ where
             let active = match admission {
                 Admission::Proceed(active) => active,
                 Admission::Refuse(status) => return Ok(status_only(status)),
+                Admission::Answer(head) => return Ok(apply(status_only(200), head)),
             };
             request.extensions_mut().insert(active.session());
             let response = inner.call(request).await?;
@@ -117,8 +118,14 @@ fn request_head(request: &Request<Body>) -> RequestHead<'_> {
             .iter()
             .map(HeaderValue::as_bytes)
             .collect(),
+        path: request.uri().path(),
+        secure_session_id: text(&SEC_SECURE_SESSION_ID),
+        secure_session_response: text(&SECURE_SESSION_RESPONSE),
     }
 }
+
+const SEC_SECURE_SESSION_ID: HeaderName = HeaderName::from_static("sec-secure-session-id");
+const SECURE_SESSION_RESPONSE: HeaderName = HeaderName::from_static("secure-session-response");
 
 fn status_only(status: u16) -> Response {
     let mut response = Response::new(Body::empty());
@@ -130,7 +137,7 @@ fn status_only(status: u16) -> Response {
 fn apply(mut response: Response, head: ResponseHead) -> Response {
     if let Some(status) = head.replace_status {
         response = match head.replace_body {
-            Some(body) => json_response(status, body),
+            Some(body) => json_response(status, body.into_owned()),
             None => status_only(status),
         };
     }
@@ -145,6 +152,14 @@ fn apply(mut response: Response, head: ResponseHead) -> Response {
     }
     if head.no_store {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    for (name, value) in head.headers {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => tracing::error!(header = name, "a header was not valid"),
+        }
     }
     response
 }
@@ -185,9 +200,9 @@ fn error_response(error: &dyn std::error::Error, status: u16) -> Response {
 }
 
 /// `status` with a JSON `body`.
-fn json_response(status: u16, body: &'static str) -> Response {
+fn json_response(status: u16, body: impl Into<Body>) -> Response {
     let mut response = status_only(status);
-    *response.body_mut() = Body::from(body);
+    *response.body_mut() = body.into();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -14,6 +14,7 @@
 //! The adapters (`axum`, `actix`) only translate their framework's request
 //! and response types; all decisions are made here, once.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -36,6 +37,8 @@ pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod data;
+#[cfg(feature = "dbsc")]
+mod dbsc;
 
 use data::LayerData;
 
@@ -52,6 +55,13 @@ pub struct RequestHead<'a> {
     pub sec_fetch_site: Option<&'a str>,
     /// Every `Cookie` header value, raw.
     pub cookies: Vec<&'a [u8]>,
+    /// The path of the request's URI, without its query (the layer answers
+    /// its device-binding endpoints by path).
+    pub path: &'a str,
+    /// The `Sec-Secure-Session-Id` header (device-bound sessions).
+    pub secure_session_id: Option<&'a str>,
+    /// The `Secure-Session-Response` header (device-bound sessions).
+    pub secure_session_response: Option<&'a str>,
 }
 
 /// What the session layer adds to a response.
@@ -70,7 +80,10 @@ pub struct ResponseHead {
     pub replace_status: Option<u16>,
     /// The JSON body of that replacement, when it has one (empty
     /// otherwise).
-    pub replace_body: Option<&'static str>,
+    pub replace_body: Option<Cow<'static, str>>,
+    /// Other headers to add (device-bound sessions:
+    /// `Secure-Session-Registration`, `Secure-Session-Challenge`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The start of a request: go on to the handler, or answer at once.
@@ -83,6 +96,10 @@ pub enum Admission {
     /// Answer with this status and no body: 403 (CSRF) or 503 (revocation
     /// store down). The cookies are not touched.
     Refuse(u16),
+    /// The layer answers the request itself (its device-binding
+    /// endpoints): a response of this head alone, its status from
+    /// `replace_status`, its body (JSON) from `replace_body`.
+    Answer(ResponseHead),
 }
 
 /// A request in flight: the session the handler sees, and what is needed to
@@ -92,6 +109,13 @@ pub struct ActiveRequest {
     cell: RequestSession,
     incoming: IncomingCookies,
     invalid: bool,
+    /// What the request's bound cookie said (device-bound sessions).
+    #[cfg(feature = "dbsc")]
+    bound: dbsc::BoundCheck,
+    /// The request's own cookies are needed again to answer (the bound
+    /// cookie's removal at logout).
+    #[cfg(feature = "dbsc")]
+    bound_present: bool,
 }
 
 impl ActiveRequest {
@@ -273,6 +297,14 @@ impl<T> SessionHandle<T> {
         self.lock()
             .reseal_reason_at(now, manager.config())
             .map(|reason| reason.as_str())
+    }
+
+    /// Whether the session is bound to the device it is used from (Device
+    /// Bound Session Credentials, feature `dbsc`): the browser registered a
+    /// key, and this request carried the short-lived bound cookie only
+    /// that device can renew.
+    pub fn is_bound(&self) -> bool {
+        self.lock().binding().is_some()
     }
 
     /// The `kid` of the key that sealed the token the request carried.
@@ -622,6 +654,8 @@ struct Shared {
     csrf: Option<CsrfConfig>,
     login_path: Option<Arc<str>>,
     too_large_status: u16,
+    #[cfg(feature = "dbsc")]
+    dbsc: Option<dbsc::Dbsc>,
 }
 
 /// Builds a [`SessionLayer`].
@@ -635,6 +669,8 @@ pub struct SessionLayerBuilder {
     clock: Option<Arc<dyn Clock>>,
     login_path: Option<Arc<str>>,
     too_large_status: u16,
+    #[cfg(feature = "dbsc")]
+    dbsc: Option<crate::dbsc::DbscConfig>,
 }
 
 impl fmt::Debug for SessionLayerBuilder {
@@ -697,6 +733,28 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Binds sessions to the browser's device where the browser supports
+    /// it (Device Bound Session Credentials, feature `dbsc`; see
+    /// [`jwe_session::dbsc`](crate::dbsc)): the layer offers registration
+    /// at login, serves the registration and refresh paths itself, and
+    /// serves a bound session as no session to a request without its
+    /// short-lived bound cookie. Off by default.
+    ///
+    /// ```
+    /// # use jwe_session::revocation::MemoryStore;
+    /// # use jwe_session::{DbscConfig, Key, KeyAlgorithm, Keyring, SessionLayer};
+    /// # let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    /// let layer = SessionLayer::builder(keyring, MemoryStore::new())
+    ///     .dbsc(DbscConfig::new())
+    ///     .build()?;
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    #[cfg(feature = "dbsc")]
+    pub fn dbsc(mut self, config: crate::dbsc::DbscConfig) -> Self {
+        self.dbsc = Some(config);
+        self
+    }
+
     /// Reads the time from `clock` (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -741,6 +799,11 @@ impl SessionLayerBuilder {
         // The site's scheme from the cookie: a `Secure` cookie means an
         // https site, whose Origin must be https too.
         let csrf = self.csrf.map(|csrf| csrf.for_cookies(&self.cookies));
+        #[cfg(feature = "dbsc")]
+        let dbsc = self
+            .dbsc
+            .map(|config| dbsc::Dbsc::new(config, &self.cookies))
+            .transpose()?;
         Ok(SessionLayer {
             shared: Arc::new(Shared {
                 manager: Arc::new(manager),
@@ -748,6 +811,8 @@ impl SessionLayerBuilder {
                 csrf,
                 login_path: self.login_path,
                 too_large_status: self.too_large_status,
+                #[cfg(feature = "dbsc")]
+                dbsc,
             }),
         })
     }
@@ -793,6 +858,8 @@ impl SessionLayer {
             clock: None,
             login_path: None,
             too_large_status: 413,
+            #[cfg(feature = "dbsc")]
+            dbsc: None,
         }
     }
 
@@ -814,6 +881,17 @@ impl SessionLayer {
     /// that is down refuses the request with 503.
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
         let incoming = self.shared.cookies.read(request.cookies.iter().copied());
+        #[cfg(feature = "dbsc")]
+        if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
+            // Authenticated by the device's signature over a challenge of
+            // this server, not by the cookie alone: no CSRF check.
+            let head = if request.path == dbsc_registration_path(dbsc) {
+                dbsc.register(self, request, &incoming).await
+            } else {
+                dbsc.refresh(self, request, &incoming).await
+            };
+            return Admission::Answer(head);
+        }
         // Only a request that carries the session cookie can ride on the
         // session: one without it (a CORS API under the same router, a
         // webhook) is not checked here. `CsrfGuard` checks routes
@@ -849,6 +927,25 @@ impl SessionLayer {
                 Err(_) => invalid = true, // logged by the manager
             }
         }
+        #[cfg(feature = "dbsc")]
+        let mut bound = dbsc::BoundCheck::Unbound;
+        #[cfg(feature = "dbsc")]
+        if let (Some(dbsc), Some(loaded)) = (&self.shared.dbsc, &session) {
+            let now = self.shared.manager.now();
+            match dbsc.check_bound(self, loaded.binding(), request, now) {
+                Ok(check) => bound = check,
+                Err(reason) => {
+                    // Not revoked, not removed: the browser that holds the
+                    // device key refreshes its bound cookie and goes on.
+                    tracing::info!(
+                        kind = "unbound_request",
+                        reason,
+                        "bound session without a valid bound cookie: served as no session"
+                    );
+                    session = None;
+                }
+            }
+        }
         let session = match session {
             Some(session) => session,
             None => self.shared.manager.start(LayerData::Empty),
@@ -861,6 +958,14 @@ impl SessionLayer {
             })),
             incoming,
             invalid,
+            #[cfg(feature = "dbsc")]
+            bound,
+            #[cfg(feature = "dbsc")]
+            bound_present: self
+                .shared
+                .dbsc
+                .as_ref()
+                .is_some_and(|dbsc| dbsc.carries_bound(request)),
         })
     }
 
@@ -871,6 +976,10 @@ impl SessionLayer {
             cell,
             incoming,
             invalid,
+            #[cfg(feature = "dbsc")]
+            bound,
+            #[cfg(feature = "dbsc")]
+            bound_present,
         } = request;
         // The handler may keep clones of the handle: take the session out
         // and leave a detached stand-in, whose changes are never saved.
@@ -883,6 +992,8 @@ impl SessionLayer {
             std::mem::replace(&mut *guard, Session::detached(LayerData::Empty))
         };
         let destroyed = session.is_destroyed();
+        #[cfg(feature = "dbsc")]
+        let logged_in = session.is_login();
         let now = self.shared.manager.now();
         let saved = self.shared.manager.save_at(&mut session, now).await;
         let replaced = invalid
@@ -893,7 +1004,10 @@ impl SessionLayer {
             // not send it again.
             self.shared.manager.forget_token(token);
         }
-        match saved {
+        #[cfg(feature = "dbsc")]
+        let removed = matches!(saved, Ok(SaveOutcome::Remove)) || (destroyed && saved.is_err());
+        #[cfg_attr(not(feature = "dbsc"), allow(unused_mut))]
+        let mut head = match saved {
             Ok(SaveOutcome::Seal { token, expires, .. }) => {
                 let max_age = expires.duration_since(now).unwrap_or(Duration::ZERO);
                 match self.shared.cookies.write(&token, max_age, &incoming) {
@@ -931,7 +1045,7 @@ impl SessionLayer {
                 );
                 ResponseHead {
                     replace_status: Some(status),
-                    replace_body: Some(public_body(status)),
+                    replace_body: Some(Cow::Borrowed(public_body(status))),
                     ..ResponseHead::default()
                 }
             }
@@ -939,8 +1053,23 @@ impl SessionLayer {
                 tracing::error!(error = %error, "could not save the session");
                 ResponseHead::status(500)
             }
+        };
+        #[cfg(feature = "dbsc")]
+        if let Some(dbsc) = &self.shared.dbsc {
+            if removed && bound_present {
+                head.set_cookies.push(dbsc.removal());
+            } else if head.replace_status.is_none() {
+                dbsc.decorate(self, &mut head, &session, logged_in, bound, now);
+            }
         }
+        head
     }
+}
+
+/// The registration path of a layer's DBSC settings.
+#[cfg(feature = "dbsc")]
+fn dbsc_registration_path(dbsc: &dbsc::Dbsc) -> &str {
+    dbsc.registration_path()
 }
 
 impl ResponseHead {
@@ -951,6 +1080,7 @@ impl ResponseHead {
             no_store: true,
             replace_status: None,
             replace_body: None,
+            headers: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -70,6 +70,36 @@ pub struct MemoryStore {
     clock: Arc<dyn Clock>,
     max_entries: usize,
     max_sessions_per_subject: usize,
+    /// One-time values used ([`RevocationStore::use_nonce`]).
+    nonces: Mutex<Nonces>,
+}
+
+/// The default bound on live one-time values held.
+const DEFAULT_MAX_NONCES: usize = 100_000;
+
+/// One-time values, each with when it lapses, and the order they lapse in.
+#[derive(Default)]
+struct Nonces {
+    until: HashMap<Box<str>, u64>,
+    queue: BinaryHeap<Reverse<(u64, Box<str>)>>,
+}
+
+impl Nonces {
+    /// Drops at most `limit` lapsed values, earliest first.
+    fn purge(&mut self, now: u64, limit: usize) {
+        for _ in 0..limit {
+            match self.queue.peek() {
+                Some(Reverse((until, _))) if *until <= now => {}
+                _ => return,
+            }
+            if let Some(Reverse((until, nonce))) = self.queue.pop() {
+                // Only the entry this item scheduled, not a later one.
+                if self.until.get(&nonce) == Some(&until) {
+                    self.until.remove(&nonce);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -129,6 +159,7 @@ impl MemoryStore {
             clock: Arc::new(SystemClock),
             max_entries: DEFAULT_MAX_ENTRIES,
             max_sessions_per_subject: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
+            nonces: Mutex::new(Nonces::default()),
         }
     }
 
@@ -425,5 +456,39 @@ impl RevocationStore for MemoryStore {
         };
         let session_revoked = entry.sessions.get(sid).is_some_and(|until| *until > now);
         Ok(CheckOutcome::new(session_revoked, entry.state))
+    }
+
+    /// Held in a set of its own, bounded at 100,000 live values: a value is
+    /// recorded only after a challenge this server sealed passed its checks,
+    /// and lapses within a minute. Full of live values, it refuses
+    /// ([`StoreError::Full`]) rather than forget one.
+    async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let until = unix_millis(until);
+        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        nonces.purge(now, PURGE_STEP);
+        if let Some(&held) = nonces.until.get(nonce) {
+            if held > now {
+                return Ok(false);
+            }
+        }
+        if until <= now {
+            return Ok(true);
+        }
+        if nonces.until.len() >= DEFAULT_MAX_NONCES {
+            nonces.purge(now, usize::MAX);
+            if nonces.until.len() >= DEFAULT_MAX_NONCES {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    held = nonces.until.len(),
+                    "one-time values full of live entries; refused"
+                );
+                return Err(StoreError::Full(nonces.until.len()));
+            }
+        }
+        let nonce: Box<str> = nonce.into();
+        nonces.until.insert(nonce.clone(), until);
+        nonces.queue.push(Reverse((until, nonce)));
+        Ok(true)
     }
 }

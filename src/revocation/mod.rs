@@ -260,6 +260,34 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Answers, in one round trip, whether the session `sid` of subject
     /// `sub` is revoked, with the subject's state.
     async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError>;
+
+    /// Records that the one-time value `nonce` was used, until `until`:
+    /// `true` the first time, `false` when it was recorded before (a
+    /// replay). Device-bound sessions make their challenges single-use
+    /// with it.
+    ///
+    /// The default records nothing and answers `true`: a store written
+    /// outside this crate that does not implement it still works, with
+    /// challenges that are short-lived but not single-use. [`MemoryStore`]
+    /// and `RedisStore` (feature `redis`; one server or a cluster) record
+    /// them.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use jwe_session::revocation::{MemoryStore, RevocationStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = MemoryStore::new();
+    /// let until = SystemTime::now() + Duration::from_secs(60);
+    /// assert!(store.use_nonce("n-1", until).await.unwrap());
+    /// assert!(!store.use_nonce("n-1", until).await.unwrap());
+    /// # }
+    /// ```
+    async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {
+        let _ = (nonce, until);
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -297,5 +325,9 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
 
     async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
         (**self).check(sub, sid).await
+    }
+
+    async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {
+        (**self).use_nonce(nonce, until).await
     }
 }

@@ -593,6 +593,21 @@ impl RevocationStore for RedisStore {
             .is_some_and(|until| until > now);
         Ok(CheckOutcome::new(session_revoked, state_of(&fields)))
     }
+
+    /// `SET {prefix}nonce:{nonce} 1 NX PXAT until`: one key per nonce, in
+    /// the nonce's own slot of a cluster, gone when it lapses.
+    async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {
+        let until_ms = unix_millis(until).max(self.now_ms() + 1);
+        let mut command = redis::cmd("SET");
+        command
+            .arg(format!("{}nonce:{nonce}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(until_ms);
+        let set: Option<String> = self.connection.query(&command).await.map_err(unavailable)?;
+        Ok(set.is_some())
+    }
 }
 
 #[cfg(test)]

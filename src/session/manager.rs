@@ -430,6 +430,7 @@ impl SessionManager {
             format: wire.version,
             stale,
             flashes_in: wire.flashes.clone(),
+            binding: wire.binding.clone(),
             flashes_out: Vec::new(),
             flashes_changed: false,
         })
@@ -508,6 +509,7 @@ impl SessionManager {
             sgen: wire.sgen,
             dgen: wire.dgen,
             flashes: wire.fl,
+            binding: wire.dbsc.map(Arc::new),
             created_ms: wire.created_ms,
             iat: wire.iat,
             exp: wire.exp,
@@ -723,6 +725,7 @@ impl SessionManager {
             sgen: generations.map(|g| g.sgen),
             dgen: generations.map(|g| g.dgen),
             fl: flashes,
+            dbsc: session.binding.as_deref(),
             created_ms: session.created_ms,
             iat: session.iat,
             exp: session.exp,

@@ -23,6 +23,7 @@
 //! | `abs_exp` | the absolute deadline: creation + absolute timeout |
 //! | `data` | the application's data |
 //! | `fl` | [flash messages](Session::flash) for the next request, when there are any |
+//! | `dbsc` | the session's device binding (its id and the device's public key), once a browser registered one |
 //!
 //! The protected header's `typ` is [`SESSION_TYP`]. Both `typ` and `aud` are
 //! checked on open, so a token the same keyring sealed for another purpose is
@@ -54,6 +55,7 @@
 //! accepted at once. [`SessionManager::mark_stale`] flags the subject's
 //! sessions [stale](Session::is_stale) without logging anyone out.
 
+mod binding;
 mod config;
 mod flash;
 mod manager;
@@ -62,6 +64,12 @@ mod token_cache;
 mod value;
 mod wire;
 
+pub use binding::Binding;
+#[cfg_attr(
+    not(any(feature = "dbsc", feature = "internals")),
+    allow(unused_imports)
+)]
+pub use binding::DeviceKey;
 pub use config::{SessionConfig, StoreFailurePolicy};
 pub use flash::{Flash, FlashLevel};
 pub use manager::{SaveOutcome, SessionManager};

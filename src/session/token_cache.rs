@@ -85,6 +85,8 @@ pub(crate) struct Verified {
     pub(crate) dgen: Option<u64>,
     /// Flash messages the token carries.
     pub(crate) flashes: Vec<Flash>,
+    /// The device binding the token carries.
+    pub(crate) binding: Option<Arc<super::Binding>>,
     pub(crate) created_ms: u64,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
@@ -140,6 +142,12 @@ impl Verified {
             self.sid.len(),
             self.sub.as_ref().map_or(0, String::len),
         ];
+        let binding = self.binding.as_ref().map_or(0, |b| {
+            alloc(2 * size_of::<usize>() + size_of::<super::Binding>())
+                + alloc(b.id.len())
+                + alloc(b.key.text_len())
+                + 3 * alloc(0)
+        });
         let flashes = decoded::vec_bytes(self.flashes.len(), size_of::<Flash>())
             + self
                 .flashes
@@ -148,6 +156,7 @@ impl Verified {
                 .sum::<u64>();
         texts.into_iter().map(alloc).sum::<u64>()
             + flashes
+            + binding
             + alloc(2 * size_of::<usize>() + size_of::<Verified>())
             + BOOKKEEPING
             + decoded::session_map_bytes(&self.data)
@@ -641,6 +650,7 @@ mod tests {
             sgen: None,
             dgen: None,
             flashes: Vec::new(),
+            binding: None,
             created_ms: 0,
             iat: 0,
             exp: 0,

@@ -3,12 +3,14 @@
 //! sealed again ([`ResealReason`]). The manager opens and seals it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::binding::Binding;
 use super::config::SessionConfig;
 use super::flash::{Flash, FlashLevel};
 use super::map::SessionMap;
@@ -107,6 +109,8 @@ pub struct Session<T> {
     pub(super) flashes_out: Vec<Flash>,
     /// The flash messages to send changed: added, or read.
     pub(super) flashes_changed: bool,
+    /// The device binding (DBSC), once a browser registered one.
+    pub(super) binding: Option<Arc<Binding>>,
 }
 
 /// What a token of a subject carries: the subject's generation when the
@@ -221,6 +225,7 @@ impl<T> Session<T> {
             flashes_in: self.flashes_in,
             flashes_out: self.flashes_out,
             flashes_changed: self.flashes_changed,
+            binding: self.binding,
         }
     }
 
@@ -438,9 +443,32 @@ impl<T> Session<T> {
         self.lifecycle = Lifecycle::Destroyed { renewed_from };
     }
 
+    /// The session's device binding, once a browser registered one
+    /// (Device Bound Session Credentials).
+    pub fn binding(&self) -> Option<&Binding> {
+        self.binding.as_deref()
+    }
+
+    /// Binds the session to a device: it keeps `binding` from now on,
+    /// across re-issue, renewal and login. The session id is renewed too
+    /// (the old one revoked when saved), so that no token sealed before
+    /// the binding, unbound, opens any more. Does nothing on a session
+    /// destroyed in this request.
+    pub(crate) fn bind(&mut self, binding: Binding) {
+        if self.renew_inner(false) {
+            self.binding = Some(Arc::new(binding));
+        }
+    }
+
     /// Whether [`destroy`](Session::destroy) was called.
     pub fn is_destroyed(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Destroyed { .. })
+    }
+
+    /// Whether [`login`](Session::login) was called in this request.
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn is_login(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Renewed { restart: true, .. })
     }
 
     /// Whether [`renew`](Session::renew) or [`login`](Session::login) was
@@ -487,6 +515,7 @@ impl<T> Session<T> {
             flashes_in: Vec::new(),
             flashes_out: Vec::new(),
             flashes_changed: false,
+            binding: None,
         }
     }
 

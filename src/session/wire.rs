@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroize;
 
+use super::binding::Binding;
 use super::flash::Flash;
 use crate::b64;
 use crate::error::{Error, SealError};
@@ -36,6 +37,8 @@ pub(super) struct WireOut<'a, D> {
     pub(super) dgen: Option<u64>,
     #[serde(skip_serializing_if = "<[Flash]>::is_empty")]
     pub(super) fl: &'a [Flash],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) dbsc: Option<&'a Binding>,
     pub(super) created_ms: u64,
     pub(super) iat: u64,
     pub(super) exp: u64,
@@ -60,6 +63,8 @@ pub(super) struct WireIn<'a> {
     pub(super) dgen: Option<u64>,
     #[serde(default)]
     pub(super) fl: Vec<Flash>,
+    #[serde(default)]
+    pub(super) dbsc: Option<Binding>,
     pub(super) created_ms: u64,
     pub(super) iat: u64,
     pub(super) exp: u64,
