@@ -31,11 +31,23 @@ pub fn serve(
     clock: Option<Arc<dyn Clock>>,
     workers: usize,
 ) -> Result<actix_web::dev::Server, Box<dyn std::error::Error>> {
+    serve_with(listener, keyring, store, clock, workers, None)
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub fn serve_with(
+    listener: TcpListener,
+    keyring: Arc<Keyring>,
+    store: Arc<dyn RevocationStore>,
+    clock: Option<Arc<dyn Clock>>,
+    workers: usize,
+    tls: Option<openssl::ssl::SslAcceptorBuilder>,
+) -> Result<actix_web::dev::Server, Box<dyn std::error::Error>> {
     let mut builder = SessionLayer::builder(keyring.clone(), store);
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
-    let sessions = builder.build()?;
+    let sessions = common::with_dbsc(builder)?.build()?;
     let keyring = web::Data::from(keyring);
     let server = HttpServer::new(move || {
         App::new()
@@ -45,8 +57,11 @@ pub fn serve(
             .configure(routes)
     })
     .workers(workers)
-    .disable_signals()
-    .listen(listener)?
+    .disable_signals();
+    let server = match tls {
+        Some(tls) => server.listen_openssl(listener, tls)?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }
@@ -178,8 +193,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Reloads the key file (SESSION_KEYS_FILE) while the server runs.
     let _key_watch = setup.key_watch;
     let listener = TcpListener::bind(setup.address)?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    let server = serve(listener, setup.keyring, setup.store, None, 2)?;
+    let tls = match &setup.tls {
+        Some(tls) => Some(common::tls_acceptor(tls)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{}", listener.local_addr()?);
+    let server = serve_with(listener, setup.keyring, setup.store, None, 2, tls)?;
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         let _ = actix_web::rt::signal::ctrl_c().await;

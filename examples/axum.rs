@@ -42,6 +42,7 @@ pub fn router(
     if let Some(clock) = clock {
         builder = builder.clock(clock);
     }
+    let builder = common::with_dbsc(builder).map_err(|e| Error::Config(e.to_string()))?;
     let layer: SessionLayer = builder.build()?;
     let router = Router::new();
     #[cfg(feature = "metrics")]
@@ -147,6 +148,44 @@ async fn keys(State(demo): State<Demo>) -> Json<Value> {
     Json(json!(common::keys(&demo.keyring)))
 }
 
+/// Serves `app` over TLS until Ctrl-C: one task per connection, HTTP/1.1.
+#[allow(dead_code)] // tests include this file for `router` only
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    acceptor: openssl::ssl::SslAcceptor,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let acceptor = Arc::new(acceptor);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let acceptor = Arc::clone(&acceptor);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let ssl = match openssl::ssl::Ssl::new(acceptor.context()) {
+                Ok(ssl) => ssl,
+                Err(error) => return tracing::warn!(%error, "TLS setup failed"),
+            };
+            let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else {
+                return;
+            };
+            if let Err(error) = std::pin::Pin::new(&mut stream).accept().await {
+                return tracing::debug!(%error, %peer, "TLS handshake failed");
+            }
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+}
+
 #[allow(dead_code)] // tests include this file for `router` only
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -156,6 +195,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _key_watch = setup.key_watch;
     let app = router(setup.keyring, setup.store, None)?;
     let listener = tokio::net::TcpListener::bind(setup.address).await?;
+    if let Some(tls) = &setup.tls {
+        tracing::info!("listening on https://{}", listener.local_addr()?);
+        return serve_tls(listener, app, common::tls_acceptor(tls)?.build()).await;
+    }
     tracing::info!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

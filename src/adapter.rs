@@ -28,8 +28,9 @@ pub use crate::integration::{ActiveRequest, Admission, RequestHead, ResponseHead
 use crate::SessionLayer;
 
 /// Reads the request: the CSRF check, then the session from its cookies.
-/// An invalid, expired or revoked cookie gives a new empty session (and a
-/// removal cookie on the response); a revocation store that is down
+/// An invalid, expired or revoked cookie gives a new empty session (with a
+/// removal cookie on the response, except for a revoked one, which a newer
+/// cookie may already have replaced); a revocation store that is down
 /// refuses the request with 503.
 pub async fn begin(layer: &SessionLayer, request: &RequestHead<'_>) -> Admission {
     layer.begin(request).await

@@ -35,6 +35,9 @@ pub fn bad_form(too_large: bool) -> Reply {
 
 /// What the demo needs to start.
 pub struct Setup {
+    /// `TLS_CERT` and `TLS_KEY` (PEM files): serve HTTPS, with device-bound
+    /// sessions on (feature `dbsc`).
+    pub tls: Option<Tls>,
     pub keyring: Arc<Keyring>,
     /// With `SESSION_KEYS_FILE`: keeps `keyring` in sync with the file.
     /// Keep it as long as the server runs; dropping it stops the reloads.
@@ -94,11 +97,80 @@ pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
         }
     };
     Ok(Setup {
+        tls: tls()?,
         keyring: Arc::new(keyring),
         key_watch,
         store,
         address: SocketAddr::from(([127, 0, 0, 1], port)),
     })
+}
+
+/// The certificate chain and private key to serve HTTPS with, PEM files.
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// `TLS_CERT` and `TLS_KEY`, both or neither.
+fn tls() -> Result<Option<Tls>, Box<dyn std::error::Error>> {
+    match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => Ok(Some(Tls {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (None, None) => Ok(None),
+        _ => Err("set both TLS_CERT and TLS_KEY (PEM files) to serve HTTPS, or neither".into()),
+    }
+}
+
+/// Whether the demo serves HTTPS (`TLS_CERT` and `TLS_KEY` set); read by
+/// the routers, which turn device-bound sessions on with it.
+pub fn https() -> bool {
+    std::env::var_os("TLS_CERT").is_some() && std::env::var_os("TLS_KEY").is_some()
+}
+
+/// Device-bound sessions for the layer when serving HTTPS (browsers offer
+/// DBSC over HTTPS only). `DBSC_BOUND_SECS` sets the bound cookie's
+/// lifetime (default 300).
+pub fn with_dbsc(
+    builder: jwe_session::SessionLayerBuilder,
+) -> Result<jwe_session::SessionLayerBuilder, Box<dyn std::error::Error>> {
+    if !https() {
+        return Ok(builder);
+    }
+    #[cfg(feature = "dbsc")]
+    {
+        let secs: u64 = match std::env::var("DBSC_BOUND_SECS") {
+            Ok(secs) => secs
+                .parse()
+                .map_err(|_| format!("DBSC_BOUND_SECS={secs:?} is not a number of seconds"))?,
+            Err(_) => 300,
+        };
+        tracing::info!(bound_cookie_secs = secs, "device-bound sessions (DBSC) on");
+        Ok(builder.dbsc(
+            jwe_session::DbscConfig::new()
+                .bound_cookie_lifetime(std::time::Duration::from_secs(secs)),
+        ))
+    }
+    #[cfg(not(feature = "dbsc"))]
+    {
+        tracing::warn!(
+            "HTTPS without device-bound sessions: build with --features dbsc to turn them on"
+        );
+        Ok(builder)
+    }
+}
+
+/// An OpenSSL acceptor for the certificate and key of `tls`.
+pub fn tls_acceptor(
+    tls: &Tls,
+) -> Result<openssl::ssl::SslAcceptorBuilder, Box<dyn std::error::Error>> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    builder.set_certificate_chain_file(&tls.cert)?;
+    builder.set_private_key_file(&tls.key, SslFiletype::PEM)?;
+    builder.check_private_key()?;
+    Ok(builder)
 }
 
 /// The keys: from the JWK Set file `SESSION_KEYS_FILE`, watched (reloaded
@@ -265,6 +337,14 @@ pub fn index(session: &SessionHandle<SessionMap>, keyring: &Keyring) -> Reply {
             ("idle deadline (Unix s)", time(s.expires())),
             ("absolute deadline (Unix s)", time(s.absolute_deadline())),
             ("stale", s.is_stale().to_string()),
+            (
+                "bound to this device (DBSC)",
+                if s.is_bound() {
+                    "yes: a copy of the session cookie does not work elsewhere".to_owned()
+                } else {
+                    "no".to_owned()
+                },
+            ),
             ("this response re-issues the cookie", reissue),
             (
                 "counter",
@@ -355,6 +435,7 @@ pub fn me(session: &SessionHandle<SessionMap>) -> Reply {
             "created": unix_seconds(s.created()),
             "expires": unix_seconds(s.expires()),
             "stale": s.is_stale(),
+            "bound": s.is_bound(),
         }),
     )
 }

@@ -877,7 +877,8 @@ impl SessionLayer {
 
     /// Reads the request: the CSRF check, then the session from its
     /// cookies. An invalid, expired or revoked cookie gives a new empty
-    /// session (and a removal cookie on the response); a revocation store
+    /// session (with a removal cookie on the response, except for a revoked
+    /// one: see `tests/inflight_requests.rs`); a revocation store
     /// that is down refuses the request with 503.
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
         let incoming = self.shared.cookies.read(request.cookies.iter().copied());
@@ -923,6 +924,14 @@ impl SessionLayer {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);
+                }
+                // No session, but the cookie is left alone: a revoked token
+                // is most often one a login, a renewal or a device binding
+                // replaced while this request was in flight, and a removal
+                // arriving after the new cookie would log the user out
+                // (tests/inflight_requests.rs). It never opens again.
+                Err(rejection) if rejection.kind() == RejectionKind::Revoked => {
+                    self.shared.manager.forget_token(token);
                 }
                 Err(_) => invalid = true, // logged by the manager
             }

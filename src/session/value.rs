@@ -454,6 +454,7 @@ impl<T> Session<T> {
     /// (the old one revoked when saved), so that no token sealed before
     /// the binding, unbound, opens any more. Does nothing on a session
     /// destroyed in this request.
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
     pub(crate) fn bind(&mut self, binding: Binding) {
         if self.renew_inner(false) {
             self.binding = Some(Arc::new(binding));

@@ -1,0 +1,89 @@
+//! Requests in flight when the session cookie changes: a response to a
+//! request that carried the client's previous cookie, answered after the
+//! new one was set (a login, a renewal, a device binding), must not remove
+//! the new cookie. Browsers apply `Set-Cookie` in the order responses
+//! arrive, so a removal sent for a token revoked *because it was replaced*
+//! would log the user out.
+
+use std::sync::Arc;
+
+use jwe_session::adapter::{self, Admission, RequestHead, ResponseHead};
+use jwe_session::revocation::MemoryStore;
+use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer, SessionMap};
+
+fn layer() -> SessionLayer {
+    let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    SessionLayer::new(keyring, Arc::new(MemoryStore::new())).unwrap()
+}
+
+async fn request(
+    layer: &SessionLayer,
+    cookie: Option<&str>,
+    handler: impl FnOnce(&jwe_session::SessionHandle<SessionMap>),
+) -> (Option<String>, ResponseHead) {
+    let header = cookie.map(|token| format!("__Host-session={token}"));
+    let request = RequestHead {
+        method: "POST",
+        host: Some("example.com"),
+        origin: Some("https://example.com"),
+        cookies: header.iter().map(|h| h.as_bytes()).collect(),
+        path: "/",
+        ..RequestHead::default()
+    };
+    let Admission::Proceed(active) = adapter::begin(layer, &request).await else {
+        panic!("refused");
+    };
+    let handle = active.handle::<SessionMap>();
+    handler(&handle);
+    let subject = handle.subject();
+    (subject, adapter::finish(layer, active).await)
+}
+
+fn token(head: &ResponseHead) -> String {
+    let line = head
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-session="))
+        .expect("a session cookie");
+    line["__Host-session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone() {
+    let layer = layer();
+    let (_, first) = request(&layer, None, |s| s.login("alice")).await;
+    let old = token(&first);
+    // The user's privileges change: a renewal replaces (and revokes) the id.
+    let (_, renewed) = request(&layer, Some(&old), |s| s.renew()).await;
+    let new = token(&renewed);
+    assert_ne!(old, new);
+    // A request sent with the old cookie before the renewal's answer
+    // arrived, answered after it: no session for it, and no Set-Cookie
+    // that would remove the client's new cookie.
+    let (subject, late) = request(&layer, Some(&old), |_| {}).await;
+    assert_eq!(subject, None, "the replaced token opens no session");
+    assert!(
+        late.set_cookies.is_empty(),
+        "a removal here would log the user out: {:?}",
+        late.set_cookies
+    );
+    let (subject, _) = request(&layer, Some(&new), |_| {}).await;
+    assert_eq!(subject.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn tampered_and_expired_tokens_are_still_removed() {
+    let layer = layer();
+    let (_, head) = request(&layer, Some("not.a.token.at.all"), |_| {}).await;
+    assert!(
+        head.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-session=;")),
+        "{:?}",
+        head.set_cookies
+    );
+}
