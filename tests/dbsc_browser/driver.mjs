@@ -28,8 +28,10 @@ const debug = (...a) => { if (env.DEBUG === '1') console.error(`[${ms()}ms]`, ..
 const info = (...a) => console.error(`[dbsc-e2e ${ms()}ms]`, ...a);
 
 const summary = { ok: false, registered: false, refreshed: false, refreshes: 0 };
+const events = []; // Network.deviceBoundSessionEventOccurred payloads, in arrival order
 function finish(code, error) {
   if (error) summary.error = error;
+  summary.refreshes = events.filter((e) => e.refreshEventDetails?.refreshResult === 'Refreshed').length;
   summary.ok = code === 0;
   summary.elapsed_ms = ms();
   process.stdout.write(JSON.stringify(summary) + '\n');
@@ -114,7 +116,6 @@ async function run(ctx) {
   const page = ctx.pages()[0] || await ctx.newPage();
 
   // DBSC events from the DevTools protocol (Network domain, experimental).
-  const events = [];
   const cdp = await ctx.newCDPSession(page);
   cdp.on('Network.deviceBoundSessionEventOccurred', (e) => {
     e.at = ms();
@@ -237,7 +238,6 @@ async function run(ctx) {
   summary.browser_after = after.status;
   check(after.status === 200 && after.json?.bound === true,
     `browser /me after the copy attempts answered ${after.status} ${after.body.slice(0, 200)}`);
-  summary.refreshes = refreshOk().length;
   summary.refresh_failures = events.filter((e) => e.refreshEventDetails && !e.succeeded)
     .map((e) => e.refreshEventDetails.fetchResult);
   summary.terminations = terminations().map((e) => e.terminationEventDetails.deletionReason);
