@@ -127,13 +127,16 @@ async function run(ctx) {
   const creations = () => events.filter((e) => e.creationEventDetails);
   const refreshOk = () => events.filter((e) => e.refreshEventDetails?.refreshResult === 'Refreshed');
   const terminations = () => events.filter((e) => e.terminationEventDetails);
-  async function waitFor(what, cond, timeout = WAIT_MS) {
+  const refreshFailures = () => events.filter((e) => e.refreshEventDetails && !e.succeeded).map((e) =>
+    `${e.refreshEventDetails.refreshResult}/${e.refreshEventDetails.fetchResult} ${JSON.stringify(e.refreshEventDetails.failedRequest || {})}`);
+  // Polls cond() until truthy; `detail()` adds context to the timeout message.
+  async function waitFor(what, cond, { timeout = WAIT_MS, every = 100, detail = () => '' } = {}) {
     const end = Date.now() + timeout;
     for (;;) {
       const v = await cond();
       if (v) return v;
-      if (Date.now() > end) throw new Fail(`timed out after ${timeout} ms waiting for ${what}`);
-      await sleep(100);
+      if (Date.now() > end) throw new Fail(`timed out after ${timeout} ms waiting for ${what}${detail()}`);
+      await sleep(every);
     }
   }
   const me = () => page.evaluate(async () => {
@@ -153,18 +156,26 @@ async function run(ctx) {
   await Promise.all([
     page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
     input.press('Enter'),
-  ]).then(([r]) => check(r.status() === 303, `POST /login answered ${r.status()}, expected 303`));
+  ]).then(([r]) => {
+    summary.login_status = r.status();
+    check(r.status() >= 300 && r.status() < 400, `POST /login answered ${r.status()}, expected a 303 redirect`);
+  });
   await page.waitForLoadState('load');
   summary.after_login_url = page.url();
 
   // 2. Registration: Chromium reports it as a creation event; /me must say bound.
-  const created = await waitFor('DBSC registration (CDP creation event)', () => creations().at(-1));
+  // Any successful creation counts: a server may refuse a second, racing registration.
+  const failedCreations = () => creations().filter((e) => !e.succeeded).map((e) =>
+    `${e.creationEventDetails.fetchResult} ${JSON.stringify(e.creationEventDetails.failedRequest || {})}`);
+  const created = await waitFor('a successful DBSC registration (CDP creation event)',
+    () => creations().find((e) => e.succeeded && e.creationEventDetails.fetchResult === 'Success'),
+    { detail: () => (failedCreations().length ? `; failed registrations: ${failedCreations().join('; ')}`
+      : '; no registration attempt seen (no Secure-Session-Registration offer accepted?)') });
   const cd = created.creationEventDetails;
-  check(created.succeeded && cd.fetchResult === 'Success',
-    `registration failed: ${cd.fetchResult} ${JSON.stringify(cd.failedRequest || {})}`);
   summary.registered = true;
   summary.registration_ms = created.at - tLogin;
   summary.registrations = creations().filter((e) => e.succeeded).length;
+  summary.failed_registrations = failedCreations();
   const sess = cd.newSession;
   summary.session_identifier = sess.key.id;
   summary.refresh_url = sess.refreshUrl;
@@ -172,10 +183,21 @@ async function run(ctx) {
   check(new URL(sess.refreshUrl).pathname === REFRESH_PATH,
     `refresh_url is ${sess.refreshUrl}, expected path ${REFRESH_PATH}`);
   const cravings = (sess.cookieCravings || []).map((c) => c.name);
-  const bound = await waitFor('/me to answer bound:true', async () => {
-    const r = await meJson();
-    return r.status === 200 && r.json?.bound === true ? r : null;
-  });
+  let lastMe = null;
+  const meDetail = () => (lastMe ? `; last /me: ${lastMe.status} ${lastMe.body.slice(0, 200)}` : '');
+  const ended = () => terminations().filter((e) => e.sessionId === summary.session_identifier
+    && e.terminationEventDetails.deletionReason !== 'Replaced');
+  const meBound = async () => {
+    // Fail fast once Chromium has dropped the session: no refresh can bring it back.
+    if (ended().length) {
+      throw new Fail(`Chromium terminated the DBSC session (${ended()[0].terminationEventDetails.deletionReason});`
+        + ` refresh failures: ${refreshFailures().join('; ') || 'none'}${meDetail()}`);
+    }
+    lastMe = await meJson();
+    return lastMe.status === 200 && lastMe.json?.bound === true ? lastMe : null;
+  };
+  // Every in-scope request may make Chromium refresh (bound cookie under 120 s): poll gently.
+  const bound = await waitFor('/me to answer bound:true', meBound, { every: 250, detail: meDetail });
   summary.sid = bound.json.sid ?? null;
   summary.sub = bound.json.sub ?? null;
   summary.alg = bound.json.alg ?? null;
@@ -196,14 +218,15 @@ async function run(ctx) {
   await sleep(Math.min(waitMs, (BOUND_SECS + 1) * 1000 + 2000));
   const left = (await ctx.cookies(BASE_URL)).filter((c) => isBound(c.name));
   summary.bound_cookie_expired = left.length === 0;
+  check(summary.bound_cookie_expired, `the bound cookie is still in the browser ${BOUND_SECS + 1} s after it was set:`
+    + ` does BOUND_SECS (${BOUND_SECS}) match the server's bound cookie lifetime?`);
   const tNav = ms();
   const nav2 = await page.goto(BASE_URL + '/');
   check(nav2 && nav2.ok(), `GET / after expiry answered ${nav2?.status()}`);
-  const afterRefresh = await waitFor('/me to answer bound:true after expiry', async () => {
-    const r = await meJson();
-    return r.status === 200 && r.json?.bound === true ? r : null;
-  });
-  await waitFor('a DBSC refresh event', () => refreshOk().length > refreshesBefore, 5000);
+  const afterRefresh = await waitFor('/me to answer bound:true after expiry', meBound,
+    { every: 250, detail: meDetail });
+  await waitFor('a DBSC refresh event', () => refreshOk().length > refreshesBefore,
+    { timeout: 5000, detail: () => `; refresh failures: ${refreshFailures().join('; ') || 'none'}` });
   const firstRefresh = refreshOk()[refreshesBefore];
   summary.refreshed = true;
   summary.refresh_ms = firstRefresh.at - tNav;
@@ -238,11 +261,9 @@ async function run(ctx) {
   summary.browser_after = after.status;
   check(after.status === 200 && after.json?.bound === true,
     `browser /me after the copy attempts answered ${after.status} ${after.body.slice(0, 200)}`);
-  summary.refresh_failures = events.filter((e) => e.refreshEventDetails && !e.succeeded)
-    .map((e) => e.refreshEventDetails.fetchResult);
+  summary.refresh_failures = refreshFailures();
   summary.terminations = terminations().map((e) => e.terminationEventDetails.deletionReason);
-  check(!terminations().some((e) => e.sessionId === summary.session_identifier
-    && e.terminationEventDetails.deletionReason !== 'Replaced'), 'the DBSC session was terminated');
+  check(!ended().length, 'the DBSC session was terminated');
 }
 
 const watchdog = setTimeout(() => {
