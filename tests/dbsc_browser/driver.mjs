@@ -124,6 +124,22 @@ async function run(ctx) {
   });
   await cdp.send('Network.enable');
   await cdp.send('Network.enableDeviceBoundSessions', { enable: true });
+  // Chromium makes the registration and refresh POSTs itself (invisible to Playwright and to
+  // CDP request events), but the offers and primed challenges on page responses are visible.
+  const offers = [];
+  let primed = 0;
+  ctx.on('response', (r) => {
+    const at = ms();
+    r.allHeaders().then((h) => {
+      const offer = h['secure-session-registration'];
+      if (offer) {
+        offers.push({ at, status: r.status(), url: new URL(r.url()).pathname, offer,
+          path: /;\s*path="([^"]*)"/.exec(offer)?.[1] ?? null });
+        debug('offer', r.status(), r.url(), offer);
+      }
+      if (h['secure-session-challenge']) primed += 1;
+    }).catch(() => {});
+  });
   const creations = () => events.filter((e) => e.creationEventDetails);
   const refreshOk = () => events.filter((e) => e.refreshEventDetails?.refreshResult === 'Refreshed');
   const terminations = () => events.filter((e) => e.terminationEventDetails);
@@ -147,7 +163,10 @@ async function run(ctx) {
 
   // 1. Sign in through the form.
   info('open', BASE_URL + '/');
-  const nav = await page.goto(BASE_URL + '/');
+  const nav = await page.goto(BASE_URL + '/').catch((e) => {
+    throw new Fail(`cannot load ${BASE_URL}/: ${e.message.split('\n')[0]}`
+      + (/CERT/.test(e.message) ? ' (does SPKI match the server certificate?)' : ''));
+  });
   check(nav && nav.ok(), `GET / answered ${nav?.status()}`);
   const input = page.locator('input[name=username]');
   await input.waitFor({ state: 'visible' });
@@ -176,6 +195,12 @@ async function run(ctx) {
   summary.registration_ms = created.at - tLogin;
   summary.registrations = creations().filter((e) => e.succeeded).length;
   summary.failed_registrations = failedCreations();
+  // Offers seen up to the registration: more than one means Chromium may register twice.
+  await sleep(200); // let the response-header reads settle
+  summary.offers = offers.filter((o) => o.at <= created.at).map((o) => `${o.status} ${o.url}`);
+  const offerPaths = [...new Set(offers.map((o) => o.path))];
+  check(offerPaths.every((p) => p === null || new URL(p, BASE_URL).pathname === REGISTER_PATH),
+    `offered registration path ${offerPaths.join(',')}, expected ${REGISTER_PATH}`);
   const sess = cd.newSession;
   summary.session_identifier = sess.key.id;
   summary.refresh_url = sess.refreshUrl;
@@ -262,6 +287,7 @@ async function run(ctx) {
   check(after.status === 200 && after.json?.bound === true,
     `browser /me after the copy attempts answered ${after.status} ${after.body.slice(0, 200)}`);
   summary.refresh_failures = refreshFailures();
+  summary.primed_challenges = primed;
   summary.terminations = terminations().map((e) => e.terminationEventDetails.deletionReason);
   check(!ended().length, 'the DBSC session was terminated');
 }
@@ -275,7 +301,9 @@ try {
   await main();
   code = finish(0);
 } catch (e) {
-  code = finish(e instanceof Fail ? e.code : 1, e instanceof Fail ? e.message : (e.stack || String(e)));
+  if (!(e instanceof Fail)) console.error(e.stack || String(e));
+  code = finish(e instanceof Fail ? e.code : 1,
+    e instanceof Fail ? e.message : String(e.message || e).split('\n')[0]);
 }
 clearTimeout(watchdog);
 process.exit(code);
