@@ -236,14 +236,19 @@ async function run(ctx) {
   info('registered', summary.session_identifier, `in ${summary.registration_ms} ms; bound cookie`, summary.bound_cookie);
 
   // 3. Let the bound cookie expire, then navigate: Chromium must refresh before the request.
+  // The page makes no request meanwhile, so nothing refreshes; a refresh that was still in
+  // flight when the cookie was read may have renewed it once, hence the second round.
+  let left = staleBound;
+  for (let round = 0; round < 2 && left.length; round++) {
+    const expiresAt = Math.max(...left.map((c) => c.expires * 1000));
+    const waitMs = Math.min(Math.max(0, expiresAt - Date.now()) + 1000, (BOUND_SECS + 2) * 1000);
+    info(`waiting ${Math.round(waitMs)} ms for the bound cookie to expire`);
+    await sleep(waitMs);
+    left = (await ctx.cookies(BASE_URL)).filter((c) => isBound(c.name));
+  }
   const refreshesBefore = refreshOk().length;
-  const expiresAt = Math.max(...staleBound.map((c) => c.expires * 1000));
-  const waitMs = Math.max(0, expiresAt - Date.now()) + 1000;
-  info(`waiting ${Math.round(waitMs)} ms for the bound cookie to expire`);
-  await sleep(Math.min(waitMs, (BOUND_SECS + 1) * 1000 + 2000));
-  const left = (await ctx.cookies(BASE_URL)).filter((c) => isBound(c.name));
   summary.bound_cookie_expired = left.length === 0;
-  check(summary.bound_cookie_expired, `the bound cookie is still in the browser ${BOUND_SECS + 1} s after it was set:`
+  check(summary.bound_cookie_expired, `the bound cookie outlived two waits of up to BOUND_SECS + 2 s (expires ${new Date(left[0].expires * 1000).toISOString()}):`
     + ` does BOUND_SECS (${BOUND_SECS}) match the server's bound cookie lifetime?`);
   const tNav = ms();
   const nav2 = await page.goto(BASE_URL + '/');
