@@ -771,6 +771,36 @@ async fn a_bound_session_cannot_be_registered_again() {
 }
 
 #[tokio::test]
+async fn of_two_racing_registrations_only_the_first_binds() {
+    // Two offers answered at once, both registrations carrying the cookie
+    // from before the binding.
+    let server = server_with(
+        DbscConfig::new().offer_every(1),
+        Arc::new(MemoryStore::new()),
+    );
+    let mut jar = Jar::default();
+    login(&server, &mut jar).await;
+    server.advance(60);
+    let first = get(&server, &mut jar)
+        .await
+        .challenge()
+        .expect("offered again");
+    let second = get(&server, &mut jar).await.challenge().expect("and again");
+    let before = jar.clone();
+    let (a, b) = (DeviceKeyPair::es256(), DeviceKeyPair::es256());
+    assert_eq!(
+        register(&server, &mut jar, &a.proof(&first, true))
+            .await
+            .status(),
+        200
+    );
+    let mut racing = before;
+    let (answer, _) = logs(register(&server, &mut racing, &b.proof(&second, true))).await;
+    assert_ne!(answer.status(), 200, "the second key must not bind");
+    assert!(get(&server, &mut jar).await.bound);
+}
+
+#[tokio::test]
 async fn a_replayed_registration_and_a_session_that_is_not_signed_in_are_refused() {
     let server = server();
     let mut jar = Jar::default();
@@ -1205,6 +1235,13 @@ async fn a_browser_without_dbsc_keeps_an_ordinary_session_and_offers_are_ratione
     );
     let mut jar = Jar::default();
     assert!(login(&server, &mut jar).await.challenge().is_some());
+    // Not again in the minute the login's offer may still be answered
+    // (Chromium would register twice, with two keys).
+    for _ in 0..9 {
+        let me = get(&server, &mut jar).await;
+        assert!(me.header("Secure-Session-Registration").is_none());
+    }
+    server.advance(60);
     let mut offers = 0;
     for _ in 0..9 {
         let me = get(&server, &mut jar).await;

@@ -131,7 +131,7 @@ pub fn https() -> bool {
 
 /// Device-bound sessions for the layer when serving HTTPS (browsers offer
 /// DBSC over HTTPS only). `DBSC_BOUND_SECS` sets the bound cookie's
-/// lifetime (default 300).
+/// lifetime (default 600).
 pub fn with_dbsc(
     builder: jwe_session::SessionLayerBuilder,
 ) -> Result<jwe_session::SessionLayerBuilder, Box<dyn std::error::Error>> {
@@ -144,7 +144,7 @@ pub fn with_dbsc(
             Ok(secs) => secs
                 .parse()
                 .map_err(|_| format!("DBSC_BOUND_SECS={secs:?} is not a number of seconds"))?,
-            Err(_) => 300,
+            Err(_) => 600,
         };
         tracing::info!(bound_cookie_secs = secs, "device-bound sessions (DBSC) on");
         Ok(builder.dbsc(

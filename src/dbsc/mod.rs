@@ -152,16 +152,18 @@ impl Default for DbscConfig {
 impl DbscConfig {
     /// The defaults: registration at `/dbsc/register`, refresh at
     /// `/dbsc/refresh`, a bound cookie named after the session cookie with
-    /// `-bound` appended (`__Host-session-bound`) living 5 minutes,
+    /// `-bound` appended (`__Host-session-bound`) living 10 minutes,
     /// challenges living 60 seconds, ES256 and RS256, the offer repeated on
-    /// one response in 10 of a signed-in session not bound yet, and the
+    /// one response in 10 of a signed-in session not bound yet (never in
+    /// the first minute after its login, while the login's offer may still
+    /// be answered), and the
     /// site's origin read from the request's `Host` (`https://` + host).
     pub fn new() -> Self {
         DbscConfig {
             registration_path: "/dbsc/register".to_owned(),
             refresh_path: "/dbsc/refresh".to_owned(),
             bound_cookie_name: None,
-            bound_cookie_lifetime: Duration::from_secs(300),
+            bound_cookie_lifetime: Duration::from_secs(600),
             challenge_lifetime: MAX_CHALLENGE_LIFETIME,
             algorithms: vec![DeviceAlgorithm::Es256, DeviceAlgorithm::Rs256],
             offer_every: 10,
@@ -191,11 +193,14 @@ impl DbscConfig {
         self
     }
 
-    /// How long a bound cookie lives (default 5 minutes, from 10 seconds
+    /// How long a bound cookie lives (default 10 minutes, from 10 seconds
     /// to 1 hour): how long a copied session stays usable from another
     /// device at most. Chromium refreshes when less than 2 minutes are
-    /// left, so under about 3 minutes it refreshes on nearly every
-    /// navigation.
+    /// left (so under about 3 minutes it refreshes on nearly every
+    /// request), and signs at most 6 times per site in 9 minutes
+    /// (registration and refreshes; a refresh without a fresh challenge
+    /// costs two): much under 10 minutes and a busy browser runs out, skips
+    /// refreshes, and its requests arrive without the bound cookie.
     pub fn bound_cookie_lifetime(mut self, lifetime: Duration) -> Self {
         self.bound_cookie_lifetime = lifetime;
         self
@@ -217,8 +222,9 @@ impl DbscConfig {
     }
 
     /// Offers registration again on one response in `n` of a signed-in
-    /// session that is not bound yet (default 10; 1 offers on every
-    /// response; 0 only on the response that logs the user in).
+    /// session that is not bound yet, from a challenge's lifetime after its
+    /// login (default 10; 1 offers on every such response; 0 only on the
+    /// response that logs the user in).
     pub fn offer_every(mut self, n: u32) -> Self {
         self.offer_every = n;
         self

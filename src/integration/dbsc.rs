@@ -147,8 +147,14 @@ impl Dbsc {
         match (session.binding(), bound) {
             (None, _) => {
                 let every = u64::from(self.config.offer_every);
+                // Not again while the login's offer may still be answered:
+                // Chromium would register twice, with two keys.
+                let outstanding = now
+                    .duration_since(session.created())
+                    .map_or(true, |age| age < self.config.challenge_lifetime);
                 let due = logged_in
                     || (every > 0
+                        && !outstanding
                         && self
                             .responses
                             .fetch_add(1, Ordering::Relaxed)
@@ -311,6 +317,22 @@ impl Dbsc {
             Ok(true) => {}
             Ok(false) => return refuse(400, "challenge already used"),
             Err(()) => return refuse(503, "revocation store unavailable"),
+        }
+        // One binding per session id, even for registrations that race
+        // (two offers answered at once): the second is refused, and
+        // Chromium keeps the first.
+        if session.binding().is_none() {
+            match use_once(
+                layer,
+                &format!("dbsc-bind:{}", session.id()),
+                session.absolute_deadline(),
+            )
+            .await
+            {
+                Ok(true) => {}
+                Ok(false) => return refuse(400, "the session was bound by another registration"),
+                Err(()) => return refuse(503, "revocation store unavailable"),
+            }
         }
         let id = match session.binding() {
             Some(existing) => existing.id.clone(),
@@ -607,12 +629,17 @@ async fn use_nonce(layer: &SessionLayer, checked: &tokens::Checked) -> Result<bo
             .exp_ms
             .saturating_add(u64::try_from(BOUND_COOKIE_SKEW.as_millis()).unwrap_or(0)),
     );
+    use_once(layer, &format!("dbsc:{nonce}"), until).await
+}
+
+/// Records `value` in the store until `until`: `true` the first time.
+async fn use_once(layer: &SessionLayer, value: &str, until: SystemTime) -> Result<bool, ()> {
     layer
         .manager()
         .store()
-        .use_nonce(&format!("dbsc:{nonce}"), until)
+        .use_nonce(value, until)
         .await
-        .map_err(|error| tracing::error!(error = %error, "revocation store unavailable while using a DBSC challenge"))
+        .map_err(|error| tracing::error!(error = %error, "revocation store unavailable while recording a DBSC value"))
 }
 
 #[cfg(test)]
