@@ -455,6 +455,7 @@ impl<T> Session<T> {
     /// the binding, unbound, opens any more. Does nothing on a session
     /// destroyed in this request.
     #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn bind(&mut self, binding: Binding) {
         if self.renew_inner(false) {
             self.binding = Some(Arc::new(binding));
