@@ -13,7 +13,7 @@ other crates' items. An item reachable by two paths counts once.
 
 It runs `cargo rustdoc` with `--output-format json` (an unstable rustdoc
 flag, allowed on the stable toolchain through RUSTC_BOOTSTRAP=1) with every
-feature an application may enable (rsa, redis, axum, actix): not
+feature an application may enable (rsa, redis, axum, actix, metrics, dbsc): not
 `internals`, which is not part of the API.
 """
 import json
@@ -25,7 +25,7 @@ root_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root_dir, "target"))
 env = dict(os.environ, RUSTC_BOOTSTRAP="1")
 subprocess.run(
-    ["cargo", "rustdoc", "--lib", "-q", "--features", "rsa redis axum actix metrics", "--",
+    ["cargo", "rustdoc", "--lib", "-q", "--features", "rsa redis axum actix metrics dbsc", "--",
      "-Z", "unstable-options", "--output-format", "json"],
     cwd=root_dir, env=env, check=True)
 doc = json.load(open(os.path.join(target, "doc", "jwe_session.json")))

@@ -371,6 +371,26 @@ async fn one_command_per_check_and_per_write(cluster: &RedisCluster) {
     }
 }
 
+/// Device-bound sessions' challenges: each used once across the fleet,
+/// their keys spread over the masters.
+async fn one_time_values_are_used_once(cluster: &RedisCluster) {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_unix(2_000_000_000));
+    let a = cluster_store(cluster, "nonce:", clock.clone(), 100);
+    let b = cluster_store(cluster, "nonce:", clock.clone(), 100);
+    let until = clock.now() + Duration::from_secs(60);
+    let mut nodes = std::collections::HashSet::new();
+    for i in 0..60 {
+        let value = format!("v{i}");
+        assert!(a.use_nonce(&value, until).await.unwrap(), "{value}");
+        assert!(
+            !b.use_nonce(&value, until).await.unwrap(),
+            "{value}: replay"
+        );
+        nodes.insert(cluster.node_of(&format!("nonce:nonce:{value}")));
+    }
+    assert!(nodes.len() > 1, "the values spread over the masters");
+}
+
 #[tokio::test]
 async fn cluster_runs_the_revocation_suite() {
     let started = Instant::now();
@@ -390,6 +410,7 @@ async fn cluster_runs_the_revocation_suite() {
     stale_marks_are_seen_by_a_second_server(&cluster).await;
     one_subject_holds_a_bounded_number_of_revocations(&cluster).await;
     one_command_per_check_and_per_write(&cluster).await;
+    one_time_values_are_used_once(&cluster).await;
     report(&format!("suite: done in {:?}", started.elapsed()));
 }
 

@@ -298,6 +298,78 @@ async fn memory_store_purges_expired_entries_and_stays_bounded() {
     assert_eq!(store.len(), 2, "one subject, one session");
 }
 
+// ---- one-time values (device-bound sessions' challenges) ----------------------
+
+/// A value is used once: the first `use_nonce` says so, every later one
+/// (from this store or another sharing its backend) refuses it, and other
+/// values are independent.
+async fn one_time_values_are_used_once(
+    make: &dyn Fn(Arc<ManualClock>) -> Arc<dyn RevocationStore>,
+) {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let (a, b) = (make(clock.clone()), make(clock.clone()));
+    let until = clock.now() + Duration::from_secs(60);
+    let tag = format!("{:?}", std::time::SystemTime::now());
+    for i in 0..50 {
+        let value = format!("nonce-{tag}-{i}");
+        assert!(
+            a.use_nonce(&value, until).await.unwrap(),
+            "{value}: first use"
+        );
+        assert!(
+            !a.use_nonce(&value, until).await.unwrap(),
+            "{value}: replay"
+        );
+        assert!(
+            !b.use_nonce(&value, until).await.unwrap(),
+            "{value}: replay elsewhere"
+        );
+    }
+}
+
+#[tokio::test]
+async fn memory_one_time_values_are_used_once() {
+    // One process: both "servers" share the store.
+    let store: Arc<dyn RevocationStore> = Arc::new(MemoryStore::new());
+    one_time_values_are_used_once(&|_| Arc::clone(&store)).await;
+}
+
+#[tokio::test]
+async fn memory_one_time_values_lapse_and_are_bounded() {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let until = clock.now() + Duration::from_secs(60);
+    assert!(store.use_nonce("n", until).await.unwrap());
+    clock.advance(Duration::from_secs(60));
+    assert!(
+        store
+            .use_nonce("n", until + Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "lapsed: a new use"
+    );
+    // Full of live values, the store refuses rather than forget one (a
+    // forgotten value could be used twice).
+    let until = clock.now() + Duration::from_secs(60);
+    let mut refused = None;
+    for i in 0..100_001 {
+        if let Err(error) = store.use_nonce(&format!("v{i}"), until).await {
+            refused = Some((i, error));
+            break;
+        }
+    }
+    let (at, error) = refused.expect("a bound");
+    assert!(matches!(error, jwe_session::StoreError::Full(_)), "{error}");
+    assert!(at <= 100_000, "refused at {at}");
+    assert!(!store.use_nonce("v0", until).await.unwrap(), "still held");
+    // Once they lapse there is room again.
+    clock.advance(Duration::from_secs(61));
+    assert!(store
+        .use_nonce("after", clock.now() + Duration::from_secs(60))
+        .await
+        .unwrap());
+}
+
 // ---- Redis -------------------------------------------------------------------
 
 #[cfg(feature = "redis")]
@@ -306,6 +378,12 @@ mod redis_store {
 
     fn with_server() -> Option<RedisServer> {
         RedisServer::start()
+    }
+
+    #[tokio::test]
+    async fn redis_one_time_values_are_used_once() {
+        let Some(server) = with_server() else { return };
+        one_time_values_are_used_once(&|clock| redis_store(&server.url(), "t0:", clock)).await;
     }
 
     #[tokio::test]

@@ -65,8 +65,8 @@ pub enum DeviceAlgorithm {
 }
 
 impl DeviceAlgorithm {
-    /// The JOSE name: `"ES256"` or `"RS256"`.
-    pub fn as_str(self) -> &'static str {
+    /// The JOSE name: `"ES256"` or `"RS256"` (also its `Display`).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeviceAlgorithm::Es256 => "ES256",
             DeviceAlgorithm::Rs256 => "RS256",
