@@ -5,8 +5,9 @@
 //! `127.0.0.1:$PORT` (default 3000); keys from `SESSION_KEYS_FILE` (a JWK
 //! Set file, reloaded within 2 s of a change) or `SESSION_KEYS` (generated
 //! when neither is set: sessions then do not survive a restart);
-//! `REDIS_URL` keeps revocations in Redis. The `/admin` routes are for the
-//! demo only.
+//! `REDIS_URL` keeps revocations in Redis; `TLS_CERT` and `TLS_KEY` serve
+//! HTTPS, with device-bound sessions under the `dbsc` feature. The `/admin`
+//! routes are for the demo only.
 
 use std::net::TcpListener;
 use std::sync::Arc;

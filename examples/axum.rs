@@ -4,7 +4,10 @@
 //! `SESSION_KEYS_FILE` (a JWK Set file, reloaded within 2 s of a change)
 //! or `SESSION_KEYS` (a JWK Set, or `kid:base64url-secret,...`); without
 //! either a key is generated and sessions do not survive a restart.
-//! `REDIS_URL` keeps revocations in Redis instead of memory. The `/admin`
+//! `REDIS_URL` keeps revocations in Redis instead of memory. With
+//! `TLS_CERT` and `TLS_KEY` (PEM files) it serves HTTPS, and with the
+//! `dbsc` feature binds sessions to the browser's device
+//! (`DBSC_BOUND_SECS`: the bound cookie's lifetime). The `/admin`
 //! routes are for the demo only: a real application never exposes key
 //! management over HTTP.
 

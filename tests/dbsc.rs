@@ -860,6 +860,8 @@ async fn logout_and_revocation_answer_continue_false() {
         ended.json(),
         json!({"session_identifier": id, "continue": false})
     );
+    // No cookie touched: they may already be a newer session's.
+    assert!(ended.head.set_cookies.is_empty(), "{:?}", ended.head.set_cookies);
 
     // Log out everywhere.
     let mut jar = Jar::default();

@@ -244,16 +244,6 @@ impl Dbsc {
         self.bound.remove(&IncomingCookies::default())[0].clone()
     }
 
-    /// The `Set-Cookie` that removes the bound cookie, when the request
-    /// carried one.
-    fn remove_bound(&self, request: &RequestHead<'_>) -> Vec<String> {
-        if self.carries_bound(request) {
-            vec![self.removal()]
-        } else {
-            Vec::new()
-        }
-    }
-
     /// `POST registration_path`.
     pub(crate) async fn register(
         &self,
@@ -412,15 +402,14 @@ impl Dbsc {
                 binding = id,
                 "DBSC refresh: the session is over; continue:false"
             );
-            let mut head = answer(
+            // No cookie is touched: the session cookie may already be a
+            // newer session's (a login while this refresh was in flight),
+            // and so may the bound cookie, which every binding names alike.
+            // Ordinary requests remove an expired or invalid session cookie.
+            answer(
                 200,
                 Some(json!({"session_identifier": id, "continue": false}).to_string()),
-            );
-            if incoming.present().next().is_some() {
-                head.set_cookies = layer.cookies().remove(incoming);
-            }
-            head.set_cookies.extend(self.remove_bound(request));
-            head
+            )
         };
         let mut session = match load(layer, incoming).await {
             Loaded::Session(session) => session,
