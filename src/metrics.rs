@@ -10,6 +10,7 @@
 //! | `jwe_session_store_seconds` | histogram | `op`: `check`, `subject`, `revoke_session`, `revoke_subject`, `mark_stale` |
 //! | `jwe_session_key_promotions_total` | counter | none: a new primary (rotation, promotion, a reload that changed it) |
 //! | `jwe_session_key_reload_failures_total` | counter | none: a key file that could not be read or was refused |
+//! | `jwe_session_dbsc_total` | counter | `event` (feature `dbsc`): `offered`, `registered`, `registration_refused`, `challenged`, `refreshed`, `refresh_refused`, `ended`, `unbound_request` |
 
 #[cfg(feature = "metrics")]
 mod on {
@@ -39,6 +40,11 @@ mod on {
     pub(crate) fn key_reload_failed() {
         metrics::counter!("jwe_session_key_reload_failures_total").increment(1);
     }
+
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn dbsc(event: &'static str) {
+        metrics::counter!("jwe_session_dbsc_total", "event" => event).increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -51,8 +57,12 @@ mod on {
     pub(crate) fn store(_op: &'static str, _took: Duration) {}
     pub(crate) fn key_promoted() {}
     pub(crate) fn key_reload_failed() {}
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn dbsc(_event: &'static str) {}
 }
 
+#[cfg_attr(not(feature = "dbsc"), allow(unused_imports))]
+pub(crate) use on::dbsc;
 pub(crate) use on::{key_promoted, key_reload_failed, load, reissue, store, token_cache};
 
 /// Times a store call (`op`), recording how long it took.

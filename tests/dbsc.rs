@@ -861,7 +861,11 @@ async fn logout_and_revocation_answer_continue_false() {
         json!({"session_identifier": id, "continue": false})
     );
     // No cookie touched: they may already be a newer session's.
-    assert!(ended.head.set_cookies.is_empty(), "{:?}", ended.head.set_cookies);
+    assert!(
+        ended.head.set_cookies.is_empty(),
+        "{:?}",
+        ended.head.set_cookies
+    );
 
     // Log out everywhere.
     let mut jar = Jar::default();
@@ -1361,4 +1365,37 @@ async fn the_registration_and_refresh_paths_are_answered_only_for_post() {
     .await;
     assert!(reached, "a GET goes to the application");
     let _ = std::io::stderr().flush();
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn the_protocol_is_counted() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder of this test binary");
+    let server = server();
+    let mut jar = Jar::default();
+    let key = DeviceKeyPair::es256();
+    let id = bound_session(&server, &mut jar, &key).await;
+    get(&server, &mut jar.without(BOUND)).await;
+    server.advance(BOUND_SECS + 1);
+    let challenge = refresh(&server, &mut jar, &id, None)
+        .await
+        .challenge()
+        .unwrap();
+    refresh(&server, &mut jar, &id, Some(&key.proof(&challenge, false))).await;
+    refresh(&server, &mut jar, &id, Some(&key.proof(&challenge, false))).await;
+    refresh(&server, &mut jar, "gone", None).await;
+    let text = handle.render();
+    for event in [
+        "offered",
+        "registered",
+        "unbound_request",
+        "challenged",
+        "refreshed",
+        "ended",
+    ] {
+        let line = format!("jwe_session_dbsc_total{{event=\"{event}\"}}");
+        assert!(text.contains(&line), "{line} missing from:\n{text}");
+    }
 }

@@ -170,14 +170,17 @@ impl Dbsc {
                     now,
                     self.config.challenge_lifetime,
                 ) {
-                    Ok(challenge) => head.headers.push((
-                        REGISTRATION,
-                        header::offer(
-                            &self.config.algorithms,
-                            &self.config.registration_path,
-                            &challenge,
-                        ),
-                    )),
+                    Ok(challenge) => {
+                        crate::metrics::dbsc("offered");
+                        head.headers.push((
+                            REGISTRATION,
+                            header::offer(
+                                &self.config.algorithms,
+                                &self.config.registration_path,
+                                &challenge,
+                            ),
+                        ));
+                    }
                     Err(error) => {
                         tracing::error!(error = %error, "could not seal a DBSC registration challenge; no offer")
                     }
@@ -253,6 +256,7 @@ impl Dbsc {
     ) -> ResponseHead {
         let refuse = |status: u16, reason: &str| {
             tracing::info!(reason, status, "DBSC registration refused");
+            crate::metrics::dbsc("registration_refused");
             answer(status, None)
         };
         let manager = layer.manager();
@@ -377,6 +381,7 @@ impl Dbsc {
         );
         self.prime_if_due(layer, &mut head, &id, exp_ms, now);
         tracing::info!(alg = %proof.alg, binding = %id, "DBSC session registered: bound to the device's key");
+        crate::metrics::dbsc("registered");
         head
     }
 
@@ -389,6 +394,7 @@ impl Dbsc {
     ) -> ResponseHead {
         let refuse = |status: u16, reason: &str| {
             tracing::info!(reason, status, "DBSC refresh refused");
+            crate::metrics::dbsc("refresh_refused");
             answer(status, None)
         };
         let manager = layer.manager();
@@ -402,6 +408,7 @@ impl Dbsc {
                 binding = id,
                 "DBSC refresh: the session is over; continue:false"
             );
+            crate::metrics::dbsc("ended");
             // No cookie is touched: the session cookie may already be a
             // newer session's (a login while this refresh was in flight),
             // and so may the bound cookie, which every binding names alike.
@@ -423,6 +430,7 @@ impl Dbsc {
         };
         let challenge_again = |reason: &str| {
             tracing::info!(reason, binding = id, "DBSC refresh: challenge sent");
+            crate::metrics::dbsc("challenged");
             let mut head = answer(403, None);
             if let Some(challenge) = self.refresh_challenge(layer, id, now) {
                 head.headers
@@ -483,6 +491,7 @@ impl Dbsc {
         );
         self.prime_if_due(layer, &mut head, id, exp_ms, now);
         tracing::debug!(binding = id, "DBSC refresh: bound cookie renewed");
+        crate::metrics::dbsc("refreshed");
         head
     }
 

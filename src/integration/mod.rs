@@ -951,6 +951,7 @@ impl SessionLayer {
                         reason,
                         "bound session without a valid bound cookie: served as no session"
                     );
+                    crate::metrics::dbsc("unbound_request");
                     session = None;
                 }
             }
