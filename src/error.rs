@@ -444,6 +444,8 @@ pub struct Rejection {
     kind: RejectionKind,
     reason: &'static str,
     kid: Option<String>,
+    /// When a revoked token was sealed (Unix seconds).
+    issued_at: Option<u64>,
 }
 
 impl Rejection {
@@ -452,6 +454,7 @@ impl Rejection {
             kind,
             reason,
             kid: None,
+            issued_at: None,
         }
     }
 
@@ -466,6 +469,17 @@ impl Rejection {
     pub(crate) fn with_kid(mut self, kid: &str) -> Self {
         self.kid = Some(kid.chars().take(128).collect());
         self
+    }
+
+    /// Records when the refused token was sealed.
+    pub(crate) fn with_issued_at(mut self, iat: u64) -> Self {
+        self.issued_at = Some(iat);
+        self
+    }
+
+    /// When the refused token was sealed (Unix seconds), for a revoked one.
+    pub(crate) fn issued_at(&self) -> Option<u64> {
+        self.issued_at
     }
 
     /// The coarse kind.

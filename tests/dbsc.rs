@@ -853,7 +853,15 @@ async fn logout_and_revocation_answer_continue_false() {
         "{:?}",
         out.head.set_cookies
     );
+    // The browser that logged out sends no session cookie any more: over.
+    let ended = refresh(&server, &mut jar, &id, None).await;
+    assert_eq!(ended.json()["continue"], false);
+    // A copy of the cookies holds the revoked token: just after the logout
+    // it could be a token a renewal replaced in flight, so 503 (retry);
+    // minutes later it is dead: continue:false.
     let mut copy = copy;
+    assert_eq!(refresh(&server, &mut copy, &id, None).await.status(), 503);
+    server.advance(121);
     let ended = refresh(&server, &mut copy, &id, None).await;
     assert_eq!(ended.status(), 200);
     assert_eq!(
@@ -879,6 +887,7 @@ async fn logout_and_revocation_answer_continue_false() {
         )
         .await
         .unwrap();
+    server.advance(121);
     let ended = refresh(&server, &mut jar, &id, None).await;
     assert_eq!(ended.json()["continue"], false);
 
@@ -1398,4 +1407,164 @@ async fn the_protocol_is_counted() {
         let line = format!("jwe_session_dbsc_total{{event=\"{event}\"}}");
         assert!(text.contains(&line), "{line} missing from:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_request_without_the_bound_cookie_never_overwrites_the_session() {
+    // Chromium sends requests without the bound cookie when it skips a
+    // refresh (a 5xx, its signing quota): a handler that writes must not
+    // replace the bound session's cookie with a new anonymous one.
+    let server = server();
+    let mut jar = Jar::default();
+    let key = DeviceKeyPair::es256();
+    let id = bound_session(&server, &mut jar, &key).await;
+    let mut skipped = jar.without(BOUND);
+    let wrote = send(
+        &server,
+        &mut skipped,
+        "POST",
+        "/cart",
+        Extra::default(),
+        |s| {
+            s.insert("item", "book").unwrap();
+            s.flash(jwe_session::FlashLevel::Info, "added");
+        },
+    )
+    .await;
+    assert_eq!(wrote.subject, None);
+    assert!(
+        wrote.head.set_cookies.is_empty(),
+        "{:?}",
+        wrote.head.set_cookies
+    );
+    // The session is whole: a refresh renews the bound cookie.
+    let challenge = refresh(&server, &mut skipped, &id, None)
+        .await
+        .challenge()
+        .unwrap();
+    let ok = refresh(
+        &server,
+        &mut skipped,
+        &id,
+        Some(&key.proof(&challenge, false)),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        get(&server, &mut skipped).await.subject.as_deref(),
+        Some("alice")
+    );
+}
+
+#[tokio::test]
+async fn the_page_after_login_racing_the_registration_cannot_log_the_user_out() {
+    // Chromium sends the registration in parallel with the GET that follows
+    // the login's redirect; when the GET is answered after the binding, it
+    // carries the replaced token: no session, and whatever its handler
+    // writes (a flash read, a counter) sets no cookie.
+    let server = server();
+    let mut jar = Jar::default();
+    let offered = login(&server, &mut jar).await;
+    let racing = jar.clone();
+    let key = DeviceKeyPair::es256();
+    let challenge = offered.challenge().unwrap();
+    assert_eq!(
+        register(&server, &mut jar, &key.proof(&challenge, true))
+            .await
+            .status(),
+        200
+    );
+    let mut late = racing;
+    let page = send(&server, &mut late, "GET", "/", Extra::default(), |s| {
+        s.insert("visits", 1).unwrap();
+    })
+    .await;
+    assert!(
+        page.head.set_cookies.is_empty(),
+        "{:?}",
+        page.head.set_cookies
+    );
+    // Applied after the registration's cookies, it changes nothing.
+    jar.store(&page.head.set_cookies, server.now());
+    let me = get(&server, &mut jar).await;
+    assert!(me.bound);
+    assert_eq!(me.subject.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn a_refresh_with_a_token_just_replaced_is_retried_not_ended() {
+    // A refresh sent while a renewal was in flight carries the replaced
+    // token: 503 (the browser skips and retries with the new cookie), never
+    // continue:false, which would end the binding of a live session.
+    let server = server();
+    let mut jar = Jar::default();
+    let key = DeviceKeyPair::es256();
+    let id = bound_session(&server, &mut jar, &key).await;
+    let before = jar.clone();
+    send(&server, &mut jar, "POST", "/sudo", Extra::default(), |s| {
+        s.renew()
+    })
+    .await;
+    let mut racing = before;
+    let answer = refresh(&server, &mut racing, &id, None).await;
+    assert_eq!(answer.status(), 503);
+    assert!(answer.head.replace_body.is_none());
+    // With the new cookie it goes through.
+    let asked = refresh(&server, &mut jar, &id, None).await;
+    assert_eq!(asked.status(), 403);
+    // Minutes later, a revoked token is a dead one: continue:false.
+    server.advance(121);
+    let ended = refresh(&server, &mut racing, &id, None).await;
+    assert_eq!(ended.json()["continue"], false);
+}
+
+#[tokio::test]
+async fn a_challenge_from_a_server_whose_clock_is_ahead_is_accepted() {
+    // Two servers of a fleet share the keyring and the store; A's clock is
+    // 3 s ahead of B's. A offers at login, B takes the registration.
+    let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    let store = Arc::new(MemoryStore::new());
+    let node = |clock: Arc<ManualClock>| Server {
+        layer: SessionLayer::builder(keyring.clone(), Arc::clone(&store))
+            .dbsc(DbscConfig::new().bound_cookie_lifetime(Duration::from_secs(BOUND_SECS)))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+        clock,
+        keyring: keyring.clone(),
+        store: Arc::clone(&store),
+    };
+    let a = node(Arc::new(ManualClock::at_unix(START + 3)));
+    let b = node(Arc::new(ManualClock::at_unix(START)));
+    let mut jar = Jar::default();
+    let offered = send(&a, &mut jar, "POST", "/login", Extra::default(), |s| {
+        s.login("alice")
+    })
+    .await;
+    let challenge = offered.challenge().unwrap();
+    let key = DeviceKeyPair::es256();
+    let registered = register(&b, &mut jar, &key.proof(&challenge, true)).await;
+    assert_eq!(registered.status(), 200, "{:?}", registered.head);
+    // More than the allowance (5 s) ahead is refused.
+    let c = node(Arc::new(ManualClock::at_unix(START + 9)));
+    let mut other = Jar::default();
+    let offered = send(&c, &mut other, "POST", "/login", Extra::default(), |s| {
+        s.login("bob")
+    })
+    .await;
+    let challenge = offered.challenge().unwrap();
+    let (answer, log) = logs(register(&b, &mut other, &key.proof(&challenge, true))).await;
+    assert_ne!(answer.status(), 200);
+    assert!(log.contains("issued in the future"), "{log}");
+}
+
+#[tokio::test]
+async fn an_overlong_session_id_header_is_refused_and_not_echoed() {
+    let server = server();
+    let mut jar = Jar::default();
+    bound_session(&server, &mut jar, &DeviceKeyPair::es256()).await;
+    let long = "a".repeat(65);
+    let answer = refresh(&server, &mut jar, &long, None).await;
+    assert_eq!(answer.status(), 400);
+    assert!(answer.head.replace_body.is_none());
 }

@@ -76,6 +76,52 @@ async fn a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone() {
 }
 
 #[tokio::test]
+async fn a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie() {
+    let layer = layer();
+    let (_, first) = request(&layer, None, |s| s.login("alice")).await;
+    let old = token(&first);
+    let (_, renewed) = request(&layer, Some(&old), |s| s.renew()).await;
+    assert_ne!(token(&renewed), old);
+    // The late request's handler writes (a flash, a counter): its change is
+    // not kept, since a new cookie here would replace the client's new one.
+    let (subject, late) = request(&layer, Some(&old), |s| {
+        s.insert("n", 1).unwrap();
+    })
+    .await;
+    assert_eq!(subject, None);
+    assert!(late.set_cookies.is_empty(), "{:?}", late.set_cookies);
+    // A login on it is a login: it sets a new session.
+    let (_, again) = request(&layer, Some(&old), |s| s.login("bob")).await;
+    assert_eq!(again.set_cookies.len(), 1, "{:?}", again.set_cookies);
+}
+
+#[tokio::test]
+async fn a_revoked_token_sealed_long_ago_is_removed() {
+    let clock = Arc::new(jwe_session::ManualClock::at_unix(1_900_000_000));
+    let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
+    let layer = SessionLayer::builder(keyring, MemoryStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (_, first) = request(&layer, None, |s| s.login("alice")).await;
+    let old = token(&first);
+    let (_, _) = request(&layer, Some(&old), |s| s.destroy()).await;
+    // Minutes later the old cookie is not one a login just replaced: it is
+    // removed like any dead token, and the handler's session is its own.
+    clock.advance(std::time::Duration::from_secs(121));
+    let (subject, late) = request(&layer, Some(&old), |s| {
+        s.insert("cart", 1).unwrap();
+    })
+    .await;
+    assert_eq!(subject, None);
+    assert_eq!(late.set_cookies.len(), 1, "{:?}", late.set_cookies);
+    assert!(
+        !late.set_cookies[0].contains("Max-Age=0"),
+        "a new anonymous session"
+    );
+}
+
+#[tokio::test]
 async fn tampered_and_expired_tokens_are_still_removed() {
     let layer = layer();
     let (_, head) = request(&layer, Some("not.a.token.at.all"), |_| {}).await;

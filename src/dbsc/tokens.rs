@@ -47,6 +47,15 @@ struct Claims<'a> {
     exp_ms: u64,
 }
 
+/// What a check allows of clocks that disagree: a value issued up to
+/// `skew` in the future (another server's clock is ahead), and used up to
+/// `grace` past its expiry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Leeway {
+    pub(crate) skew: Duration,
+    pub(crate) grace: Duration,
+}
+
 /// A sealed value opened and checked.
 #[derive(Debug)]
 pub(crate) struct Checked {
@@ -103,9 +112,9 @@ fn seal(
 }
 
 /// Opens `token` and checks it: sealed by this keyring as a DBSC value of
-/// `kind`, for `purpose` and `id`, issued no later than `now` (with
-/// `skew`), and not past its expiry plus `skew`. The reason for the logs
-/// when it is refused.
+/// `kind`, for `purpose` and `id`, issued no later than `now` plus `skew`
+/// (another server's clock may be ahead), and not past its expiry plus
+/// `grace`. The reason for the logs when it is refused.
 pub(crate) fn open(
     keyring: &Keyring,
     token: &str,
@@ -113,7 +122,7 @@ pub(crate) fn open(
     kind: Kind,
     id: &str,
     now: SystemTime,
-    skew: Duration,
+    Leeway { skew, grace }: Leeway,
 ) -> Result<Checked, &'static str> {
     let opened = keyring
         .open(token)
@@ -136,11 +145,11 @@ pub(crate) fn open(
         return Err("payload is not a DBSC value");
     }
     let now_ms = unix_millis(now);
-    let skew_ms = u64::try_from(skew.as_millis()).unwrap_or(u64::MAX);
-    if claims.iat_ms > now_ms.saturating_add(skew_ms) {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if claims.iat_ms > now_ms.saturating_add(millis(skew)) {
         return Err("issued in the future");
     }
-    if now_ms >= claims.exp_ms.saturating_add(skew_ms) {
+    if now_ms >= claims.exp_ms.saturating_add(millis(grace)) {
         return Err("expired");
     }
     Ok(Checked {

@@ -20,6 +20,14 @@ use crate::dbsc::{
 use crate::error::{Error, RejectionKind};
 use crate::session::{Binding, DeviceKey, SaveOutcome, Session};
 
+/// How long past a challenge's expiry its use is remembered: twice the
+/// skew allowed between servers' clocks, so that no server whose clock is
+/// behind still takes it for unused.
+const NONCE_GRACE_MS: u64 = 10_000;
+
+/// The longest `Sec-Secure-Session-Id` read: binding ids are 22 characters.
+const MAX_ID_LEN: usize = 64;
+
 /// The header that offers registration.
 pub(crate) const REGISTRATION: &str = "Secure-Session-Registration";
 /// The header that carries a challenge.
@@ -50,8 +58,14 @@ enum Loaded {
     /// No session cookie, or one that does not open (expired, revoked,
     /// tampered): logged by the manager.
     None,
-    /// The revocation store could not be asked.
+    /// The revocation store could not be asked, or the token may open in
+    /// a moment: a key this server has not loaded yet, a clock behind the
+    /// sealer's.
     Unavailable,
+    /// A revoked token sealed moments ago: most likely one a login or a
+    /// renewal replaced while this request was in flight (the browser's
+    /// next try carries the new one).
+    Replaced,
 }
 
 impl Dbsc {
@@ -119,7 +133,10 @@ impl Dbsc {
             Kind::Bound,
             &binding.id,
             now,
-            BOUND_COOKIE_SKEW,
+            tokens::Leeway {
+                skew: BOUND_COOKIE_SKEW,
+                grace: BOUND_COOKIE_SKEW,
+            },
         )?;
         Ok(BoundCheck::Valid {
             exp_ms: checked.exp_ms,
@@ -278,7 +295,16 @@ impl Dbsc {
         let mut session = match load(layer, incoming).await {
             Loaded::Session(session) => session,
             Loaded::None => return refuse(401, "no valid session to bind"),
-            Loaded::Unavailable => return refuse(503, "revocation store unavailable"),
+            Loaded::Unavailable => return refuse(
+                503,
+                "the session cannot be read now (store down, or a key or clock not yet in step)",
+            ),
+            Loaded::Replaced => {
+                return refuse(
+                    401,
+                    "the session's token was just replaced (a login or renewal in flight)",
+                )
+            }
         };
         if session.subject().is_none() {
             return refuse(401, "the session is not signed in");
@@ -291,7 +317,11 @@ impl Dbsc {
             Kind::Registration,
             session.id(),
             now,
-            Duration::ZERO,
+            // A challenge another server sealed, with a clock a little ahead.
+            tokens::Leeway {
+                skew: BOUND_COOKIE_SKEW,
+                grace: Duration::ZERO,
+            },
         ) {
             Ok(checked) => checked,
             Err(reason) => return refuse(400, &format!("challenge refused: {reason}")),
@@ -316,13 +346,12 @@ impl Dbsc {
         // (two offers answered at once): the second is refused, and
         // Chromium keeps the first.
         if session.binding().is_none() {
-            match use_once(
-                layer,
-                &format!("dbsc-bind:{}", session.id()),
-                session.absolute_deadline(),
-            )
-            .await
-            {
+            // Held as long as the challenge could be used: after that the
+            // session id is renewed (or the registration failed and a new
+            // offer names the same id again).
+            let until =
+                crate::clock::from_unix_millis(checked.exp_ms.saturating_add(NONCE_GRACE_MS));
+            match use_once(layer, &format!("dbsc-bind:{}", session.id()), until).await {
                 Ok(true) => {}
                 Ok(false) => return refuse(400, "the session was bound by another registration"),
                 Err(()) => return refuse(503, "revocation store unavailable"),
@@ -399,7 +428,11 @@ impl Dbsc {
         };
         let manager = layer.manager();
         let now = manager.now();
-        let Some(id) = request.secure_session_id.and_then(header::parse_item) else {
+        let Some(id) = request
+            .secure_session_id
+            .and_then(header::parse_item)
+            .filter(|id| id.len() <= MAX_ID_LEN)
+        else {
             return refuse(400, "no well-formed Sec-Secure-Session-Id header");
         };
         let end = |reason: &str| {
@@ -423,7 +456,8 @@ impl Dbsc {
             Loaded::None => {
                 return end("no valid session cookie (none, expired, revoked or not ours)")
             }
-            Loaded::Unavailable => return refuse(503, "revocation store unavailable"),
+            Loaded::Unavailable => return refuse(503, "the session cannot be read now (store down, or a key or clock not yet in step); the browser retries"),
+            Loaded::Replaced => return refuse(503, "the session's token was just replaced (a login or renewal in flight); the browser retries with the new one"),
         };
         let Some(binding) = session.binding().filter(|b| b.id == id).cloned() else {
             return end("the session is not bound under this id");
@@ -462,7 +496,11 @@ impl Dbsc {
             Kind::Refresh,
             id,
             now,
-            Duration::ZERO,
+            // A challenge another server sealed, with a clock a little ahead.
+            tokens::Leeway {
+                skew: BOUND_COOKIE_SKEW,
+                grace: Duration::ZERO,
+            },
         ) {
             Ok(checked) => checked,
             Err(reason) => return challenge_again(&format!("challenge refused: {reason}")),
@@ -609,10 +647,20 @@ async fn load(layer: &SessionLayer, incoming: &IncomingCookies) -> Loaded {
         .await;
     match loaded {
         Ok(session) => Loaded::Session(Box::new(session)),
-        Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
-            Loaded::Unavailable
-        }
-        Err(_) => Loaded::None,
+        Err(rejection) => match rejection.kind() {
+            RejectionKind::StoreUnavailable
+            | RejectionKind::UnknownKey
+            | RejectionKind::NotYetValid => Loaded::Unavailable,
+            RejectionKind::Revoked
+                if rejection.issued_at().is_some_and(|iat| {
+                    iat.saturating_add(super::REPLACED_WINDOW_SECS)
+                        >= crate::clock::unix_seconds(layer.manager().now())
+                }) =>
+            {
+                Loaded::Replaced
+            }
+            _ => Loaded::None,
+        },
     }
 }
 
@@ -622,11 +670,7 @@ async fn use_nonce(layer: &SessionLayer, checked: &tokens::Checked) -> Result<bo
     let Some(nonce) = checked.nonce.as_deref() else {
         return Ok(false);
     };
-    let until = crate::clock::from_unix_millis(
-        checked
-            .exp_ms
-            .saturating_add(u64::try_from(BOUND_COOKIE_SKEW.as_millis()).unwrap_or(0)),
-    );
+    let until = crate::clock::from_unix_millis(checked.exp_ms.saturating_add(NONCE_GRACE_MS));
     use_once(layer, &format!("dbsc:{nonce}"), until).await
 }
 

@@ -109,6 +109,10 @@ pub struct ActiveRequest {
     cell: RequestSession,
     incoming: IncomingCookies,
     invalid: bool,
+    /// The handler sees a stand-in session, saved only at a login or a
+    /// logout: the request's cookie is a token just replaced, or a bound
+    /// session's without its bound cookie, and must not be overwritten.
+    standin: bool,
     /// What the request's bound cookie said (device-bound sessions).
     #[cfg(feature = "dbsc")]
     bound: dbsc::BoundCheck,
@@ -912,6 +916,7 @@ impl SessionLayer {
             );
         }
         let mut session = None;
+        let mut standin = false;
         if let Some(token) = incoming.token() {
             let loaded = self
                 .shared
@@ -925,13 +930,24 @@ impl SessionLayer {
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);
                 }
-                // No session, but the cookie is left alone: a revoked token
-                // is most often one a login, a renewal or a device binding
-                // replaced while this request was in flight, and a removal
-                // arriving after the new cookie would log the user out
-                // (tests/inflight_requests.rs). It never opens again.
+                // A revoked token sealed moments ago is most often one a
+                // login, a renewal or a device binding replaced while this
+                // request was in flight: no session, and a stand-in that
+                // touches no cookie unless the handler logs in or out, so
+                // that this late answer cannot clear or overwrite the
+                // client's new cookie (tests/inflight_requests.rs). An
+                // older one is removed, like any dead token.
                 Err(rejection) if rejection.kind() == RejectionKind::Revoked => {
                     self.shared.manager.forget_token(token);
+                    let now = crate::clock::unix_seconds(self.shared.manager.now());
+                    let recent = rejection
+                        .issued_at()
+                        .is_some_and(|iat| iat.saturating_add(REPLACED_WINDOW_SECS) >= now);
+                    if recent {
+                        standin = true;
+                    } else {
+                        invalid = true;
+                    }
                 }
                 Err(_) => invalid = true, // logged by the manager
             }
@@ -944,8 +960,9 @@ impl SessionLayer {
             match dbsc.check_bound(self, loaded.binding(), request, now) {
                 Ok(check) => bound = check,
                 Err(reason) => {
-                    // Not revoked, not removed: the browser that holds the
-                    // device key refreshes its bound cookie and goes on.
+                    // Not revoked, not removed, not overwritten (a stand-in):
+                    // the browser that holds the device key refreshes its
+                    // bound cookie and goes on.
                     tracing::info!(
                         kind = "unbound_request",
                         reason,
@@ -953,6 +970,7 @@ impl SessionLayer {
                     );
                     crate::metrics::dbsc("unbound_request");
                     session = None;
+                    standin = true;
                 }
             }
         }
@@ -968,6 +986,7 @@ impl SessionLayer {
             })),
             incoming,
             invalid,
+            standin,
             #[cfg(feature = "dbsc")]
             bound,
             #[cfg(feature = "dbsc")]
@@ -986,6 +1005,7 @@ impl SessionLayer {
             cell,
             incoming,
             invalid,
+            standin,
             #[cfg(feature = "dbsc")]
             bound,
             #[cfg(feature = "dbsc")]
@@ -1001,6 +1021,14 @@ impl SessionLayer {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             std::mem::replace(&mut *guard, Session::detached(LayerData::Empty))
         };
+        if standin && !session.is_login() && !session.is_destroyed() {
+            if session.is_changed() {
+                tracing::info!(
+                    "the request's session cookie was replaced or lacks its bound cookie: the handler's change to the stand-in session is not kept (a login would be)"
+                );
+            }
+            return ResponseHead::default();
+        }
         let destroyed = session.is_destroyed();
         #[cfg(feature = "dbsc")]
         let logged_in = session.is_login();
@@ -1102,6 +1130,11 @@ impl ResponseHead {
         }
     }
 }
+
+/// How recently a revoked token must have been sealed to be taken for one
+/// replaced while its request was in flight (left alone, never
+/// overwritten), rather than a dead one (removed).
+const REPLACED_WINDOW_SECS: u64 = 120;
 
 /// The body of an error answered to a client: a JSON object naming only
 /// the status, never the error's details (those go to the logs).

@@ -375,7 +375,8 @@ impl SessionManager {
             match crate::metrics::timed("check", self.store.check(sub, &wire.sid)).await {
                 Ok(outcome) => {
                     if outcome.session_revoked {
-                        return Err(reject(RejectionKind::Revoked, "session id revoked"));
+                        return Err(reject(RejectionKind::Revoked, "session id revoked")
+                            .with_issued_at(wire.iat));
                     }
                     let state = outcome.subject;
                     let revoked = match wire.sgen {
@@ -386,7 +387,8 @@ impl SessionManager {
                         None => wire.created_ms <= state.revoked_at_ms,
                     };
                     if revoked {
-                        return Err(reject(RejectionKind::Revoked, "subject's sessions revoked"));
+                        return Err(reject(RejectionKind::Revoked, "subject's sessions revoked")
+                            .with_issued_at(wire.iat));
                     }
                     stale = wire.dgen.unwrap_or(0) < state.data_generation;
                     observed = Some(state);

@@ -468,7 +468,6 @@ impl<T> Session<T> {
     }
 
     /// Whether [`login`](Session::login) was called in this request.
-    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
     pub(crate) fn is_login(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Renewed { restart: true, .. })
     }
