@@ -19,7 +19,7 @@
 //! | `HTTP_CONNECTIONS` | 32 | concurrent keep-alive connections |
 //! | `HTTP_MAX_SECS` | 30 | time bound of any one run |
 //! | `HTTP_ROTATION_SECS` | 10 | length of the rotation run (a key rotation every second) |
-//! | `HTTP_ROUNDS` | 3 | rounds of the six steady configurations, interleaved; each reports its median round by req/s |
+//! | `HTTP_ROUNDS` | 5 | rounds of the six steady configurations, interleaved; each reports the median and spread of its rounds |
 //! | `HTTP_ONLY` | all | comma-separated configurations to run |
 //!
 //! Every request carries a valid session cookie (about 250 bytes of JSON
@@ -76,7 +76,7 @@ impl Settings {
             connections: num("HTTP_CONNECTIONS", 32).max(1) as usize,
             max: Duration::from_secs(num("HTTP_MAX_SECS", 30).clamp(1, 120)),
             rotation: Duration::from_secs(num("HTTP_ROTATION_SECS", 10).clamp(2, 60)),
-            rounds: num("HTTP_ROUNDS", 3).clamp(1, 9) as usize,
+            rounds: num("HTTP_ROUNDS", 5).clamp(1, 9) as usize,
             only: std::env::var("HTTP_ONLY")
                 .ok()
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
@@ -595,6 +595,38 @@ fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -
     }
 }
 
+/// The median of `values`, and their range, as `median (lowest–highest)`.
+fn spread(values: &[f64], decimals: usize) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return "–".to_owned();
+    }
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    format!(
+        "{median:.decimals$} ({:.decimals$}–{:.decimals$})",
+        sorted[0],
+        sorted[n - 1]
+    )
+}
+
+/// "met" when every round is at most `limit`, "MISSED" when none is,
+/// "unclear" (the spread straddles the limit) otherwise.
+fn verdict(values: &[f64], limit: f64) -> &'static str {
+    if values.iter().all(|&v| v <= limit) {
+        "met"
+    } else if values.iter().all(|&v| v > limit) {
+        "MISSED"
+    } else {
+        "unclear"
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let settings = Settings::from_env();
@@ -632,16 +664,45 @@ fn main() {
             rounds[i].push(report);
         }
     }
-    // Each configuration's median round by req/s; failures of every round.
+    // Each configuration's median round by req/s (its latencies and the
+    // rest of its row); failures of every round; every round kept for the
+    // medians and spreads below.
     let mut reports = Vec::new();
+    let mut all: HashMap<&'static str, Vec<(f64, f64)>> = HashMap::new();
     for mut runs in rounds.into_iter().filter(|r| !r.is_empty()) {
         let failures: usize = runs.iter().map(|r| r.failures).sum();
+        all.insert(
+            runs[0].name,
+            runs.iter().map(|r| (r.rps, r.server_cpu_us)).collect(),
+        );
         runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
         let mut median = runs.swap_remove(runs.len() / 2);
         median.failures = failures;
         reports.push(median);
     }
 
+    println!();
+    println!(
+        "Medians of {} interleaved rounds, the spread (lowest–highest round) in brackets.",
+        settings.rounds
+    );
+    println!();
+    println!("| configuration | req/s | server CPU µs/req | rounds |");
+    println!("|---|---:|---:|---:|");
+    for r in &reports {
+        let runs = &all[r.name];
+        let rps: Vec<f64> = runs.iter().map(|x| x.0).collect();
+        let cpu: Vec<f64> = runs.iter().map(|x| x.1).collect();
+        println!(
+            "| {} | {} | {} | {} |",
+            r.name,
+            spread(&rps, 0),
+            spread(&cpu, 2),
+            runs.len()
+        );
+    }
+    println!();
+    println!("The median round of each configuration (by req/s):");
     println!();
     println!("| configuration | requests | failed | re-issued | seconds | req/s | p50 µs | p99 µs | max µs | server CPU µs/req | generator CPU µs/req |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -663,29 +724,47 @@ fn main() {
     }
     let find = |name: &str| reports.iter().find(|r| r.name == name);
     println!();
+    // The host's own cost: what the bare handlers take, so that runs on
+    // different hosts can be compared.
     for framework in ["axum", "actix"] {
-        if let (Some(bare), Some(session)) = (
-            find(&format!("{framework}-bare")),
-            find(&format!("{framework}-session")),
-        ) {
-            let cost = 1.0 - session.rps / bare.rps;
+        if let Some(bare) = all.get(format!("{framework}-bare").as_str()) {
+            let cpu: Vec<f64> = bare.iter().map(|x| x.1).collect();
+            let rps: Vec<f64> = bare.iter().map(|x| x.0).collect();
             println!(
-                "{framework}: the session layer costs {:.1}% of the bare handler's req/s (target ≤ 10%: {}); server CPU +{:.1} µs/request ({:.1} → {:.1})",
-                cost * 100.0,
-                if cost <= 0.10 { "met" } else { "MISSED" },
-                session.server_cpu_us - bare.server_cpu_us,
-                bare.server_cpu_us,
-                session.server_cpu_us
+                "host: {framework} bare handler {} µs of server CPU a request, {} req/s",
+                spread(&cpu, 2),
+                spread(&rps, 0)
             );
         }
-        if let (Some(bare), Some(session)) = (
-            find(&format!("{framework}-bare")),
-            find(&format!("{framework}-session-nocache")),
-        ) {
+    }
+    println!();
+    // The layer's cost, round by round (each session round against the bare
+    // round run just before it), then the median and the spread of those.
+    // A target counts as met only when every round meets it, missed when
+    // none does, and unclear otherwise.
+    for framework in ["axum", "actix"] {
+        let Some(bare) = all.get(format!("{framework}-bare").as_str()) else {
+            continue;
+        };
+        for (suffix, label, cpu_target) in [
+            ("session", "token cache on", 1.0),
+            ("session-nocache", "token cache off", 3.0),
+        ] {
+            let Some(session) = all.get(format!("{framework}-{suffix}").as_str()) else {
+                continue;
+            };
+            let pairs = bare.iter().zip(session);
+            let loss: Vec<f64> = pairs
+                .clone()
+                .map(|(b, s)| (1.0 - s.0 / b.0) * 100.0)
+                .collect();
+            let added: Vec<f64> = pairs.map(|(b, s)| s.1 - b.1).collect();
             println!(
-                "{framework}, token cache off: the session layer costs {:.1}% of the bare handler's req/s; server CPU +{:.1} µs/request",
-                (1.0 - session.rps / bare.rps) * 100.0,
-                session.server_cpu_us - bare.server_cpu_us
+                "{framework}, {label}: req/s lost {} % (target ≤ 10 %: {}); server CPU added {} µs/request (target ≤ {cpu_target:.1} µs: {})",
+                spread(&loss, 1),
+                verdict(&loss, 10.0),
+                spread(&added, 2),
+                verdict(&added, cpu_target),
             );
         }
     }

@@ -10,17 +10,27 @@
 #
 # Settings (environment): HTTP_REQUESTS (200000 per configuration and
 # round), HTTP_WARMUP (20000), HTTP_CONNECTIONS (32), HTTP_MAX_SECS (30, the
-# bound on any one run), HTTP_ROUNDS (3), HTTP_ROTATION_SECS (10),
+# bound on any one run), HTTP_ROUNDS (5), HTTP_ROTATION_SECS (10),
 # HTTP_ONLY (a comma-separated subset of axum-bare, axum-session,
 # axum-session-nocache, actix-bare, actix-session, actix-session-nocache,
 # axum-session-rotation; "nocache" is the session layer with its token
 # cache off).
 #
-# The results table is printed and kept in target/bench-http/results.md.
+# The steady configurations run in HTTP_ROUNDS interleaved rounds (every
+# configuration once per round, in the same order), so a quieter or busier
+# moment of a shared machine falls on all of them. The report gives each
+# configuration's median and spread (lowest–highest round), the host's
+# bare-handler cost (so runs on different hosts compare), and the layer's
+# cost round by round against the bare round just before it: a target is
+# "met" only when every round meets it, "MISSED" when none does, "unclear"
+# otherwise.
+#
+# The results table is printed and kept in $CARGO_TARGET_DIR/bench-http/
+# results.md (target/bench-http/results.md by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/bench-http
+out="${CARGO_TARGET_DIR:-target}/bench-http"
 mkdir -p "$out"
 {
   echo "# HTTP benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

@@ -166,12 +166,7 @@ impl CsrfConfig {
     /// Checks one request.
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn check(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRejection> {
-        // Every method but the safe ones (RFC 9110 §9.2.1) is checked, so
-        // custom methods are covered too.
-        if ["GET", "HEAD", "OPTIONS", "TRACE"]
-            .iter()
-            .any(|safe| request.method.eq_ignore_ascii_case(safe))
-        {
+        if is_safe_method(request.method) {
             return Ok(());
         }
         if request
@@ -243,6 +238,15 @@ fn is_loopback(authority: &str) -> bool {
         || host
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `method` is one the CSRF defence lets through unchecked: every
+/// method but the safe ones (RFC 9110 §9.2.1) is checked, so custom methods
+/// are covered too.
+pub(crate) fn is_safe_method(method: &str) -> bool {
+    ["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|safe| method.eq_ignore_ascii_case(safe))
 }
 
 #[cfg(test)]

@@ -126,10 +126,21 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// The parts of the request the session layer reads, borrowed from it.
 fn request_head(request: &ServiceRequest) -> RequestHead<'_> {
     let headers = request.headers();
-    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // The CSRF check reads these only for unsafe methods: a GET skips the
+    // three header lookups.
+    let unsafe_method = !crate::csrf::is_safe_method(request.method().as_str());
+    let text = |name: &HeaderName| {
+        unsafe_method
+            .then(|| headers.get(name).and_then(|v| v.to_str().ok()))
+            .flatten()
+    };
     RequestHead {
         method: request.method().as_str(),
-        host: text(&header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        host: text(&header::HOST).or_else(|| {
+            unsafe_method
+                .then(|| request.uri().authority().map(|a| a.as_str()))
+                .flatten()
+        }),
         origin: text(&header::ORIGIN),
         sec_fetch_site: text(&SEC_FETCH_SITE),
         // The raw Cookie headers, not actix-web's parsed cookies: those are

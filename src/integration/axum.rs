@@ -107,10 +107,21 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 fn request_head(request: &Request<Body>) -> RequestHead<'_> {
     let headers = request.headers();
-    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // The CSRF check reads these only for unsafe methods: a GET skips the
+    // three header lookups.
+    let unsafe_method = !crate::csrf::is_safe_method(request.method().as_str());
+    let text = |name: &HeaderName| {
+        unsafe_method
+            .then(|| headers.get(name).and_then(|v| v.to_str().ok()))
+            .flatten()
+    };
     RequestHead {
         method: request.method().as_str(),
-        host: text(&HOST).or_else(|| request.uri().authority().map(|a| a.as_str())),
+        host: text(&HOST).or_else(|| {
+            unsafe_method
+                .then(|| request.uri().authority().map(|a| a.as_str()))
+                .flatten()
+        }),
         origin: text(&ORIGIN),
         sec_fetch_site: text(&SEC_FETCH_SITE),
         cookies: headers

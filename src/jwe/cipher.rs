@@ -37,11 +37,70 @@ pub(super) fn gcm_seal(
         out.copy_from_slice(&tag);
         Ok(out)
     }
+    #[cfg(feature = "ring")]
+    if let Some(algorithm) = ring_algorithm(key.len()) {
+        return ring_gcm::seal(algorithm, key, iv, aad, buffer).ok_or(SealError::Cipher);
+    }
     match key.len() {
         16 => run::<Aes128Gcm>(key, iv, aad, buffer),
         24 => run::<Aes192Gcm>(key, iv, aad, buffer),
         32 => run::<Aes256Gcm>(key, iv, aad, buffer),
         _ => Err(SealError::Cipher),
+    }
+}
+
+/// `ring`'s AES-GCM for the key lengths it has (128 and 256 bits; AES-192
+/// stays with the RustCrypto crates).
+#[cfg(feature = "ring")]
+fn ring_algorithm(key_len: usize) -> Option<&'static ring::aead::Algorithm> {
+    match key_len {
+        16 => Some(&ring::aead::AES_128_GCM),
+        32 => Some(&ring::aead::AES_256_GCM),
+        _ => None,
+    }
+}
+
+/// AES-GCM through `ring` (feature `ring`): its assembly (AES-NI with
+/// aggregated carry-less multiplication for GHASH) is faster per byte than
+/// the RustCrypto crates' on processors without VAES. Constant time like
+/// them; unlike them, `ring` does not wipe its expanded key schedule when
+/// the key object is dropped (it lives on the stack for one call here).
+#[cfg(feature = "ring")]
+mod ring_gcm {
+    use ring::aead::{Aad, Algorithm, LessSafeKey, Nonce, Tag, UnboundKey};
+
+    use super::{IV_LEN, TAG_LEN};
+
+    pub(super) fn seal(
+        algorithm: &'static Algorithm,
+        key: &[u8],
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, key).ok()?);
+        let tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buffer)
+            .ok()?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Some(out)
+    }
+
+    pub(super) fn open(
+        algorithm: &'static Algorithm,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Option<()> {
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, key).ok()?);
+        let nonce = Nonce::try_assume_unique_for_key(iv).ok()?;
+        let tag = Tag::try_from(tag).ok()?;
+        key.open_in_place_separate_tag(nonce, Aad::from(aad), tag, buffer, 0..)
+            .ok()?;
+        Some(())
     }
 }
 
@@ -71,6 +130,10 @@ pub(super) fn gcm_open(
     }
     if iv.len() != IV_LEN || tag.len() != TAG_LEN {
         return Err(());
+    }
+    #[cfg(feature = "ring")]
+    if let Some(algorithm) = ring_algorithm(key.len()) {
+        return ring_gcm::open(algorithm, key, iv, aad, buffer, tag).ok_or(());
     }
     match key.len() {
         16 => run::<Aes128Gcm>(key, iv, aad, buffer, tag),

@@ -323,8 +323,27 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
         (**self).subject(sub).await
     }
 
-    async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
-        (**self).check(sub, sid).await
+    // Hands back the inner store's future as it is: an `Arc` of a store
+    // (what `SessionLayer::builder(keyring, Arc::new(store))` holds) costs
+    // no second boxed future on the check every request makes.
+    fn check<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        sub: &'life1 str,
+        sid: &'life2 str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<CheckOutcome, StoreError>>
+                + Send
+                + 'async_trait,
+        >,
+    >
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).check(sub, sid)
     }
 
     async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {

@@ -538,7 +538,12 @@ impl SessionManager {
         // sealed, with the deadline it had. Only a session with a subject
         // is ever revoked: an anonymous one holds nothing a login inherits.
         let mut replaced = None;
-        let opened_sub = session.opened_sub.clone();
+        // Only a destroyed or renewed session needs it: no copy on the
+        // request path of a session that stays as it is.
+        let opened_sub = match session.lifecycle {
+            Lifecycle::Active => None,
+            _ => session.opened_sub.clone(),
+        };
         match &session.lifecycle {
             Lifecycle::Destroyed { renewed_from } => {
                 if let Some(sub) = opened_sub.as_deref() {

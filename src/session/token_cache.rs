@@ -229,11 +229,21 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (a_words, a_tail) = a.as_chunks::<8>();
-    let (b_words, b_tail) = b.as_chunks::<8>();
+    let (a_blocks, a_rest) = a.as_chunks::<32>();
+    let (b_blocks, b_rest) = b.as_chunks::<32>();
     let mut diff = 0u64;
+    for (x, y) in a_blocks.iter().zip(b_blocks) {
+        // Four words at a time, opaque to the optimiser at every block, so
+        // no early exit appears.
+        let mut block = 0u64;
+        for (x, y) in x.as_chunks::<8>().0.iter().zip(y.as_chunks::<8>().0) {
+            block |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
+        }
+        diff = std::hint::black_box(diff | block);
+    }
+    let (a_words, a_tail) = a_rest.as_chunks::<8>();
+    let (b_words, b_tail) = b_rest.as_chunks::<8>();
     for (x, y) in a_words.iter().zip(b_words) {
-        // Opaque to the optimiser at every word, so no early exit appears.
         diff = std::hint::black_box(diff | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y)));
     }
     for (x, y) in a_tail.iter().zip(b_tail) {

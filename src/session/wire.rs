@@ -93,17 +93,40 @@ impl Drop for WipingBuffer {
     }
 }
 
-impl std::io::Write for WipingBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+impl WipingBuffer {
+    /// Appends `bytes`; growth wipes the buffer it leaves.
+    #[inline]
+    fn append(&mut self, bytes: &[u8]) {
         let needed = self.0.len() + bytes.len();
         if needed > self.0.capacity() {
-            let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
-            grown.extend_from_slice(&self.0);
-            let mut old = std::mem::replace(&mut self.0, grown);
-            old.as_mut_slice().zeroize();
+            self.grow(needed);
         }
         self.0.extend_from_slice(bytes);
+    }
+
+    #[cold]
+    fn grow(&mut self, needed: usize) {
+        let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
+        grown.extend_from_slice(&self.0);
+        let mut old = std::mem::replace(&mut self.0, grown);
+        old.as_mut_slice().zeroize();
+    }
+}
+
+// serde_json writes a value in many small pieces (each quote, key and
+// punctuation): `write_all` is overridden so that each is one inlined
+// append, not the default loop around `write`.
+impl std::io::Write for WipingBuffer {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.append(bytes);
         Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.append(bytes);
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
