@@ -5,7 +5,6 @@
 #![cfg(feature = "dbsc")]
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -551,7 +550,7 @@ async fn a_primed_challenge_makes_the_refresh_one_round_trip() {
     server.advance(50);
     let renewed = refresh(&server, &mut jar, &id, Some(&key.proof(&challenge, false))).await;
     assert_eq!(renewed.status(), 200);
-    // The previous primed challenge works too (requests race), once.
+    // A fresh bound cookie is far from its end: no challenge primed.
     let earlier = get(&server, &mut jar).await; // fresh cookie: not primed
     assert!(earlier.challenge().is_none());
 }
@@ -1373,7 +1372,6 @@ async fn the_registration_and_refresh_paths_are_answered_only_for_post() {
     )
     .await;
     assert!(reached, "a GET goes to the application");
-    let _ = std::io::stderr().flush();
 }
 
 #[cfg(feature = "metrics")]

@@ -103,27 +103,12 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
     (cert_path, key_path, pin)
 }
 
-/// `target/<profile>`, where the demo binaries are.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_owned()
-}
-
 /// A demo binary, built with device-bound sessions when it is missing.
 fn demo(name: &str) -> PathBuf {
-    let path = target_dir().join("examples").join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name, "--all-features"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    path
+    support::built_binary(
+        &format!("examples/{name}"),
+        &["build", "--example", name, "--all-features"],
+    )
 }
 
 struct Server(Child);

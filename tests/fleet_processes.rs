@@ -18,7 +18,7 @@ mod support;
 mod jar;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,31 +35,6 @@ const PERIOD: u64 = 6;
 const LEAD: u64 = 3;
 const ROTATIONS: usize = 10;
 const CLIENTS: usize = 6;
-
-/// `target/debug` (or the profile directory the tests run from).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/debug/deps/fleet_processes-…
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_owned()
-}
-
-/// The path of a built binary, building it when it is missing.
-fn binary(relative: &str, build: &[&str]) -> PathBuf {
-    let path = target_dir().join(relative);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(build)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "cargo {build:?} failed");
-    }
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
 
 /// A demo server process, killed on drop.
 struct Server {
@@ -134,11 +109,11 @@ async fn three_servers_rotate_from_one_key_file_with_no_logout() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let demo = binary(
+    let demo = support::built_binary(
         "examples/axum",
         &["build", "--example", "axum", "--all-features"],
     );
-    let tool = binary(
+    let tool = support::built_binary(
         "jwe-session",
         &["build", "-p", "jwe-session-cli", "--bin", "jwe-session"],
     );

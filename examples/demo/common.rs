@@ -138,27 +138,16 @@ pub fn with_dbsc(
     if !https() {
         return Ok(builder);
     }
-    #[cfg(feature = "dbsc")]
-    {
-        let secs: u64 = match std::env::var("DBSC_BOUND_SECS") {
-            Ok(secs) => secs
-                .parse()
-                .map_err(|_| format!("DBSC_BOUND_SECS={secs:?} is not a number of seconds"))?,
-            Err(_) => 600,
-        };
-        tracing::info!(bound_cookie_secs = secs, "device-bound sessions (DBSC) on");
-        Ok(builder.dbsc(
-            jwe_session::DbscConfig::new()
-                .bound_cookie_lifetime(std::time::Duration::from_secs(secs)),
-        ))
-    }
-    #[cfg(not(feature = "dbsc"))]
-    {
-        tracing::warn!(
-            "HTTPS without device-bound sessions: build with --features dbsc to turn them on"
-        );
-        Ok(builder)
-    }
+    let secs: u64 = match std::env::var("DBSC_BOUND_SECS") {
+        Ok(secs) => secs
+            .parse()
+            .map_err(|_| format!("DBSC_BOUND_SECS={secs:?} is not a number of seconds"))?,
+        Err(_) => 600,
+    };
+    tracing::info!(bound_cookie_secs = secs, "device-bound sessions (DBSC) on");
+    Ok(builder.dbsc(
+        jwe_session::DbscConfig::new().bound_cookie_lifetime(std::time::Duration::from_secs(secs)),
+    ))
 }
 
 /// An OpenSSL acceptor for the certificate and key of `tls`.

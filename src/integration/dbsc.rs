@@ -111,13 +111,12 @@ impl Dbsc {
         &self,
         layer: &SessionLayer,
         binding: Option<&Binding>,
-        request: &RequestHead<'_>,
+        incoming: &IncomingCookies,
         now: SystemTime,
     ) -> Result<BoundCheck, &'static str> {
         let Some(binding) = binding else {
             return Ok(BoundCheck::Unbound);
         };
-        let incoming = self.bound.read(request.cookies.iter().copied());
         let Some(token) = incoming.token() else {
             return Err(if incoming.is_malformed() {
                 "bound cookie malformed"
@@ -250,13 +249,9 @@ impl Dbsc {
         &self.config.registration_path
     }
 
-    /// Whether the request carries a bound cookie (valid or not).
-    pub(crate) fn carries_bound(&self, request: &RequestHead<'_>) -> bool {
-        self.bound
-            .read(request.cookies.iter().copied())
-            .present()
-            .next()
-            .is_some()
+    /// The request's bound cookie, read once per request.
+    pub(crate) fn read_bound(&self, request: &RequestHead<'_>) -> IncomingCookies {
+        self.bound.read(request.cookies.iter().copied())
     }
 
     /// The `Set-Cookie` that removes the bound cookie.
@@ -376,11 +371,9 @@ impl Dbsc {
             Ok(head) => head,
             Err(status) => return answer(status, None),
         };
-        head.set_cookies
-            .extend(match self.bound_cookie(layer, &id, request, now) {
-                Ok(cookies) => cookies,
-                Err(status) => return answer(status, None),
-            });
+        if let Err(status) = self.grant_bound(layer, &mut head, &id, request, now) {
+            return answer(status, None);
+        }
         let scope_specification: Vec<_> = self
             .config
             .scope_exclude
@@ -402,13 +395,7 @@ impl Dbsc {
                 "attributes": self.attributes,
             }],
         });
-        head.replace_status = Some(200);
         head.replace_body = Some(Cow::Owned(instructions.to_string()));
-        head.no_store = true;
-        let exp_ms = unix_millis(now).saturating_add(
-            u64::try_from(self.config.bound_cookie_lifetime.as_millis()).unwrap_or(0),
-        );
-        self.prime_if_due(layer, &mut head, &id, exp_ms, now);
         tracing::info!(alg = %proof.alg, binding = %id, "DBSC session registered: bound to the device's key");
         crate::metrics::dbsc("registered");
         head
@@ -517,17 +504,9 @@ impl Dbsc {
             Ok(head) => head,
             Err(status) => return answer(status, None),
         };
-        head.set_cookies
-            .extend(match self.bound_cookie(layer, id, request, now) {
-                Ok(cookies) => cookies,
-                Err(status) => return answer(status, None),
-            });
-        head.replace_status = Some(200);
-        head.no_store = true;
-        let exp_ms = unix_millis(now).saturating_add(
-            u64::try_from(self.config.bound_cookie_lifetime.as_millis()).unwrap_or(0),
-        );
-        self.prime_if_due(layer, &mut head, id, exp_ms, now);
+        if let Err(status) = self.grant_bound(layer, &mut head, id, request, now) {
+            return answer(status, None);
+        }
         tracing::debug!(binding = id, "DBSC refresh: bound cookie renewed");
         crate::metrics::dbsc("refreshed");
         head
@@ -573,14 +552,16 @@ impl Dbsc {
         }
     }
 
-    /// The `Set-Cookie` of a fresh bound cookie for the binding `id`.
-    fn bound_cookie(
+    /// Answers 200 with a fresh bound cookie for the binding `id` (and the
+    /// next challenge, when it will be refreshed within one's lifetime).
+    fn grant_bound(
         &self,
         layer: &SessionLayer,
+        head: &mut ResponseHead,
         id: &str,
         request: &RequestHead<'_>,
         now: SystemTime,
-    ) -> Result<Vec<String>, u16> {
+    ) -> Result<(), u16> {
         let manager = layer.manager();
         let lifetime = self.config.bound_cookie_lifetime;
         let token = tokens::seal_bound(
@@ -595,12 +576,20 @@ impl Dbsc {
             500u16
         })?;
         let incoming = self.bound.read(request.cookies.iter().copied());
-        self.bound
+        let set_cookies = self
+            .bound
             .write(&token, lifetime, &incoming)
             .map_err(|error| {
                 tracing::error!(error = %error, "bound cookie too large");
-                500
-            })
+                500u16
+            })?;
+        head.set_cookies.extend(set_cookies);
+        head.replace_status = Some(200);
+        head.no_store = true;
+        let exp_ms = unix_millis(now)
+            .saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+        self.prime_if_due(layer, head, id, exp_ms, now);
+        Ok(())
     }
 
     /// The site's origin: configured, or `https://` and the `Host`.

@@ -890,7 +890,7 @@ impl SessionLayer {
         if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
             // Authenticated by the device's signature over a challenge of
             // this server, not by the cookie alone: no CSRF check.
-            let head = if request.path == dbsc_registration_path(dbsc) {
+            let head = if request.path == dbsc.registration_path() {
                 dbsc.register(self, request, &incoming).await
             } else {
                 dbsc.refresh(self, request, &incoming).await
@@ -955,9 +955,14 @@ impl SessionLayer {
         #[cfg(feature = "dbsc")]
         let mut bound = dbsc::BoundCheck::Unbound;
         #[cfg(feature = "dbsc")]
-        if let (Some(dbsc), Some(loaded)) = (&self.shared.dbsc, &session) {
+        let mut bound_present = false;
+        #[cfg(feature = "dbsc")]
+        if let Some(dbsc) = &self.shared.dbsc {
+            let bound_cookies = dbsc.read_bound(request);
+            bound_present = bound_cookies.present().next().is_some();
+            let binding = session.as_ref().and_then(|loaded| loaded.binding());
             let now = self.shared.manager.now();
-            match dbsc.check_bound(self, loaded.binding(), request, now) {
+            match dbsc.check_bound(self, binding, &bound_cookies, now) {
                 Ok(check) => bound = check,
                 Err(reason) => {
                     // Not revoked, not removed, not overwritten (a stand-in):
@@ -990,11 +995,7 @@ impl SessionLayer {
             #[cfg(feature = "dbsc")]
             bound,
             #[cfg(feature = "dbsc")]
-            bound_present: self
-                .shared
-                .dbsc
-                .as_ref()
-                .is_some_and(|dbsc| dbsc.carries_bound(request)),
+            bound_present,
         })
     }
 
@@ -1102,12 +1103,6 @@ impl SessionLayer {
         }
         head
     }
-}
-
-/// The registration path of a layer's DBSC settings.
-#[cfg(feature = "dbsc")]
-fn dbsc_registration_path(dbsc: &dbsc::Dbsc) -> &str {
-    dbsc.registration_path()
 }
 
 impl ResponseHead {

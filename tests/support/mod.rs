@@ -5,7 +5,7 @@
 pub mod manager;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,31 @@ impl Drop for RedisServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `target/debug` (or the profile directory the tests run from).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/debug/deps/<test>-…
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_owned()
+}
+
+/// The path of a built binary, building it when it is missing.
+pub fn built_binary(relative: &str, build: &[&str]) -> PathBuf {
+    let path = target_dir().join(relative);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(build)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "cargo {build:?} failed");
+    }
+    assert!(path.exists(), "{} is missing", path.display());
+    path
 }
 
 /// A loopback port nothing listens on right now.
