@@ -7,7 +7,6 @@
 //! joined again on read. When a session shrinks, the chunks it no longer
 //! needs are removed.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -348,7 +347,7 @@ impl CookieConfig {
     pub(crate) fn read<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> IncomingCookies {
         let mut single: Option<String> = None;
         let mut chunks: Vec<(usize, String)> = Vec::new();
-        let mut present = BTreeSet::new();
+        let mut present = Present::default();
         let mut malformed = false;
         let base = self.name.as_bytes();
         for header in headers {
@@ -377,8 +376,7 @@ impl CookieConfig {
                 } else {
                     continue;
                 };
-                // Our names are ASCII, so this is valid UTF-8.
-                present.insert(String::from_utf8_lossy(name).into_owned());
+                present.insert(slot);
                 let value = match std::str::from_utf8(value) {
                     Ok(value) if value.is_ascii() => value.to_owned(),
                     _ => {
@@ -417,7 +415,7 @@ impl CookieConfig {
             (None, true) => None,
         };
         let token = token.filter(|t| !t.is_empty() && t.len() <= self.max_token_len());
-        malformed |= token.is_none() && !present.is_empty();
+        malformed |= token.is_none() && present.any();
         IncomingCookies {
             token: if malformed { None } else { token },
             present,
@@ -446,8 +444,7 @@ impl CookieConfig {
         }
         let max_age =
             ::cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
-        let mut names = Vec::with_capacity(needed);
-        let mut out = Vec::with_capacity(needed + incoming.present.len());
+        let mut out = Vec::with_capacity(needed + incoming.present.count());
         // The token is base64url and dots: ASCII, so byte chunks are valid text.
         let bytes = token.as_bytes();
         for (i, part) in bytes.chunks(chunk_len).enumerate() {
@@ -457,15 +454,19 @@ impl CookieConfig {
                 format!("{}.{i}", self.name)
             };
             let value = String::from_utf8_lossy(part).into_owned();
-            let mut builder = self.build(name.clone(), value);
+            let mut builder = self.build(name, value);
             if self.persistent {
                 builder = builder.max_age(max_age);
             }
             out.push(builder.build().to_string());
-            names.push(name);
         }
-        for stale in incoming.present.iter().filter(|n| !names.contains(n)) {
-            out.push(self.removal(stale));
+        // The request's cookies this set does not overwrite.
+        let written = |slot: Option<usize>| match slot {
+            None => needed == 1,
+            Some(i) => needed > 1 && i < needed,
+        };
+        for stale in incoming.present.slots().filter(|&slot| !written(slot)) {
+            out.push(self.removal(&self.slot_name(stale)));
         }
         Ok(out)
     }
@@ -474,14 +475,58 @@ impl CookieConfig {
     /// carried (or the main one, when it carried none).
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn remove(&self, incoming: &IncomingCookies) -> Vec<String> {
-        if incoming.present.is_empty() {
+        if !incoming.present.any() {
             return vec![self.removal(&self.name)];
         }
         incoming
             .present
-            .iter()
-            .map(|name| self.removal(name))
+            .slots()
+            .map(|slot| self.removal(&self.slot_name(slot)))
             .collect()
+    }
+
+    /// The name of the cookie in `slot`: `NAME`, or chunk `i`'s `NAME.i`.
+    fn slot_name(&self, slot: Option<usize>) -> String {
+        match slot {
+            None => self.name.clone(),
+            Some(i) => format!("{}.{i}", self.name),
+        }
+    }
+}
+
+/// Which session cookies a request carried: the single cookie (bit 16) and
+/// the chunks (bits 0 to 15), so that reading them allocates nothing.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Present(u32);
+
+impl Present {
+    const SINGLE: u32 = 1 << 16;
+
+    fn insert(&mut self, slot: Option<usize>) {
+        self.0 |= slot.map_or(Self::SINGLE, |i| 1 << i);
+    }
+
+    fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    fn count(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The slots present, in the order of their names (`NAME`, `NAME.0`,
+    /// `NAME.1`, `NAME.10`, … `NAME.15`, `NAME.2`, …).
+    fn slots(self) -> impl Iterator<Item = Option<usize>> {
+        const BY_NAME: [usize; 16] = [0, 1, 10, 11, 12, 13, 14, 15, 2, 3, 4, 5, 6, 7, 8, 9];
+        (self.0 & Self::SINGLE != 0)
+            .then_some(None)
+            .into_iter()
+            .chain(
+                BY_NAME
+                    .into_iter()
+                    .filter(move |&i| self.0 & (1 << i) != 0)
+                    .map(Some),
+            )
     }
 }
 
@@ -499,7 +544,7 @@ fn chunk_index(text: &[u8]) -> Option<usize> {
 #[cfg_attr(feature = "internals", visibility::make(pub))]
 pub(crate) struct IncomingCookies {
     token: Option<String>,
-    present: BTreeSet<String>,
+    present: Present,
     malformed: bool,
 }
 
@@ -510,7 +555,7 @@ impl fmt::Debug for IncomingCookies {
                 "token",
                 &self.token.as_ref().map(|t| format!("[{} bytes]", t.len())),
             )
-            .field("present", &self.present)
+            .field("present", &format_args!("{:#x}", self.present.0))
             .field("malformed", &self.malformed)
             .finish()
     }
@@ -522,9 +567,16 @@ impl IncomingCookies {
         self.token.as_deref()
     }
 
-    /// The names of the session cookies present.
-    pub fn present(&self) -> impl Iterator<Item = &str> {
-        self.present.iter().map(String::as_str)
+    /// Whether the request carried any session cookie, well-formed or
+    /// not.
+    pub fn any_present(&self) -> bool {
+        self.present.any()
+    }
+
+    /// The names of the session cookies present, as `config` (the one
+    /// that read them) names them, in the order of their names.
+    pub fn present<'c>(&self, config: &'c CookieConfig) -> impl Iterator<Item = String> + 'c {
+        self.present.slots().map(|slot| config.slot_name(slot))
     }
 
     /// Whether session cookies were present but could not form a token
@@ -678,7 +730,7 @@ mod tests {
         assert_eq!(incoming.token(), Some("good"));
         assert!(!incoming.is_malformed());
         assert_eq!(
-            incoming.present().collect::<Vec<_>>(),
+            incoming.present(&config).collect::<Vec<_>>(),
             vec!["__Host-session"]
         );
         // A value smuggling a separator stays one value.

@@ -244,9 +244,11 @@ fn is_loopback(authority: &str) -> bool {
 /// method but the safe ones (RFC 9110 §9.2.1) is checked, so custom methods
 /// are covered too.
 pub(crate) fn is_safe_method(method: &str) -> bool {
-    ["GET", "HEAD", "OPTIONS", "TRACE"]
-        .iter()
-        .any(|safe| method.eq_ignore_ascii_case(safe))
+    // The methods as sent by every client first; then any other case.
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+        || ["GET", "HEAD", "OPTIONS", "TRACE"]
+            .iter()
+            .any(|safe| method.eq_ignore_ascii_case(safe))
 }
 
 #[cfg(test)]

@@ -106,10 +106,13 @@ fn model(config: &CookieConfig, headers: &[&[u8]]) -> (Option<String>, BTreeSet<
     (token, present, malformed)
 }
 
-fn observed(incoming: &IncomingCookies) -> (Option<String>, BTreeSet<String>, bool) {
+fn observed(
+    config: &CookieConfig,
+    incoming: &IncomingCookies,
+) -> (Option<String>, BTreeSet<String>, bool) {
     (
         incoming.token().map(str::to_owned),
-        incoming.present().map(str::to_owned).collect(),
+        incoming.present(config).collect(),
         incoming.is_malformed(),
     )
 }
@@ -130,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     let headers: Vec<&[u8]> = rest.split(|&b| b == b'\n').collect();
 
     let incoming = config.read(headers.iter().copied());
-    let seen = observed(&incoming);
+    let seen = observed(&config, &incoming);
     if let Some(token) = incoming.token() {
         assert!(!token.is_empty() && token.is_ascii());
         assert!(token.len() <= config.max_token_len());

@@ -901,7 +901,7 @@ impl SessionLayer {
         // session: one without it (a CORS API under the same router, a
         // webhook) is not checked here. `CsrfGuard` checks routes
         // regardless of cookies.
-        let carries_session = incoming.present().next().is_some();
+        let carries_session = incoming.any_present();
         if let (Some(csrf), true) = (&self.shared.csrf, carries_session) {
             if !csrf_allows(csrf, request) {
                 return Admission::Refuse(403);
@@ -959,7 +959,7 @@ impl SessionLayer {
         #[cfg(feature = "dbsc")]
         if let Some(dbsc) = &self.shared.dbsc {
             let bound_cookies = dbsc.read_bound(request);
-            bound_present = bound_cookies.present().next().is_some();
+            bound_present = bound_cookies.any_present();
             let binding = session.as_ref().and_then(|loaded| loaded.binding());
             let now = self.shared.manager.now();
             match dbsc.check_bound(self, binding, &bound_cookies, now) {

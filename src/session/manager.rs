@@ -42,7 +42,7 @@ pub enum SaveOutcome {
 
 /// What a session knows of its subject's generations, for the next seal.
 struct GenerationsHeld {
-    sub: Option<String>,
+    sub: Option<Arc<str>>,
     /// The subject is the one of the token the client holds.
     same_subject: bool,
     generations: Option<Generations>,
@@ -336,8 +336,9 @@ impl SessionManager {
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
-        let now_s = unix_seconds(now);
+        // One reading of the clock's time, in both units.
         let now_ms = unix_millis(now);
+        let now_s = now_ms / 1000;
         let leeway = self.config.leeway().as_secs();
         let created_s = wire.created_ms / 1000;
         if created_s > now_s.saturating_add(leeway) || wire.iat > now_s.saturating_add(leeway) {
@@ -503,11 +504,11 @@ impl SessionManager {
             ));
         }
         let verified = Arc::new(Verified {
-            kid: opened.kid().to_owned(),
+            kid: Arc::from(opened.kid()),
             key: opened.key().clone(),
             version: wire.v,
-            sid: wire.sid,
-            sub: wire.sub,
+            sid: Arc::from(wire.sid),
+            sub: wire.sub.map(Arc::from),
             sgen: wire.sgen,
             dgen: wire.dgen,
             flashes: wire.fl,
@@ -600,7 +601,7 @@ impl SessionManager {
         session.iat = iat;
         session.exp = exp.min(session.abs_exp);
         if session.sid.is_empty() {
-            session.sid = new_sid()?;
+            session.sid = Arc::from(new_sid()?);
         }
         // Unread messages stay, after them the new ones; restored if the
         // seal fails, so nothing is lost.
@@ -638,7 +639,7 @@ impl SessionManager {
         session.changed = false;
         session.flashes_changed = false;
         session.lifecycle = Lifecycle::Active;
-        session.opened = Some((kid, KeyState::Primary));
+        session.opened = Some((Arc::from(kid), KeyState::Primary));
         session.opened_sub = session.sub.clone();
         session.generations = generations;
         session.format = FORMAT_VERSION;
@@ -777,7 +778,7 @@ impl SessionManager {
         let sid = if session.sid.is_empty() {
             "AAAAAAAAAAAAAAAAAAAAAA"
         } else {
-            session.sid.as_str()
+            &session.sid
         };
         let generations = session.sub.as_ref().map(|_| Generations {
             sgen: u64::MAX,

@@ -30,7 +30,6 @@
 //! the first load that asks for one).
 
 use std::any::{Any, TypeId};
-use std::collections::hash_map::RandomState;
 use std::hash::{Hash, Hasher};
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,15 +70,15 @@ pub struct TokenCacheStats {
 /// What opening a token established, kept for its next request.
 pub(crate) struct Verified {
     /// The `kid` of the key that opened the token.
-    pub(crate) kid: String,
+    pub(crate) kid: Arc<str>,
     /// That very key: the entry is valid only while the keyring holds it.
     /// A weak reference, so a removed key's material is still dropped (and
     /// wiped) at once.
     pub(crate) key: Weak<Key>,
     /// The payload format version.
     pub(crate) version: u32,
-    pub(crate) sid: String,
-    pub(crate) sub: Option<String>,
+    pub(crate) sid: Arc<str>,
+    pub(crate) sub: Option<Arc<str>>,
     /// The subject's generations the token carries (format 2).
     pub(crate) sgen: Option<u64>,
     pub(crate) dgen: Option<u64>,
@@ -135,13 +134,10 @@ impl Verified {
     /// made to be dear to hold decoded.
     fn weight(&self, token: &str) -> u64 {
         use decoded::alloc;
-        let texts = [
-            token.len(),
-            self.data.len(),
-            self.kid.len(),
-            self.sid.len(),
-            self.sub.as_ref().map_or(0, String::len),
-        ];
+        let texts = [token.len(), self.data.len()];
+        // An `Arc<str>` allocates its two counts with its text.
+        let shared = |text: &str| alloc(2 * size_of::<usize>() + text.len());
+        let shared = shared(&self.kid) + shared(&self.sid) + self.sub.as_deref().map_or(0, shared);
         let binding = self.binding.as_ref().map_or(0, |b| {
             alloc(2 * size_of::<usize>() + size_of::<super::Binding>())
                 + alloc(b.id.len())
@@ -155,6 +151,7 @@ impl Verified {
                 .map(|f| alloc(f.text.len()))
                 .sum::<u64>();
         texts.into_iter().map(alloc).sum::<u64>()
+            + shared
             + flashes
             + binding
             + alloc(2 * size_of::<usize>() + size_of::<Verified>())
@@ -252,7 +249,10 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, RandomState>;
+/// Buckets are picked by foldhash, keyed at random per cache: the hashed
+/// bytes are a tag the client chose, but only tokens this server sealed
+/// are inserted, and their tags cannot be chosen.
+type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, foldhash::quality::RandomState>;
 
 /// A sharded cache of opened tokens, bounded in bytes (none when the
 /// capacity is 0).
@@ -296,7 +296,7 @@ impl TokenCache {
                 (capacity / 2048).max(1),
                 capacity as u64,
                 ByBytes,
-                RandomState::new(),
+                foldhash::quality::RandomState::default(),
                 DefaultLifecycle::default(),
             )
         });
@@ -652,10 +652,10 @@ mod tests {
 
     fn verified(sid: &str) -> Arc<Verified> {
         Arc::new(Verified {
-            kid: "k1".to_owned(),
+            kid: Arc::from("k1"),
             key: Weak::new(),
             version: 2,
-            sid: sid.to_owned(),
+            sid: Arc::from(sid),
             sub: None,
             sgen: None,
             dgen: None,

@@ -62,13 +62,13 @@ pub(super) enum Lifecycle {
     /// With `restart`, the session also starts over: new creation time and
     /// absolute deadline (after a fresh login).
     Renewed {
-        old_sid: Option<String>,
+        old_sid: Option<Arc<str>>,
         restart: bool,
     },
     /// Ended: the current id and, after a renew in the same request, the
     /// id the client holds are revoked on save.
     Destroyed {
-        renewed_from: Option<String>,
+        renewed_from: Option<Arc<str>>,
     },
 }
 
@@ -80,8 +80,9 @@ pub(super) enum Lifecycle {
 pub struct Session<T> {
     // Open to the session module: the manager builds a session from a
     // checked token and seals it back (manager.rs).
-    pub(super) sid: String,
-    pub(super) sub: Option<String>,
+    // Shared with the token cache's entry: a cached load copies no text.
+    pub(super) sid: Arc<str>,
+    pub(super) sub: Option<Arc<str>>,
     pub(super) created_ms: u64,
     pub(super) iat: u64,
     pub(super) exp: u64,
@@ -92,10 +93,10 @@ pub struct Session<T> {
     /// [`set`](Session::set)), not only the subject or the id.
     pub(super) data_changed: bool,
     pub(super) lifecycle: Lifecycle,
-    pub(super) opened: Option<(String, KeyState)>,
+    pub(super) opened: Option<(Arc<str>, KeyState)>,
     /// The subject of the token the client holds: its revocations are
     /// recorded under it.
-    pub(super) opened_sub: Option<String>,
+    pub(super) opened_sub: Option<Arc<str>>,
     /// The token's generations (format 2, with a subject).
     pub(super) generations: Option<Generations>,
     /// The subject's state as the revocation check saw it.
@@ -153,7 +154,7 @@ impl<T> Session<T> {
     /// Sets the subject. Call [`renew`](Session::renew) too when this is a
     /// login or any change of privilege.
     pub fn set_subject(&mut self, sub: impl Into<String>) {
-        self.sub = Some(sub.into());
+        self.sub = Some(Arc::from(sub.into()));
         self.changed = true;
     }
 
@@ -258,7 +259,7 @@ impl<T> Session<T> {
     /// The `kid` of the key that sealed the token this session was opened
     /// from.
     pub fn kid(&self) -> Option<&str> {
-        self.opened.as_ref().map(|(kid, _)| kid.as_str())
+        self.opened.as_ref().map(|(kid, _)| &**kid)
     }
 
     /// The state of that key when the token was opened.
@@ -400,7 +401,7 @@ impl<T> Session<T> {
     /// ```
     pub fn login(&mut self, sub: impl Into<String>) {
         if self.renew_inner(true) {
-            self.sub = Some(sub.into());
+            self.sub = Some(Arc::from(sub.into()));
         }
     }
 
@@ -426,7 +427,7 @@ impl<T> Session<T> {
             }
         }
         // Drawn when sealed.
-        self.sid.clear();
+        self.sid = Arc::default();
         self.changed = true;
         true
     }
@@ -497,7 +498,7 @@ impl<T> Session<T> {
         (iat, exp, abs_exp): (u64, u64, u64),
     ) -> Session<T> {
         Session {
-            sid: String::new(),
+            sid: Arc::default(),
             sub: None,
             created_ms,
             iat,
