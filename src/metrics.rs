@@ -79,3 +79,23 @@ pub(crate) async fn timed<T>(op: &'static str, call: impl std::future::Future<Ou
 pub(crate) async fn timed<T>(_op: &'static str, call: impl std::future::Future<Output = T>) -> T {
     call.await
 }
+
+/// [`timed`] for a store call answered at once
+/// ([`RevocationStore::check_now`](crate::revocation::RevocationStore::check_now)),
+/// recorded only when it did answer (`Some`): otherwise the awaited call
+/// that follows is the one timed.
+#[cfg(feature = "metrics")]
+pub(crate) fn timed_now<T>(op: &'static str, call: impl FnOnce() -> Option<T>) -> Option<T> {
+    let started = std::time::Instant::now();
+    let result = call();
+    if result.is_some() {
+        store(op, started.elapsed());
+    }
+    result
+}
+
+/// Without the feature, the call alone.
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn timed_now<T>(_op: &'static str, call: impl FnOnce() -> Option<T>) -> Option<T> {
+    call()
+}

@@ -220,17 +220,26 @@ pub(crate) fn parse_known<'t>(
             "token longer than the configured maximum",
         ));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(k), Some(i), Some(c), Some(t), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
+    // The four dots found by memchr, a vector at a time: the ciphertext
+    // part is most of a token.
+    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+    let (Some(d1), Some(d2), Some(d3), Some(d4), None) = (
+        dots.next(),
+        dots.next(),
+        dots.next(),
+        dots.next(),
+        dots.next(),
     ) else {
         return Err(Rejection::malformed("not exactly five parts"));
     };
+    // A dot is one byte of ASCII: every bound is a character boundary.
+    let (h, k, i, c, t) = (
+        &token[..d1],
+        &token[d1 + 1..d2],
+        &token[d2 + 1..d3],
+        &token[d3 + 1..d4],
+        &token[d4 + 1..],
+    );
     let not_b64 = || Rejection::malformed("part is not canonical base64url");
     let known = known(h);
     // The header is decoded first into a buffer on the stack when it fits.

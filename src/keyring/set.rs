@@ -27,6 +27,9 @@ pub struct KeySet {
     pub(super) due: Option<u64>,
 }
 
+/// Up to this many keys, [`KeySet::get`] compares `kid`s one by one.
+const LINEAR_LOOKUP_MAX: usize = 8;
+
 impl KeySet {
     pub(super) fn build(entries: Vec<KeyEntry>) -> Result<KeySet, KeyringError> {
         let mut index = HashMap::with_capacity(entries.len());
@@ -59,8 +62,12 @@ impl KeySet {
         &self.entries[0]
     }
 
-    /// The key with this `kid`: a map lookup, nothing more.
+    /// The key with this `kid`: a look through the few keys of a usual
+    /// ring (cheaper than hashing the `kid`), a map lookup in a larger one.
     pub fn get(&self, kid: &str) -> Option<&KeyEntry> {
+        if self.entries.len() <= LINEAR_LOOKUP_MAX {
+            return self.entries.iter().find(|entry| entry.kid() == kid);
+        }
         self.index.get(kid).map(|&i| &self.entries[i])
     }
 

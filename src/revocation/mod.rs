@@ -261,6 +261,26 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// `sub` is revoked, with the subject's state.
     async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError>;
 
+    /// Answers as [`check`](RevocationStore::check) would, at once, when
+    /// the store can without waiting (it holds its state in this process);
+    /// `None` otherwise, the default. The session manager asks this first
+    /// on every request of a signed-in session, and awaits `check` only
+    /// when it answers `None`: a store in memory answers with no future
+    /// to box. An implementation that answers must answer exactly what
+    /// `check` would.
+    ///
+    /// ```
+    /// use jwe_session::revocation::{MemoryStore, RevocationStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// let outcome = store.check_now("alice", "sid-1").expect("in memory: answered at once");
+    /// assert!(!outcome.unwrap().session_revoked);
+    /// ```
+    fn check_now(&self, sub: &str, sid: &str) -> Option<Result<CheckOutcome, StoreError>> {
+        let _ = (sub, sid);
+        None
+    }
+
     /// Records that the one-time value `nonce` was used, until `until`:
     /// `true` the first time, `false` when it was recorded before (a
     /// replay). Device-bound sessions make their challenges single-use
@@ -344,6 +364,10 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
         Self: 'async_trait,
     {
         (**self).check(sub, sid)
+    }
+
+    fn check_now(&self, sub: &str, sid: &str) -> Option<Result<CheckOutcome, StoreError>> {
+        (**self).check_now(sub, sid)
     }
 
     async fn use_nonce(&self, nonce: &str, until: SystemTime) -> Result<bool, StoreError> {
