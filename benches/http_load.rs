@@ -21,6 +21,7 @@
 //! | `HTTP_ROTATION_SECS` | 10 | length of the rotation run (a key rotation every second) |
 //! | `HTTP_ROUNDS` | 5 | rounds of the six steady configurations, interleaved; each reports the median and spread of its rounds |
 //! | `HTTP_ONLY` | all | comma-separated configurations to run |
+//! | `HTTP_RATE` | 0 | requests per second the generator paces itself to, over all connections (0: as fast as the server answers) |
 //!
 //! Every request carries a valid session cookie (about 250 bytes of JSON
 //! sealed); the generator keeps each connection's cookie up to date from
@@ -29,7 +30,11 @@
 //!
 //! Besides requests per second and latency, it reports the CPU time the
 //! server threads used per request (from `/proc/self/task/*/schedstat`),
-//! which does not depend on how fast the generator is.
+//! which does not depend on how fast the generator is. As fast as it goes
+//! (the default), a slower server also wakes up for fewer requests at a
+//! time, which costs it system time of its own; at a fixed `HTTP_RATE`
+//! that every configuration sustains, each one serves the same arrivals,
+//! and the CPU added a request is the layer's own.
 
 mod common;
 
@@ -60,6 +65,8 @@ struct Settings {
     rotation: Duration,
     rounds: usize,
     only: Option<Vec<String>>,
+    /// Requests per second over all connections; 0: unpaced.
+    rate: u64,
 }
 
 impl Settings {
@@ -77,10 +84,16 @@ impl Settings {
             max: Duration::from_secs(num("HTTP_MAX_SECS", 30).clamp(1, 120)),
             rotation: Duration::from_secs(num("HTTP_ROTATION_SECS", 10).clamp(2, 60)),
             rounds: num("HTTP_ROUNDS", 5).clamp(1, 9) as usize,
+            rate: num("HTTP_RATE", 0),
             only: std::env::var("HTTP_ONLY")
                 .ok()
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
         }
+    }
+
+    /// Each connection's interval between requests at `HTTP_RATE`.
+    fn pace(&self) -> Option<Duration> {
+        (self.rate > 0).then(|| Duration::from_secs_f64(self.connections as f64 / self.rate as f64))
     }
 
     fn wants(&self, name: &str) -> bool {
@@ -249,6 +262,8 @@ struct Phase {
     connections: usize,
     deadline: Duration,
     cookie: Option<String>,
+    /// Each connection's interval between requests, when paced.
+    pace: Option<Duration>,
 }
 
 async fn run_phase(phase: &Phase) -> (Outcome, Duration) {
@@ -260,8 +275,9 @@ async fn run_phase(phase: &Phase) -> (Outcome, Duration) {
         let remaining = Arc::clone(&remaining);
         let addr = phase.addr;
         let cookie = phase.cookie.clone();
+        let pace = phase.pace;
         tasks.push(tokio::task::spawn_local(async move {
-            connection(addr, cookie, remaining, began, deadline).await
+            connection(addr, cookie, remaining, began, deadline, pace).await
         }));
     }
     let mut total = Outcome::default();
@@ -294,11 +310,21 @@ async fn connection(
     remaining: Arc<AtomicUsize>,
     began: Instant,
     deadline: Instant,
+    pace: Option<Duration>,
 ) -> Outcome {
     let host = addr.to_string();
     let mut outcome = Outcome::default();
     let mut sender = None;
+    // Paced: one request per tick; a late tick is not made up for.
+    let mut ticks = pace.map(|every| {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     loop {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
         if Instant::now() >= deadline
             || remaining
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -503,6 +529,7 @@ fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -
         connections: settings.connections,
         deadline: settings.max,
         cookie: Some(cookie.clone()),
+        pace: settings.pace(),
     };
     let (warm, _) = local.block_on(client, run_phase(&warmup));
     assert_eq!(
@@ -546,6 +573,7 @@ fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -
         connections: settings.connections,
         deadline,
         cookie: Some(cookie),
+        pace: settings.pace(),
     };
     let skip = [current_tid()];
     let before = thread_cpu();
@@ -635,11 +663,16 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "HTTP load: {} measured requests ({} warm-up) per configuration and round, {} rounds, {} connections, at most {} s per run; rotation run {} s",
+        "HTTP load: {} measured requests ({} warm-up) per configuration and round, {} rounds, {} connections, {}, at most {} s per run; rotation run {} s",
         settings.requests,
         settings.warmup,
         settings.rounds,
         settings.connections,
+        if settings.rate > 0 {
+            format!("paced at {} requests per second", settings.rate)
+        } else {
+            "unpaced".to_owned()
+        },
         settings.max.as_secs(),
         settings.rotation.as_secs()
     );
@@ -759,10 +792,19 @@ fn main() {
                 .map(|(b, s)| (1.0 - s.0 / b.0) * 100.0)
                 .collect();
             let added: Vec<f64> = pairs.map(|(b, s)| s.1 - b.1).collect();
+            // Paced, every configuration answers at the rate asked for:
+            // requests per second say nothing of the layer.
+            let rps = if settings.rate > 0 {
+                format!("req/s paced at {}", settings.rate)
+            } else {
+                format!(
+                    "req/s lost {} % (target ≤ 10 %: {})",
+                    spread(&loss, 1),
+                    verdict(&loss, 10.0)
+                )
+            };
             println!(
-                "{framework}, {label}: req/s lost {} % (target ≤ 10 %: {}); server CPU added {} µs/request (target ≤ {cpu_target:.1} µs: {})",
-                spread(&loss, 1),
-                verdict(&loss, 10.0),
+                "{framework}, {label}: {rps}; server CPU added {} µs/request (target ≤ {cpu_target:.1} µs: {})",
                 spread(&added, 2),
                 verdict(&added, cpu_target),
             );

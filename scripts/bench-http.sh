@@ -7,10 +7,15 @@
 #   scripts/bench-http.sh                      # the defaults below
 #   HTTP_REQUESTS=50000 HTTP_ROUNDS=1 scripts/bench-http.sh
 #   HTTP_ONLY=axum-bare,axum-session scripts/bench-http.sh
+#   HTTP_RATE=15000 scripts/bench-http.sh      # paced: server CPU at equal load
 #
 # Settings (environment): HTTP_REQUESTS (200000 per configuration and
 # round), HTTP_WARMUP (20000), HTTP_CONNECTIONS (32), HTTP_MAX_SECS (30, the
 # bound on any one run), HTTP_ROUNDS (5), HTTP_ROTATION_SECS (10),
+# HTTP_RATE (0: as fast as the server answers; otherwise the requests per
+# second, over all connections, the generator paces itself to: every
+# configuration then serves the same arrivals, so the server CPU it adds a
+# request is its own work and not fewer requests per wake-up),
 # HTTP_ONLY (a comma-separated subset of axum-bare, axum-session,
 # axum-session-nocache, actix-bare, actix-session, actix-session-nocache,
 # axum-session-rotation; "nocache" is the session layer with its token
