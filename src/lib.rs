@@ -105,6 +105,7 @@ pub mod csrf;
 #[cfg(not(feature = "internals"))]
 mod csrf;
 mod error;
+mod hashing;
 // Without a framework feature, the extractors' helpers have no caller.
 #[cfg(feature = "dbsc")]
 pub mod dbsc;

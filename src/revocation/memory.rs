@@ -59,9 +59,9 @@ const PURGE_WHEN_FULL: usize = 1024;
 /// ```
 pub struct MemoryStore {
     shards: Box<[RwLock<Shard>]>,
-    /// Picks a subject's shard: keyed at random; the maps within keep
-    /// std's SipHash.
-    hasher: foldhash::quality::RandomState,
+    /// Picks a subject's shard: foldhash seeded from the OS
+    /// ([`crate::hashing`]); the maps within keep std's SipHash.
+    hasher: foldhash::quality::SeedableRandomState,
     /// Live and not yet purged entries, over every shard.
     entries: AtomicUsize,
     /// Revocations refused because the store was full.
@@ -157,7 +157,7 @@ impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: foldhash::quality::RandomState::default(),
+            hasher: crate::hashing::random_state(),
             entries: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
             purge_cursor: AtomicUsize::new(0),

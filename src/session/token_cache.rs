@@ -18,10 +18,11 @@
 //!   opened a miss at once.
 //!
 //! A hit needs the whole token, byte for byte (compared without an early
-//! exit), to equal one that was opened; buckets are chosen by a randomly
-//! keyed hash of the token's authentication tag, so a client can neither aim
-//! at another client's entry nor make its own hit without holding the
-//! token. Only tokens whose whole load succeeded are kept, and a kept token
+//! exit), to equal one that was opened; buckets are chosen by a hash
+//! seeded at random from the OS (foldhash, [`crate::hashing`]) of the
+//! token's last 16 characters, inside its authentication tag, so a client
+//! can neither aim at another client's entry nor make its own hit without
+//! holding the token. Only tokens whose whole load succeeded are kept, and a kept token
 //! that fails a later check is dropped.
 //!
 //! The cache is bounded in bytes: each entry is charged a bound on what it
@@ -187,7 +188,7 @@ struct TokenRef<'a>(&'a str);
 
 /// The bytes that pick a bucket: the last 16 characters of a compact JWE,
 /// within its authentication tag (22 characters), which differs for every
-/// token sealed: 96 bits that no one but the sealer picks.
+/// token sealed: 92 bits that no one but the sealer picks.
 fn hash_token<H: Hasher>(token: &str, state: &mut H) {
     let bytes = token.as_bytes();
     state.write(&bytes[bytes.len().saturating_sub(16)..]);
@@ -250,10 +251,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Buckets are picked by foldhash, keyed at random per cache: the hashed
-/// bytes are a tag the client chose, but only tokens this server sealed
-/// are inserted, and their tags cannot be chosen.
-type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, foldhash::quality::RandomState>;
+/// Buckets are picked by foldhash seeded from the OS per cache
+/// ([`crate::hashing`]): a presented token's tail is the client's choice,
+/// but only tokens this server sealed are inserted, and their tags cannot
+/// be chosen.
+type Inner = Cache<TokenKey, Arc<Verified>, ByBytes, foldhash::quality::SeedableRandomState>;
 
 /// A sharded cache of opened tokens, bounded in bytes (none when the
 /// capacity is 0).
@@ -297,7 +299,7 @@ impl TokenCache {
                 (capacity / 2048).max(1),
                 capacity as u64,
                 ByBytes,
-                foldhash::quality::RandomState::default(),
+                crate::hashing::random_state(),
                 DefaultLifecycle::default(),
             )
         });
