@@ -739,6 +739,41 @@ mod tests {
     }
 
     #[test]
+    fn stale_cookies_are_removed_in_the_order_of_their_names() {
+        let config = CookieConfig::new();
+        // A malformed mixture: the single cookie and chunks 10, 2 and 0.
+        let incoming = config.read([&b"__Host-session.10=c; __Host-session=a; \
+            __Host-session.2=b; __Host-session.0=d"[..]]);
+        assert!(incoming.is_malformed());
+        let names = |set: &[String]| -> Vec<String> {
+            set.iter()
+                .map(|c| c.split('=').next().unwrap().to_owned())
+                .collect()
+        };
+        let order = [
+            "__Host-session",
+            "__Host-session.0",
+            "__Host-session.10",
+            "__Host-session.2",
+        ];
+        assert_eq!(incoming.present(&config).collect::<Vec<_>>(), order);
+        assert_eq!(names(&config.remove(&incoming)), order);
+        // One cookie written: the single one is overwritten, every chunk
+        // removed, in the same order.
+        let set = config
+            .write("tok", Duration::from_secs(60), &incoming)
+            .unwrap();
+        assert_eq!(
+            names(&set),
+            ["__Host-session"]
+                .into_iter()
+                .chain(order[1..].iter().copied())
+                .collect::<Vec<_>>()
+        );
+        assert!(set[1..].iter().all(|c| c.contains("Max-Age=0")), "{set:?}");
+    }
+
+    #[test]
     fn separators_anywhere_in_the_header() {
         let config = CookieConfig::new();
         for header in [
