@@ -54,9 +54,12 @@ pub(super) struct WireIn<'a> {
     pub(super) v: u32,
     #[serde(borrow)]
     pub(super) aud: Cow<'a, str>,
-    pub(super) sid: String,
-    #[serde(default)]
-    pub(super) sub: Option<String>,
+    // Borrowed from the plaintext where they hold no escape: the cache
+    // entry's shared copies are made from them directly.
+    #[serde(borrow)]
+    pub(super) sid: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) sub: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(super) sgen: Option<u64>,
     #[serde(default)]
