@@ -22,6 +22,13 @@
 # beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A relative CARGO_TARGET_DIR would name another directory for the
+# benchmark run in compat/ (cargo runs it there): made absolute, both
+# workspaces' results land where scripts/bench-table.py reads them.
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+  CARGO_TARGET_DIR="$(realpath -m "$CARGO_TARGET_DIR")"
+  export CARGO_TARGET_DIR
+fi
 
 rounds="${MICRO_ROUNDS:-5}"
 warmup="${MICRO_WARMUP:-0.5}"
