@@ -266,11 +266,7 @@ impl Dbsc {
         request: &RequestHead<'_>,
         incoming: &IncomingCookies,
     ) -> ResponseHead {
-        let refuse = |status: u16, reason: &str| {
-            tracing::info!(reason, status, "DBSC registration refused");
-            crate::metrics::dbsc("registration_refused");
-            answer(status, None)
-        };
+        let refuse = |status: u16, reason: &str| refused("registration_refused", status, reason);
         let manager = layer.manager();
         let now = manager.now();
         let Some(jwt) = request.secure_session_response.and_then(header::parse_item) else {
@@ -408,11 +404,7 @@ impl Dbsc {
         request: &RequestHead<'_>,
         incoming: &IncomingCookies,
     ) -> ResponseHead {
-        let refuse = |status: u16, reason: &str| {
-            tracing::info!(reason, status, "DBSC refresh refused");
-            crate::metrics::dbsc("refresh_refused");
-            answer(status, None)
-        };
+        let refuse = |status: u16, reason: &str| refused("refresh_refused", status, reason);
         let manager = layer.manager();
         let now = manager.now();
         let Some(id) = request
@@ -671,6 +663,15 @@ async fn use_once(layer: &SessionLayer, value: &str, until: SystemTime) -> Resul
         .use_nonce(value, until)
         .await
         .map_err(|error| tracing::error!(error = %error, "revocation store unavailable while recording a DBSC value"))
+}
+
+/// A registration or refresh refused: logged with its reason, counted
+/// under `event` (`registration_refused` or `refresh_refused`), and
+/// answered with `status` alone.
+fn refused(event: &'static str, status: u16, reason: &str) -> ResponseHead {
+    tracing::info!(event, reason, status, "DBSC request refused");
+    crate::metrics::dbsc(event);
+    answer(status, None)
 }
 
 #[cfg(test)]
