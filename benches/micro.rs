@@ -35,11 +35,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::Aes256Gcm;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
+use aes_kw::KwAes256;
+use base64_simd::{Out, URL_SAFE_NO_PAD};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use jwe_session::adapter::{self, Admission, RequestHead};
 use jwe_session::revocation::{MemoryStore, RevocationStore};
@@ -65,7 +63,7 @@ const PAIRS: [(KeyAlgorithm, &str); 3] = [
 fn secret_of(key: &Key) -> Vec<u8> {
     let jwk: Value = serde_json::from_str(&key.to_jwk()).unwrap();
     URL_SAFE_NO_PAD
-        .decode(jwk["k"].as_str().unwrap().as_bytes())
+        .decode_to_vec(jwk["k"].as_str().unwrap())
         .unwrap()
 }
 
@@ -116,25 +114,25 @@ fn floor_seal(key: &FloorKey, plaintext: &[u8]) -> String {
     let (cek, encrypted_key, kw_iv, kw_tag) = match key.alg {
         KeyAlgorithm::Dir => (&key.secret[..], &encrypted_key[..0], None, None),
         KeyAlgorithm::A256Kw => {
-            let kek = aes_kw::KekAes256::try_from(&key.secret[..]).unwrap();
-            kek.wrap(cek, &mut encrypted_key).unwrap();
+            let kek = KwAes256::new_from_slice(&key.secret).unwrap();
+            kek.wrap_key(cek, &mut encrypted_key).unwrap();
             (cek, &encrypted_key[..], None, None)
         }
         _ => {
             let kek = Aes256Gcm::new_from_slice(&key.secret).unwrap();
             encrypted_key[..32].copy_from_slice(cek);
             let tag = kek
-                .encrypt_in_place_detached(
-                    GenericArray::from_slice(kw_iv),
+                .encrypt_inout_detached(
+                    kw_iv.try_into().unwrap(),
                     b"",
-                    &mut encrypted_key[..32],
+                    (&mut encrypted_key[..32]).into(),
                 )
                 .unwrap();
             (
                 cek,
                 &encrypted_key[..32],
-                Some(URL_SAFE_NO_PAD.encode(kw_iv)),
-                Some(URL_SAFE_NO_PAD.encode(tag)),
+                Some(URL_SAFE_NO_PAD.encode_to_string(kw_iv)),
+                Some(URL_SAFE_NO_PAD.encode_to_string(tag)),
             )
         }
     };
@@ -147,17 +145,21 @@ fn floor_seal(key: &FloorKey, plaintext: &[u8]) -> String {
     })
     .unwrap();
     let mut token = String::with_capacity((header.len() + plaintext.len() + 100) * 4 / 3 + 8);
-    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+    URL_SAFE_NO_PAD.encode_append(&header, &mut token);
     let aad_len = token.len();
     let mut buffer = plaintext.to_vec();
     let tag = Aes256Gcm::new_from_slice(cek)
         .unwrap()
-        .encrypt_in_place_detached(GenericArray::from_slice(iv), token.as_bytes(), &mut buffer)
+        .encrypt_inout_detached(
+            iv.try_into().unwrap(),
+            token.as_bytes(),
+            (&mut buffer[..]).into(),
+        )
         .unwrap();
     debug_assert_eq!(aad_len, token.len());
     for part in [encrypted_key, iv, &buffer, &tag] {
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(part, &mut token);
+        URL_SAFE_NO_PAD.encode_append(part, &mut token);
     }
     token
 }
@@ -171,7 +173,7 @@ fn floor_open(key: &FloorKey, token: &str) -> Option<Vec<u8>> {
         parts.next()?,
         parts.next()?,
     );
-    let header_bytes = URL_SAFE_NO_PAD.decode(h).ok()?;
+    let header_bytes = URL_SAFE_NO_PAD.decode_to_vec(h).ok()?;
     let header: FloorHeaderIn = serde_json::from_slice(&header_bytes).ok()?;
     if header.kid != key.kid || header.alg != key.alg.name() {
         return None;
@@ -181,46 +183,52 @@ fn floor_open(key: &FloorKey, token: &str) -> Option<Vec<u8>> {
         KeyAlgorithm::Dir => cek.copy_from_slice(&key.secret),
         KeyAlgorithm::A256Kw => {
             let mut wrapped = [0u8; 40];
-            if URL_SAFE_NO_PAD.decode_slice(k, &mut wrapped).ok()? != 40 {
-                return None;
-            }
-            let kek = aes_kw::KekAes256::try_from(&key.secret[..]).ok()?;
-            kek.unwrap(&wrapped, &mut cek).ok()?;
+            decode_exactly(k, &mut wrapped)?;
+            let kek = KwAes256::new_from_slice(&key.secret).ok()?;
+            kek.unwrap_key(&wrapped, &mut cek).ok()?;
         }
         _ => {
             let (mut kw_iv, mut kw_tag) = ([0u8; 12], [0u8; 16]);
-            URL_SAFE_NO_PAD.decode_slice(header.iv?, &mut kw_iv).ok()?;
-            URL_SAFE_NO_PAD
-                .decode_slice(header.tag?, &mut kw_tag)
-                .ok()?;
-            if URL_SAFE_NO_PAD.decode_slice(k, &mut cek).ok()? != 32 {
-                return None;
-            }
+            decode_exactly(header.iv?, &mut kw_iv)?;
+            decode_exactly(header.tag?, &mut kw_tag)?;
+            decode_exactly(k, &mut cek)?;
             Aes256Gcm::new_from_slice(&key.secret)
                 .ok()?
-                .decrypt_in_place_detached(
-                    GenericArray::from_slice(&kw_iv),
+                .decrypt_inout_detached(
+                    (&kw_iv).into(),
                     b"",
-                    &mut cek,
-                    GenericArray::from_slice(&kw_tag),
+                    (&mut cek[..]).into(),
+                    (&kw_tag).into(),
                 )
                 .ok()?;
         }
     }
     let (mut iv, mut tag) = ([0u8; 12], [0u8; 16]);
-    URL_SAFE_NO_PAD.decode_slice(i, &mut iv).ok()?;
-    URL_SAFE_NO_PAD.decode_slice(t, &mut tag).ok()?;
-    let mut buffer = URL_SAFE_NO_PAD.decode(c).ok()?;
+    decode_exactly(i, &mut iv)?;
+    decode_exactly(t, &mut tag)?;
+    let mut buffer = URL_SAFE_NO_PAD.decode_to_vec(c).ok()?;
     Aes256Gcm::new_from_slice(&cek)
         .ok()?
-        .decrypt_in_place_detached(
-            GenericArray::from_slice(&iv),
+        .decrypt_inout_detached(
+            (&iv).into(),
             h.as_bytes(),
-            &mut buffer,
-            GenericArray::from_slice(&tag),
+            (&mut buffer[..]).into(),
+            (&tag).into(),
         )
         .ok()?;
     Some(buffer)
+}
+
+/// Decodes base64url of exactly `out.len()` bytes into `out`.
+fn decode_exactly(text: &str, out: &mut [u8]) -> Option<()> {
+    (URL_SAFE_NO_PAD.decoded_length(text.as_bytes()).ok()? == out.len())
+        .then(|| {
+            URL_SAFE_NO_PAD
+                .decode(text.as_bytes(), Out::from_slice(out))
+                .ok()
+        })
+        .flatten()
+        .map(|_| ())
 }
 
 /// The floor of the session path: claims and data written and read by

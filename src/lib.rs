@@ -130,6 +130,7 @@ pub mod revocation;
 pub mod session;
 #[cfg(not(feature = "internals"))]
 mod session;
+mod wipe;
 
 #[cfg(feature = "internals")]
 pub use alg::UnsupportedAlgorithm;

@@ -7,10 +7,10 @@
 //! fired. Header failures are `Malformed`; everything after the header
 //! parses is `DecryptFailed`.
 
+use aes_gcm::aead::array::ArraySize;
 use aes_gcm::aead::consts::{U12, U16, U8};
-use aes_gcm::aead::generic_array::{ArrayLength, GenericArray};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::AesGcm;
+use aes_gcm::{AeadInOut, AesGcm, KeyInit};
+use aes_kw::{KwAes128, KwAes192, KwAes256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jwe_session::{
@@ -37,7 +37,7 @@ fn secret(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn gcm_run<C: AeadInPlace + KeyInit>(
+fn gcm_run<C: AeadInOut + KeyInit>(
     key: &[u8],
     iv: &[u8],
     aad: &[u8],
@@ -46,12 +46,12 @@ fn gcm_run<C: AeadInPlace + KeyInit>(
     let cipher = C::new_from_slice(key).unwrap();
     let mut buffer = plaintext.to_vec();
     let tag = cipher
-        .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buffer)
+        .encrypt_inout_detached(iv.try_into().unwrap(), aad, (&mut buffer[..]).into())
         .unwrap();
     (buffer, tag.to_vec())
 }
 
-fn gcm_nonce<N: ArrayLength<u8>>(
+fn gcm_nonce<N: ArraySize>(
     key: &[u8],
     iv: &[u8],
     aad: &[u8],
@@ -78,15 +78,15 @@ fn gcm(key: &[u8], iv: &[u8], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8>
 fn aes_kw_wrap(kek: &[u8], cek: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; cek.len() + 8];
     match kek.len() {
-        16 => aes_kw::KekAes128::try_from(kek)
+        16 => KwAes128::new_from_slice(kek)
             .unwrap()
-            .wrap(cek, &mut out),
-        24 => aes_kw::KekAes192::try_from(kek)
+            .wrap_key(cek, &mut out),
+        24 => KwAes192::new_from_slice(kek)
             .unwrap()
-            .wrap(cek, &mut out),
-        _ => aes_kw::KekAes256::try_from(kek)
+            .wrap_key(cek, &mut out),
+        _ => KwAes256::new_from_slice(kek)
             .unwrap()
-            .wrap(cek, &mut out),
+            .wrap_key(cek, &mut out),
     }
     .unwrap();
     out

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
-use zeroize::Zeroizing;
 
 use crate::session::Verified;
+use crate::wipe::Wiped;
 
 /// The data of a session under a layer.
 pub(crate) enum LayerData {
@@ -79,7 +79,7 @@ impl LayerData {
                 }
                 // Another type: through its JSON, as if it had been sealed.
                 let decoded = serde_json::to_string(&*held)
-                    .map(Zeroizing::new)
+                    .map(Wiped::new)
                     .ok()
                     .and_then(|json| serde_json::from_str::<T>(&json).ok());
                 match decoded {

@@ -2,9 +2,8 @@
 //! wrapping, and RSA-OAEP (feature `rsa`).
 
 use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
+use aes_gcm::aead::{Nonce, Tag};
+use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, AesGcm, KeyInit};
 #[cfg(feature = "rsa")]
 use zeroize::Zeroizing;
 
@@ -23,15 +22,16 @@ pub(super) fn gcm_seal(
     aad: &[u8],
     buffer: &mut [u8],
 ) -> Result<[u8; TAG_LEN], SealError> {
-    fn run<C: AeadInPlace + KeyInit>(
+    fn run<C: AeadInOut + KeyInit>(
         key: &[u8],
         iv: &[u8],
         aad: &[u8],
         buffer: &mut [u8],
     ) -> Result<[u8; TAG_LEN], SealError> {
         let cipher = C::new_from_slice(key).map_err(|_| SealError::Cipher)?;
+        let nonce = <&Nonce<C>>::try_from(iv).map_err(|_| SealError::Cipher)?;
         let tag = cipher
-            .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, buffer)
+            .encrypt_inout_detached(nonce, aad, buffer.into())
             .map_err(|_| SealError::Cipher)?;
         let mut out = [0u8; TAG_LEN];
         out.copy_from_slice(&tag);
@@ -111,7 +111,7 @@ pub(super) fn gcm_open(
     buffer: &mut [u8],
     tag: &[u8],
 ) -> Result<(), ()> {
-    fn run<C: AeadInPlace + KeyInit>(
+    fn run<C: AeadInOut + KeyInit>(
         key: &[u8],
         iv: &[u8],
         aad: &[u8],
@@ -119,13 +119,10 @@ pub(super) fn gcm_open(
         tag: &[u8],
     ) -> Result<(), ()> {
         let cipher = C::new_from_slice(key).map_err(|_| ())?;
+        let nonce = <&Nonce<C>>::try_from(iv).map_err(|_| ())?;
+        let tag = <&Tag<C>>::try_from(tag).map_err(|_| ())?;
         cipher
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(iv),
-                aad,
-                buffer,
-                GenericArray::from_slice(tag),
-            )
+            .decrypt_inout_detached(nonce, aad, buffer.into(), tag)
             .map_err(|_| ())
     }
     if iv.len() != IV_LEN || tag.len() != TAG_LEN {

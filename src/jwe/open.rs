@@ -4,8 +4,7 @@
 use std::fmt;
 use std::sync::Weak;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aes_kw::KeyInit as _;
 #[cfg(feature = "rsa")]
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
@@ -19,6 +18,7 @@ use crate::b64;
 use crate::error::{Rejection, RejectionKind};
 use crate::key::{Key, Material};
 use crate::key_state::KeyState;
+use crate::wipe::Wiped;
 
 /// The default cap on a token's length, in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -77,7 +77,7 @@ pub struct Parsed<'t> {
     header_b64: &'t str,
     encrypted_key: Vec<u8>,
     iv: Short,
-    ciphertext: Zeroizing<Vec<u8>>,
+    ciphertext: Wiped<Vec<u8>>,
     tag: Short,
 }
 
@@ -104,11 +104,9 @@ fn decode_short(text: &str) -> Result<Short, ()> {
         bytes: [0; 24],
         len: 0,
     };
-    // decode_slice wants room for (len + 3) / 4 * 3 bytes: 24 fits 32 chars.
+    // 32 characters decode to at most 24 bytes.
     if text.len() <= 32 {
-        short.len = URL_SAFE_NO_PAD
-            .decode_slice(text.as_bytes(), &mut short.bytes)
-            .map_err(|_| ())?;
+        short.len = b64::decode_slice(text, &mut short.bytes).map_err(|_| ())?;
     } else {
         short.len = b64::decode(text).map_err(|_| ())?.len();
     }
@@ -134,7 +132,7 @@ impl fmt::Debug for Parsed<'_> {
 /// A token opened by a [`Keyring`](crate::Keyring).
 pub struct Opened {
     header: Header,
-    plaintext: Zeroizing<Vec<u8>>,
+    plaintext: Wiped<Vec<u8>>,
     key_state: KeyState,
     key: Weak<Key>,
 }
@@ -142,7 +140,7 @@ pub struct Opened {
 impl Opened {
     pub(crate) fn new(
         header: Header,
-        plaintext: Zeroizing<Vec<u8>>,
+        plaintext: Wiped<Vec<u8>>,
         key_state: KeyState,
         key: Weak<Key>,
     ) -> Self {
@@ -167,7 +165,7 @@ impl Opened {
     /// Takes the payload out.
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn into_plaintext(self) -> Zeroizing<Vec<u8>> {
-        self.plaintext
+        Zeroizing::new(self.plaintext.into_inner())
     }
 
     /// The protected header.
@@ -248,9 +246,7 @@ pub(crate) fn parse_known<'t>(
     let header_bytes: &[u8] = if known.is_some() {
         &[]
     } else if h.len() <= 512 {
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(h.as_bytes(), &mut stack)
-            .map_err(|_| not_b64())?;
+        let len = b64::decode_slice(h, &mut stack).map_err(|_| not_b64())?;
         &stack[..len]
     } else {
         heap = b64::decode(h).map_err(|_| not_b64())?;
@@ -262,7 +258,7 @@ pub(crate) fn parse_known<'t>(
         b64::decode(k).map_err(|_| not_b64())?
     };
     let iv = decode_short(i).map_err(|()| not_b64())?;
-    let ciphertext = Zeroizing::new(b64::decode(c).map_err(|_| not_b64())?);
+    let ciphertext = Wiped::new(b64::decode(c).map_err(|_| not_b64())?);
     let tag = decode_short(t).map_err(|()| not_b64())?;
     let header = match known {
         Some(header) => header,
@@ -309,14 +305,15 @@ pub fn open_with_key(
             );
         }
     }
-    decrypt(parsed, key)
+    let (header, plaintext) = decrypt(parsed, key)?;
+    Ok((header, Zeroizing::new(plaintext.into_inner())))
 }
 
 /// Decrypts a parsed token with the key its `kid` named, in place.
 pub(crate) fn decrypt(
     parsed: Parsed<'_>,
     key: &Key,
-) -> Result<(Header, Zeroizing<Vec<u8>>), Rejection> {
+) -> Result<(Header, Wiped<Vec<u8>>), Rejection> {
     let header = &parsed.header;
     let fail = |reason| Rejection::decrypt(reason).with_kid(key.kid());
     if header.alg != key.alg() {
@@ -371,9 +368,12 @@ fn unwrap_cek<'a>(
             }
             let out = &mut cek[..cek_len];
             let unwrapped = match kek.len() {
-                16 => aes_kw::KekAes128::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
-                24 => aes_kw::KekAes192::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
-                _ => aes_kw::KekAes256::try_from(&kek[..]).map(|k| k.unwrap(ek, out)),
+                16 => aes_kw::KwAes128::new_from_slice(&kek[..])
+                    .map(|k| k.unwrap_key(ek, out).map(|_| ())),
+                24 => aes_kw::KwAes192::new_from_slice(&kek[..])
+                    .map(|k| k.unwrap_key(ek, out).map(|_| ())),
+                _ => aes_kw::KwAes256::new_from_slice(&kek[..])
+                    .map(|k| k.unwrap_key(ek, out).map(|_| ())),
             };
             match unwrapped {
                 Ok(Ok(())) => Ok(&cek[..cek_len]),

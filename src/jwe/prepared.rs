@@ -4,8 +4,6 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::header::{parse_header_fast, Header};
@@ -98,9 +96,7 @@ impl PreparedHeader {
         }
         let mut stack = [0u8; 384];
         let decoded = stack.get_mut(..len + 2)?;
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(encoded.as_bytes(), decoded)
-            .ok()?;
+        let n = b64::decode_slice(encoded, decoded).ok()?;
         let (open, tail) = decoded[..n].split_at_checked(self.json_open.len())?;
         if open != self.json_open.as_bytes() {
             return None;

@@ -1,7 +1,6 @@
 //! Sealing: the options and [`seal`].
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aes_kw::KeyInit as _;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
@@ -10,6 +9,7 @@ use super::cipher::rsa_oaep_encrypt;
 use super::cipher::{gcm_seal, IV_LEN};
 use super::prepared::{HeaderCache, PreparedHeader};
 use crate::alg::KeyAlgorithm;
+use crate::b64;
 use crate::error::SealError;
 use crate::key::{Key, Material};
 
@@ -133,15 +133,14 @@ fn seal_prepared(
             Material::Symmetric(kek),
         ) => {
             encrypted_key = vec![0u8; cek_len + 8];
-            let wrapped =
-                match kek.len() {
-                    16 => aes_kw::KekAes128::try_from(&kek[..])
-                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
-                    24 => aes_kw::KekAes192::try_from(&kek[..])
-                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
-                    _ => aes_kw::KekAes256::try_from(&kek[..])
-                        .map(|k| k.wrap(fresh, &mut encrypted_key)),
-                };
+            let wrapped = match kek.len() {
+                16 => aes_kw::KwAes128::new_from_slice(&kek[..])
+                    .map(|k| k.wrap_key(fresh, &mut encrypted_key).map(|_| ())),
+                24 => aes_kw::KwAes192::new_from_slice(&kek[..])
+                    .map(|k| k.wrap_key(fresh, &mut encrypted_key).map(|_| ())),
+                _ => aes_kw::KwAes256::new_from_slice(&kek[..])
+                    .map(|k| k.wrap_key(fresh, &mut encrypted_key).map(|_| ())),
+            };
             match wrapped {
                 Ok(Ok(())) => fresh,
                 _ => return Err(SealError::Cipher),
@@ -178,20 +177,20 @@ fn seal_prepared(
             json.push_str(&header.json_open);
             if let Some(kw_tag) = kw_tag {
                 json.push_str(",\"iv\":\"");
-                URL_SAFE_NO_PAD.encode_string(&kw_iv[..IV_LEN], &mut json);
+                b64::encode_append(&kw_iv[..IV_LEN], &mut json);
                 json.push_str("\",\"tag\":\"");
-                URL_SAFE_NO_PAD.encode_string(kw_tag, &mut json);
+                b64::encode_append(&kw_tag, &mut json);
                 json.push('"');
             }
             json.push('}');
-            URL_SAFE_NO_PAD.encode_string(json.as_bytes(), &mut token);
+            b64::encode_append(json.as_bytes(), &mut token);
         }
     }
     let mut buffer = plaintext.to_vec();
     let tag = gcm_seal(cek, iv, token.as_bytes(), &mut buffer)?;
     for part in [&encrypted_key[..], &iv[..], &buffer, &tag] {
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(part, &mut token);
+        b64::encode_append(part, &mut token);
     }
     Ok(token)
 }

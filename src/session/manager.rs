@@ -523,7 +523,7 @@ impl SessionManager {
             iat: wire.iat,
             exp: wire.exp,
             abs_exp: wire.abs_exp,
-            data: zeroize::Zeroizing::new(wire.data.get().to_owned()),
+            data: crate::wipe::Wiped::new(wire.data.get().to_owned()),
             map: std::sync::OnceLock::new(),
         });
         Ok((verified, opened.key_state(), false))

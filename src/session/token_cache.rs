@@ -39,11 +39,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{Equivalent, Weighter};
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 use super::flash::Flash;
 use super::map::SessionMap;
 use crate::key::Key;
+use crate::wipe::Wiped;
 
 /// How a [`SessionManager`](super::SessionManager)'s token cache is doing
 /// ([`SessionManager::token_cache_stats`](super::SessionManager::token_cache_stats)),
@@ -92,7 +92,7 @@ pub(crate) struct Verified {
     pub(crate) exp: u64,
     pub(crate) abs_exp: u64,
     /// The application's data as JSON text, wiped when the entry goes.
-    pub(crate) data: Zeroizing<String>,
+    pub(crate) data: Wiped<String>,
     /// The data decoded as a [`SessionMap`], once it has been asked for
     /// one: a clone shares the map, and a map decodes the same way every
     /// time and holds no shared state, so handing out clones answers
@@ -179,7 +179,7 @@ impl Weighter<TokenKey, Arc<Verified>> for ByBytes {
 /// entry's weight: computed once, on insertion, since the cache asks for it
 /// again whenever it moves or evicts the entry.
 struct TokenKey {
-    token: Zeroizing<String>,
+    token: Wiped<String>,
     weight: u64,
 }
 
@@ -363,7 +363,7 @@ impl TokenCache {
     pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
         if let Some(inner) = &self.inner {
             let key = TokenKey {
-                token: Zeroizing::new(token.to_owned()),
+                token: Wiped::new(token.to_owned()),
                 weight: verified.weight(token),
             };
             inner.insert(key, verified);
@@ -668,7 +668,7 @@ mod tests {
             iat: 0,
             exp: 0,
             abs_exp: 0,
-            data: Zeroizing::new("{}".to_owned()),
+            data: Wiped::new("{}".to_owned()),
             map: OnceLock::new(),
         })
     }
