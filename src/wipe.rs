@@ -7,7 +7,7 @@
 //! bytes (the contents and the spare capacity) through `zeroize`'s slice
 //! wipe: one fill and one optimization barrier.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
 use zeroize::Zeroize;
 
@@ -68,9 +68,11 @@ impl<T: Wipe> Deref for Wiped<T> {
     }
 }
 
-impl<T: Wipe> DerefMut for Wiped<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
+impl Wiped<Vec<u8>> {
+    /// The bytes, to change in place. No `DerefMut`: a buffer that grew
+    /// would free its old allocation unwiped.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.0.as_mut_slice()
     }
 }
 
@@ -105,9 +107,9 @@ mod tests {
     #[test]
     fn a_wiped_buffer_reads_and_hands_over_its_contents() {
         let mut held = Wiped::new(b"abc".to_vec());
-        held.push(b'd');
-        assert_eq!(&held[..], b"abcd");
-        assert_eq!(held.clone().into_inner(), b"abcd");
+        held.as_mut_slice()[0] = b'x';
+        assert_eq!(&held[..], b"xbc");
+        assert_eq!(held.clone().into_inner(), b"xbc");
         let text = Wiped::new(String::from("{}"));
         assert_eq!(text.as_str(), "{}");
         assert_eq!(text.into_inner(), "{}");

@@ -338,8 +338,14 @@ pub(crate) fn decrypt(
         mut ciphertext,
         ..
     } = parsed;
-    gcm_open(cek, iv, header_b64.as_bytes(), &mut ciphertext, tag)
-        .map_err(|()| fail("content authentication failed"))?;
+    gcm_open(
+        cek,
+        iv,
+        header_b64.as_bytes(),
+        ciphertext.as_mut_slice(),
+        tag,
+    )
+    .map_err(|()| fail("content authentication failed"))?;
     Ok((header, ciphertext))
 }
 
@@ -366,6 +372,9 @@ fn unwrap_cek<'a>(
             if ek.len() != cek_len + 8 {
                 return Err("wrapped key length does not match enc");
             }
+            // The exact length checked above and an output of exactly
+            // `cek_len`: aes-kw accepts a larger output and would leave
+            // its tail as it was.
             let out = &mut cek[..cek_len];
             let unwrapped = match kek.len() {
                 16 => aes_kw::KwAes128::new_from_slice(&kek[..])

@@ -132,6 +132,8 @@ fn seal_prepared(
             KeyAlgorithm::A128Kw | KeyAlgorithm::A192Kw | KeyAlgorithm::A256Kw,
             Material::Symmetric(kek),
         ) => {
+            // Exactly the wrapped length: aes-kw writes into the front of
+            // a larger buffer, and the token carries all of this one.
             encrypted_key = vec![0u8; cek_len + 8];
             let wrapped = match kek.len() {
                 16 => aes_kw::KwAes128::new_from_slice(&kek[..])
