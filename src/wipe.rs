@@ -1,11 +1,13 @@
-//! Byte and text buffers wiped, whole allocation, when they are dropped.
+//! Byte and text buffers wiped, whole allocation, when they are dropped:
+//! [`Wiped`] for a buffer filled once, [`WipingBuffer`] for one written
+//! piece by piece, which also wipes the allocation it leaves when it grows.
 //!
 //! `zeroize::Zeroizing<Vec<u8>>` and `Zeroizing<String>` wipe one byte at a
 //! time: `Vec<Z>`'s `Zeroize` cannot know its elements are bytes, so it
-//! wipes each with its own write and optimization barrier. On a 2 KiB
-//! session that was a fifth of an uncached open. [`Wiped`] wipes the same
-//! bytes (the contents and the spare capacity) through `zeroize`'s slice
-//! wipe: one fill and one optimization barrier.
+//! writes each with a volatile write of its own. On a 2 KiB session that
+//! was a fifth of an uncached open. [`Wipe`] wipes the same bytes (the
+//! contents and the spare capacity) through `zeroize`'s slice wipe: one fill
+//! and one optimization barrier.
 
 use std::ops::Deref;
 
@@ -40,7 +42,6 @@ impl Wipe for String {
 }
 
 /// A `Vec<u8>` or `String` wiped when dropped (see the [module](self)).
-#[derive(Default)]
 pub(crate) struct Wiped<T: Wipe>(T);
 
 impl<T: Wipe> Wiped<T> {
@@ -76,9 +77,57 @@ impl Wiped<Vec<u8>> {
     }
 }
 
-impl<T: Wipe + Clone> Clone for Wiped<T> {
-    fn clone(&self) -> Self {
-        Wiped(self.0.clone())
+/// A write buffer for a payload serialized piece by piece: what was written
+/// is wiped when the buffer grows (a plain `Vec` would free its old
+/// allocation, session data and all, unwiped) and when it is dropped.
+pub(crate) struct WipingBuffer(Wiped<Vec<u8>>);
+
+impl WipingBuffer {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        WipingBuffer(Wiped::new(Vec::with_capacity(capacity)))
+    }
+
+    /// What was written.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Appends `bytes`; growth wipes the allocation it leaves.
+    #[inline]
+    fn append(&mut self, bytes: &[u8]) {
+        let buffer = &mut self.0 .0;
+        if buffer.len() + bytes.len() > buffer.capacity() {
+            Self::grow(buffer, buffer.len() + bytes.len());
+        }
+        buffer.extend_from_slice(bytes);
+    }
+
+    #[cold]
+    fn grow(buffer: &mut Vec<u8>, needed: usize) {
+        let mut grown = Vec::with_capacity(needed.max(buffer.capacity() * 2));
+        grown.extend_from_slice(buffer);
+        std::mem::replace(buffer, grown).wipe();
+    }
+}
+
+// serde_json writes a value in many small pieces (each quote, key and
+// punctuation): `write_all` is overridden so that each is one inlined
+// append, not the default loop around `write`.
+impl std::io::Write for WipingBuffer {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.append(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.append(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -109,9 +158,23 @@ mod tests {
         let mut held = Wiped::new(b"abc".to_vec());
         held.as_mut_slice()[0] = b'x';
         assert_eq!(&held[..], b"xbc");
-        assert_eq!(held.clone().into_inner(), b"xbc");
+        assert_eq!(held.into_inner(), b"xbc");
         let text = Wiped::new(String::from("{}"));
         assert_eq!(text.as_str(), "{}");
         assert_eq!(text.into_inner(), "{}");
+    }
+
+    #[test]
+    fn wiping_buffer_grows_without_losing_bytes() {
+        use std::io::Write as _;
+        let mut buffer = WipingBuffer::with_capacity(4);
+        let mut expected = Vec::new();
+        for i in 0..200u8 {
+            let chunk = vec![i; usize::from(i % 7) + 1];
+            buffer.write_all(&chunk).unwrap();
+            expected.extend_from_slice(&chunk);
+        }
+        assert_eq!(buffer.as_bytes(), &expected[..]);
+        assert!(buffer.0.capacity() >= expected.len());
     }
 }

@@ -162,12 +162,6 @@ impl Opened {
         &self.plaintext
     }
 
-    /// Takes the payload out.
-    #[cfg_attr(feature = "internals", visibility::make(pub))]
-    pub(crate) fn into_plaintext(self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(self.plaintext.into_inner())
-    }
-
     /// The protected header.
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn header(&self) -> &Header {

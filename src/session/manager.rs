@@ -13,12 +13,13 @@ use super::config::{SessionConfig, StoreFailurePolicy};
 use super::flash::Flash;
 use super::token_cache::{TokenCache, TokenCacheStats, Verified};
 use super::value::{Generations, Lifecycle, ResealReason, Session};
-use super::wire::{new_sid, WipingBuffer, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
+use super::wire::{new_sid, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
 use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock, SystemClock};
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
+use crate::wipe::{Wiped, WipingBuffer};
 
 /// What to send back after [`SessionManager::save`].
 #[must_use = "the client must get the new token, or its cookie removed"]
@@ -523,7 +524,7 @@ impl SessionManager {
             iat: wire.iat,
             exp: wire.exp,
             abs_exp: wire.abs_exp,
-            data: crate::wipe::Wiped::new(wire.data.get().to_owned()),
+            data: Wiped::new(wire.data.get().to_owned()),
             map: std::sync::OnceLock::new(),
         });
         Ok((verified, opened.key_state(), false))
@@ -750,7 +751,7 @@ impl SessionManager {
         let mut payload = WipingBuffer::with_capacity(1024);
         serde_json::to_writer(&mut payload, &wire).map_err(Error::from)?;
         self.keyring
-            .seal_reporting(&payload.0, &self.seal_options, str::to_owned)
+            .seal_reporting(payload.as_bytes(), &self.seal_options, str::to_owned)
     }
 
     /// How long the session's next token would be if it were saved as it

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use zeroize::Zeroize;
 
 use super::binding::Binding;
 use super::flash::Flash;
@@ -76,87 +75,7 @@ pub(super) struct WireIn<'a> {
     pub(super) data: &'a RawValue,
 }
 
-/// A write buffer that wipes what was written to it: when it grows (a
-/// plain `Vec` would free its old allocation, session data and all,
-/// unwiped) and when it is dropped. Only the bytes written are wiped, not
-/// the whole capacity: the rest never held anything, and wiping is done a
-/// byte at a time (volatile writes), so a 1 KiB buffer holding a 250-byte
-/// payload costs a quarter of the time.
-pub(super) struct WipingBuffer(pub(super) Vec<u8>);
-
-impl WipingBuffer {
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        WipingBuffer(Vec::with_capacity(capacity))
-    }
-}
-
-impl Drop for WipingBuffer {
-    fn drop(&mut self) {
-        self.0.as_mut_slice().zeroize();
-    }
-}
-
-impl WipingBuffer {
-    /// Appends `bytes`; growth wipes the buffer it leaves.
-    #[inline]
-    fn append(&mut self, bytes: &[u8]) {
-        let needed = self.0.len() + bytes.len();
-        if needed > self.0.capacity() {
-            self.grow(needed);
-        }
-        self.0.extend_from_slice(bytes);
-    }
-
-    #[cold]
-    fn grow(&mut self, needed: usize) {
-        let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
-        grown.extend_from_slice(&self.0);
-        let mut old = std::mem::replace(&mut self.0, grown);
-        old.as_mut_slice().zeroize();
-    }
-}
-
-// serde_json writes a value in many small pieces (each quote, key and
-// punctuation): `write_all` is overridden so that each is one inlined
-// append, not the default loop around `write`.
-impl std::io::Write for WipingBuffer {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.append(bytes);
-        Ok(bytes.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.append(bytes);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A fresh session id: 128 random bits, base64url.
 pub(super) fn new_sid() -> Result<String, Error> {
     b64::random::<16>().ok_or(Error::Seal(SealError::Random))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::WipingBuffer;
-    use std::io::Write as _;
-
-    #[test]
-    fn wiping_buffer_grows_without_losing_bytes() {
-        let mut buffer = WipingBuffer::with_capacity(4);
-        let mut expected = Vec::new();
-        for i in 0..200u8 {
-            let chunk = vec![i; usize::from(i % 7) + 1];
-            buffer.write_all(&chunk).unwrap();
-            expected.extend_from_slice(&chunk);
-        }
-        assert_eq!(&buffer.0[..], &expected[..]);
-        assert!(buffer.0.capacity() >= expected.len());
-    }
 }
