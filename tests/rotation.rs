@@ -287,11 +287,15 @@ fn staging_a_different_key_under_an_existing_kid_is_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// From the environment. Variable names are unique per test: tests run in
-// parallel in one process.
+// From the environment. Tests run in parallel in one process, so every call
+// gets a variable of its own: a counter, not only the label, makes the name
+// unique (two tests once both used "ENV_JWKS", and one read the other's keys).
 
-fn var_name(test: &str) -> String {
-    format!("JWE_SESSION_TEST_{}_{}", test, std::process::id())
+fn var_name(label: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("JWE_SESSION_TEST_{label}_{}_{n}", std::process::id())
 }
 
 fn secret_b64(byte: u8) -> String {
@@ -400,7 +404,7 @@ fn from_env_errors_never_contain_the_secret() {
         ),
     ];
     for (name, value, mention) in cases {
-        let var = var_name(&format!("ENV_{name}"));
+        let var = var_name(&format!("ENV_ERR_{name}"));
         std::env::set_var(&var, &value);
         let err = Keyring::from_env(&var).unwrap_err();
         std::env::remove_var(&var);
