@@ -83,11 +83,14 @@ async fn opens(manager: &SessionManager, token: &str) -> bool {
 /// 10,000 rounds of "seal two sessions for one subject, revoke, load both",
 /// all in one millisecond: none survives, and a login right after each
 /// revocation (still the same millisecond) is accepted.
+/// `make` builds the store on the test's clock: a store on the system
+/// clock would drop, as lapsed, entries made at T0 once the real date
+/// passes T0 and their lifetime.
 async fn log_out_everywhere_misses_no_session_of_the_same_millisecond(
-    store: Arc<dyn RevocationStore>,
+    make: impl FnOnce(Arc<dyn Clock>) -> Arc<dyn RevocationStore>,
 ) {
     let clock = TestClock::at_ms(T0_MS + 417);
-    let manager = manager(keyring(), store, clock, SessionConfig::new());
+    let manager = manager(keyring(), make(clock.clone()), clock, SessionConfig::new());
     let mut survivors = 0;
     let mut refused_after = 0;
     for round in 0..10_000 {
@@ -106,8 +109,10 @@ async fn log_out_everywhere_misses_no_session_of_the_same_millisecond(
 
 #[tokio::test]
 async fn log_out_everywhere_misses_no_session_of_the_same_millisecond_memory() {
-    log_out_everywhere_misses_no_session_of_the_same_millisecond(Arc::new(MemoryStore::new()))
-        .await;
+    log_out_everywhere_misses_no_session_of_the_same_millisecond(|clock| {
+        Arc::new(MemoryStore::new().with_clock(clock))
+    })
+    .await;
 }
 
 /// The same with the system clock, as the demos run.
@@ -178,7 +183,9 @@ async fn log_out_everywhere_holds_across_skewed_clocks(
 
 #[tokio::test]
 async fn log_out_everywhere_holds_across_skewed_clocks_memory() {
-    let store: Arc<dyn RevocationStore> = Arc::new(MemoryStore::new());
+    // The store on a test clock too (at T0, between the servers' clocks).
+    let store: Arc<dyn RevocationStore> =
+        Arc::new(MemoryStore::new().with_clock(TestClock::at_ms(T0_MS)));
     log_out_everywhere_holds_across_skewed_clocks(&|| store.clone()).await;
 }
 
@@ -259,16 +266,6 @@ mod redis_store {
     use super::*;
     use support::RedisServer;
 
-    fn store(server: &RedisServer, prefix: &str) -> Arc<dyn RevocationStore> {
-        Arc::new(
-            jwe_session::revocation::RedisStore::builder(server.url())
-                .key_prefix(prefix)
-                .timeout(Duration::from_millis(500))
-                .build()
-                .expect("redis store"),
-        )
-    }
-
     fn store_on(
         server: &RedisServer,
         prefix: &str,
@@ -277,7 +274,9 @@ mod redis_store {
         Arc::new(
             jwe_session::revocation::RedisStore::builder(server.url())
                 .key_prefix(prefix)
-                .timeout(Duration::from_millis(500))
+                // Thousands of calls on a loaded CI machine: a timeout
+                // that only a hung server reaches.
+                .timeout(Duration::from_secs(5))
                 .clock(clock)
                 .build()
                 .expect("redis store"),
@@ -289,7 +288,10 @@ mod redis_store {
         let Some(server) = RedisServer::start() else {
             return;
         };
-        log_out_everywhere_misses_no_session_of_the_same_millisecond(store(&server, "ms:")).await;
+        log_out_everywhere_misses_no_session_of_the_same_millisecond(|clock| {
+            store_on(&server, "ms:", clock)
+        })
+        .await;
     }
 
     /// Two servers, each with its own connection to one Redis, clocks ±2 s.
@@ -298,7 +300,10 @@ mod redis_store {
         let Some(server) = RedisServer::start() else {
             return;
         };
-        log_out_everywhere_holds_across_skewed_clocks(&|| store(&server, "skew:")).await;
+        log_out_everywhere_holds_across_skewed_clocks(&|| {
+            store_on(&server, "skew:", TestClock::at_ms(T0_MS))
+        })
+        .await;
     }
 
     #[tokio::test]

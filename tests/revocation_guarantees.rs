@@ -30,6 +30,13 @@ impl World {
         World { clock, keyring }
     }
 
+    /// A memory store on the world's clock. (A store on the system clock
+    /// would drop, as lapsed, entries made at T0 once the real date passes
+    /// T0 and their lifetime.)
+    fn memory_store(&self) -> MemoryStore {
+        MemoryStore::new().with_clock(self.clock.clone())
+    }
+
     fn manager(&self, store: Arc<dyn RevocationStore>) -> SessionManager {
         SessionManager::new(self.keyring.clone(), store, SessionConfig::new())
             .unwrap()
@@ -49,8 +56,10 @@ async fn login(manager: &SessionManager, user: &str, role: &str) -> String {
 /// `mark_stale` flags every existing session of the subject on every server
 /// sharing the store, logs nobody out, and saving reloaded data clears the
 /// flag for that session only.
-async fn stale_sessions_reload_without_logging_out(make: &dyn Fn() -> Arc<dyn RevocationStore>) {
-    let world = World::new();
+async fn stale_sessions_reload_without_logging_out(
+    world: &World,
+    make: &dyn Fn() -> Arc<dyn RevocationStore>,
+) {
     let a = world.manager(make());
     let b = world.manager(make());
     let first = login(&a, "alice", "editor").await;
@@ -106,8 +115,9 @@ async fn stale_sessions_reload_without_logging_out(make: &dyn Fn() -> Arc<dyn Re
 
 #[tokio::test]
 async fn stale_sessions_reload_without_logging_out_memory() {
-    let store: Arc<dyn RevocationStore> = Arc::new(MemoryStore::new());
-    stale_sessions_reload_without_logging_out(&|| store.clone()).await;
+    let world = World::new();
+    let store: Arc<dyn RevocationStore> = Arc::new(world.memory_store());
+    stale_sessions_reload_without_logging_out(&world, &|| store.clone()).await;
 }
 
 // ---- what a client can put in the store --------------------------------------
@@ -117,7 +127,7 @@ async fn stale_sessions_reload_without_logging_out_memory() {
 #[tokio::test]
 async fn an_anonymous_client_cannot_add_store_entries() {
     let world = World::new();
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(world.memory_store());
     let manager = world.manager(store.clone());
     let mut session = manager.start(SessionMap::default());
     session.insert("count", 1).unwrap();
@@ -149,10 +159,10 @@ async fn an_anonymous_client_cannot_add_store_entries() {
 /// revokes the subject (every session of it ends) and frees its entries.
 /// `held`: how many revoked sessions of alice the store holds.
 async fn one_subject_holds_a_bounded_number_of_revocations(
+    world: &World,
     store: Arc<dyn RevocationStore>,
     held: &dyn Fn() -> usize,
 ) {
-    let world = World::new();
     let manager = world.manager(store);
     let bystander = login(&manager, "alice", "editor").await;
     for i in 0..5 {
@@ -194,11 +204,14 @@ async fn one_subject_holds_a_bounded_number_of_revocations(
 
 #[tokio::test]
 async fn one_subject_holds_a_bounded_number_of_revocations_memory() {
-    let store = Arc::new(MemoryStore::new().with_max_sessions_per_subject(4));
+    let world = World::new();
+    let store = Arc::new(world.memory_store().with_max_sessions_per_subject(4));
     let counted = store.clone();
     // One entry for the subject, one per revoked session.
-    one_subject_holds_a_bounded_number_of_revocations(store, &|| counted.len().saturating_sub(1))
-        .await;
+    one_subject_holds_a_bounded_number_of_revocations(&world, store, &|| {
+        counted.len().saturating_sub(1)
+    })
+    .await;
 }
 
 // ---- the first format --------------------------------------------------------
@@ -223,7 +236,7 @@ fn v1_token(world: &World, sub: &str, created_s: u64) -> String {
 #[tokio::test]
 async fn tokens_of_the_first_format_open_and_are_reissued() {
     let world = World::new();
-    let manager = world.manager(Arc::new(MemoryStore::new().with_clock(world.clock.clone())));
+    let manager = world.manager(Arc::new(world.memory_store()));
     let old = v1_token(&world, "alice", T0);
     let mut session = manager.load::<SessionMap>(&old).await.unwrap();
     assert_eq!(session.subject(), Some("alice"));
@@ -264,7 +277,7 @@ async fn tokens_of_the_first_format_open_and_are_reissued() {
 #[tokio::test]
 async fn generations_must_match_the_format_and_subject() {
     let world = World::new();
-    let manager = world.manager(Arc::new(MemoryStore::new()));
+    let manager = world.manager(Arc::new(world.memory_store()));
     let exp = T0 + 600;
     let created = T0 * 1000;
     for (case, members) in [
@@ -313,12 +326,18 @@ mod redis_store {
     use super::*;
     use support::RedisServer;
 
-    fn store(server: &RedisServer, prefix: &str, bound: usize) -> Arc<dyn RevocationStore> {
+    fn store(
+        server: &RedisServer,
+        prefix: &str,
+        bound: usize,
+        world: &World,
+    ) -> Arc<dyn RevocationStore> {
         Arc::new(
             jwe_session::revocation::RedisStore::builder(server.url())
                 .key_prefix(prefix)
                 .max_sessions_per_subject(bound)
-                .timeout(Duration::from_millis(500))
+                .timeout(Duration::from_secs(5))
+                .clock(world.clock.clone())
                 .build()
                 .expect("redis store"),
         )
@@ -329,7 +348,11 @@ mod redis_store {
         let Some(server) = RedisServer::start() else {
             return;
         };
-        stale_sessions_reload_without_logging_out(&|| store(&server, "stale:", 100)).await;
+        let world = World::new();
+        stale_sessions_reload_without_logging_out(&world, &|| {
+            store(&server, "stale:", 100, &world)
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -353,6 +376,12 @@ mod redis_store {
                 .sum();
             number(&["HLEN", "bound:subject:alice"]) - generations
         };
-        one_subject_holds_a_bounded_number_of_revocations(store(&server, "bound:", 4), &held).await;
+        let world = World::new();
+        one_subject_holds_a_bounded_number_of_revocations(
+            &world,
+            store(&server, "bound:", 4, &world),
+            &held,
+        )
+        .await;
     }
 }
