@@ -352,6 +352,13 @@ async fn logs<F: std::future::Future>(f: F) -> (F::Output, String) {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    // A global subscriber first, once: with none, a log line another test
+    // reaches while no capture is active could be cached as never logged,
+    // for every thread, and this capture would miss it.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let guard = tracing::subscriber::set_default(subscriber);
     let output = f.await;
     drop(guard);

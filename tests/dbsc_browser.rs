@@ -145,10 +145,17 @@ fn start(name: &str, port: u16, cert: &Path, key: &Path, log: &Path) -> Server {
     server
 }
 
+/// Two browsers and two debug-build servers at once are too much for a
+/// small CI machine within the driver's waits: one test at a time.
+static ONE_BROWSER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(framework: &str) {
     if !browser_available() {
         return;
     }
+    let _one = ONE_BROWSER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = std::env::temp_dir().join(format!(
         "jwe-session-dbsc-{framework}-{}",
         std::process::id()

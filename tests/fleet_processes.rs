@@ -29,10 +29,13 @@ use support::{free_port, RedisServer};
 /// The rotation period and lead given to `keyring cycle`, in seconds: a key
 /// is staged at age 0, becomes the primary at age `LEAD` and seals until age
 /// `PERIOD`, so a new primary every `PERIOD - LEAD` = 3 s. The lead covers
-/// the servers' reload delay (at most 2 s) with a second to spare: every
-/// server holds a staged key before it becomes the primary.
-const PERIOD: u64 = 6;
-const LEAD: u64 = 3;
+/// the servers' reload delay (at most 2 s): every server holds a staged key
+/// before it becomes the primary. When staging comes late (the first key
+/// is older than `PERIOD - LEAD` once the servers have started and the
+/// clients logged in, on a slow machine), `keyring cycle` still leaves half
+/// the lead, rounded up: 3 s, still more than the reload delay.
+const PERIOD: u64 = 9;
+const LEAD: u64 = 6;
 const ROTATIONS: usize = 10;
 const CLIENTS: usize = 6;
 

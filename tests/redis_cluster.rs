@@ -391,8 +391,14 @@ async fn one_time_values_are_used_once(cluster: &RedisCluster) {
     assert!(nodes.len() > 1, "the values spread over the masters");
 }
 
+/// The two tests each start a cluster of three servers, and one of them
+/// measures how long requests take: one at a time, so that neither's load
+/// (2,000 rounds, three more servers starting) shows in the other's times.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn cluster_runs_the_revocation_suite() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let started = Instant::now();
     let Some(cluster) = RedisCluster::start() else {
         return;
@@ -425,6 +431,7 @@ async fn timed(manager: &SessionManager, token: &str) -> (Option<RejectionKind>,
 
 #[tokio::test]
 async fn a_dead_master_fails_closed_for_its_subjects_only_then_recovers() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let started = Instant::now();
     let Some(mut cluster) = RedisCluster::start() else {
         return;
@@ -459,7 +466,9 @@ async fn a_dead_master_fails_closed_for_its_subjects_only_then_recovers() {
     }
 
     let victim = 1;
-    let bound = TIMEOUT + Duration::from_millis(700);
+    // Bounded by the timeout, not hung: a generous margin over it, for a
+    // loaded machine (the times themselves are reported, not judged).
+    let bound = TIMEOUT + Duration::from_secs(3);
 
     // Frozen (SIGSTOP): its connections stay open and nothing answers, so
     // only the timeout ends a request for it.

@@ -1237,8 +1237,11 @@ fn state(file: &Path) -> (u64, String) {
 #[test]
 fn cycle_stages_when_the_primary_is_due_and_only_once() {
     // Due once the primary is period - lead (82 800 s) old.
+    // One reading of the clock for both (two could fall either side of a
+    // second's boundary).
     let created = unow() - (DAY - HOUR) - 100;
-    let (_dir, file) = primary_aged(DAY - HOUR + 100);
+    let clock = Arc::new(ManualClock::at_unix(created));
+    let (_dir, file) = keyring_file(&Keyring::with_clock(key("k1"), clock));
     let (staged, promote_at, pruned) = cycle(&file, &DAILY);
     let staged = staged.expect("a key staged");
     // Promoted when the primary is a period old.
