@@ -329,9 +329,11 @@ async fn one_time_values_are_used_once(
 
 #[tokio::test]
 async fn memory_one_time_values_are_used_once() {
-    // One process: both "servers" share the store.
-    let store: Arc<dyn RevocationStore> = Arc::new(MemoryStore::new());
-    one_time_values_are_used_once(&|_| Arc::clone(&store)).await;
+    // One process: both "servers" share the store, on the test's clock (on
+    // the system clock, values held until T0 + 60 s would count as lapsed
+    // once the real date passes T0).
+    let store = std::sync::OnceLock::<Arc<dyn RevocationStore>>::new();
+    one_time_values_are_used_once(&|clock| Arc::clone(store.get_or_init(|| memory(clock)))).await;
 }
 
 #[tokio::test]

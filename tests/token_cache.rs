@@ -476,7 +476,11 @@ mod service {
     #[tokio::test]
     async fn a_token_the_response_replaces_or_removes_leaves_the_cache() {
         let f = fixture();
-        let service = SessionLayer::builder(f.keyring.clone(), Arc::new(MemoryStore::new()))
+        // The store on the test's clock too: on the system clock, the
+        // logout's revocation would count as lapsed once the real date
+        // passes the fixture's.
+        let store = Arc::new(MemoryStore::new().with_clock(f.clock.clone()));
+        let service = SessionLayer::builder(f.keyring.clone(), store)
             .clock(f.clock.clone())
             .build()
             .unwrap();
