@@ -32,11 +32,15 @@ struct Server {
 }
 
 fn server() -> Server {
-    server_with(DbscConfig::new(), Arc::new(MemoryStore::new()))
+    server_with(DbscConfig::new())
 }
 
-fn server_with(config: DbscConfig, store: Arc<MemoryStore>) -> Server {
+/// A server on a manual clock at `START`, its store on the same clock (on
+/// the system clock, the store would drop as lapsed what it holds once the
+/// real date passes `START`).
+fn server_with(config: DbscConfig) -> Server {
     let clock = Arc::new(ManualClock::at_unix(START));
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
     let layer = SessionLayer::builder(keyring.clone(), Arc::clone(&store))
         .dbsc(config.bound_cookie_lifetime(Duration::from_secs(BOUND_SECS)))
@@ -780,10 +784,7 @@ async fn a_bound_session_cannot_be_registered_again() {
 async fn of_two_racing_registrations_only_the_first_binds() {
     // Two offers answered at once, both registrations carrying the cookie
     // from before the binding.
-    let server = server_with(
-        DbscConfig::new().offer_every(1),
-        Arc::new(MemoryStore::new()),
-    );
+    let server = server_with(DbscConfig::new().offer_every(1));
     let mut jar = Jar::default();
     login(&server, &mut jar).await;
     server.advance(60);
@@ -1245,10 +1246,7 @@ async fn the_store_down_makes_the_browser_skip_never_end() {
 
 #[tokio::test]
 async fn a_browser_without_dbsc_keeps_an_ordinary_session_and_offers_are_rationed() {
-    let server = server_with(
-        DbscConfig::new().offer_every(3),
-        Arc::new(MemoryStore::new()),
-    );
+    let server = server_with(DbscConfig::new().offer_every(3));
     let mut jar = Jar::default();
     assert!(login(&server, &mut jar).await.challenge().is_some());
     // Not again in the minute the login's offer may still be answered
@@ -1283,10 +1281,7 @@ async fn a_browser_without_dbsc_keeps_an_ordinary_session_and_offers_are_ratione
         assert!(seen.header("Secure-Session-Registration").is_none());
     }
     // And offer_every(0): only at login.
-    let server = server_with(
-        DbscConfig::new().offer_every(0),
-        Arc::new(MemoryStore::new()),
-    );
+    let server = server_with(DbscConfig::new().offer_every(0));
     let mut jar = Jar::default();
     assert!(login(&server, &mut jar).await.challenge().is_some());
     for _ in 0..5 {
@@ -1337,10 +1332,7 @@ async fn configuration_is_checked_at_build() {
         assert!(error.contains(expected), "{error}");
     }
     // Only the algorithms configured are offered and accepted.
-    let server = server_with(
-        DbscConfig::new().algorithms(&[DeviceAlgorithm::Es256]),
-        Arc::new(MemoryStore::new()),
-    );
+    let server = server_with(DbscConfig::new().algorithms(&[DeviceAlgorithm::Es256]));
     let mut jar = Jar::default();
     let offered = login(&server, &mut jar).await;
     assert!(offered
@@ -1523,7 +1515,7 @@ async fn a_challenge_from_a_server_whose_clock_is_ahead_is_accepted() {
     // Two servers of a fleet share the keyring and the store; A's clock is
     // 3 s ahead of B's. A offers at login, B takes the registration.
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryStore::new().with_clock(Arc::new(ManualClock::at_unix(START))));
     let node = |clock: Arc<ManualClock>| Server {
         layer: SessionLayer::builder(keyring.clone(), Arc::clone(&store))
             .dbsc(DbscConfig::new().bound_cookie_lifetime(Duration::from_secs(BOUND_SECS)))

@@ -99,7 +99,10 @@ async fn a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie() {
 async fn a_revoked_token_sealed_long_ago_is_removed() {
     let clock = Arc::new(jwe_session::ManualClock::at_unix(1_900_000_000));
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
-    let layer = SessionLayer::builder(keyring, MemoryStore::new())
+    // The store on the same clock: on the system clock it would drop the
+    // revocation as lapsed once the real date passes the manual one.
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let layer = SessionLayer::builder(keyring, store)
         .clock(clock.clone())
         .build()
         .unwrap();

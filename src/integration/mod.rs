@@ -759,7 +759,11 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Reads the time from `clock` (for tests).
+    /// Reads the time from `clock` (for tests). The revocation store reads
+    /// its own: give it the same one
+    /// ([`MemoryStore::with_clock`](crate::revocation::MemoryStore::with_clock),
+    /// `RedisStore`'s builder `clock`), or revocations lapse by the wrong
+    /// time.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

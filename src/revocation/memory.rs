@@ -201,9 +201,31 @@ impl MemoryStore {
 
     /// Reads the time from `clock` (for expiring entries) instead of the
     /// system clock.
+    ///
+    /// In tests that run the session layer or manager on a [`ManualClock`],
+    /// give the store the same clock: on the system clock it keeps a
+    /// revocation until a time of the manual clock's (the session's last
+    /// possible deadline), so with a manual time in the past it drops
+    /// revocations at once, and with one in the future it stops holding
+    /// them once the real date gets there.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use jwe_session::revocation::MemoryStore;
+    /// use jwe_session::{Key, KeyAlgorithm, Keyring, ManualClock, SessionLayer};
+    ///
+    /// let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    /// let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw)?);
+    /// let layer = SessionLayer::builder(keyring, MemoryStore::new().with_clock(clock.clone()))
+    ///     .clock(clock)
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), jwe_session::Error>(())
+    /// ```
+    ///
+    /// [`ManualClock`]: crate::ManualClock
     #[must_use]
-    #[cfg_attr(feature = "internals", visibility::make(pub))]
-    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
         self.clock = clock;
         self
     }
