@@ -28,7 +28,7 @@ use crate::error::{Error, RejectionKind, SealError, StoreError};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::IntoRevocationStore;
 use crate::session::{
-    Flash, FlashLevel, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
+    Flash, FlashLevel, LoadStep, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
 };
 use crate::Clock;
 
@@ -894,10 +894,11 @@ impl SessionLayer {
         if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
             // Authenticated by the device's signature over a challenge of
             // this server, not by the cookie alone: no CSRF check.
+            // Boxed: rare requests, kept out of every request's future.
             let head = if request.path == dbsc.registration_path() {
-                dbsc.register(self, request, &incoming).await
+                Box::pin(dbsc.register(self, request, &incoming)).await
             } else {
-                dbsc.refresh(self, request, &incoming).await
+                Box::pin(dbsc.refresh(self, request, &incoming)).await
             };
             return Admission::Answer(head);
         }
@@ -919,16 +920,25 @@ impl SessionLayer {
                 "session rejected"
             );
         }
+        // A cached token with a store that answers at once (the memory
+        // store) loads without a future: nothing to poll, and no session
+        // moved out through nested futures. A store that waits (Redis) is
+        // awaited in a box of its own, so that this future stays small.
+        let manager = &self.shared.manager;
+        let loaded = match incoming.token() {
+            None => None,
+            Some(token) => Some(
+                match manager.load_step(token, manager.now(), |verified| {
+                    Some(LayerData::Token(Arc::clone(verified)))
+                }) {
+                    LoadStep::Done(result) => result,
+                    LoadStep::Store(pending) => Box::pin(manager.load_pending(pending)).await,
+                },
+            ),
+        };
         let mut session = None;
         let mut standin = false;
-        if let Some(token) = incoming.token() {
-            let loaded = self
-                .shared
-                .manager
-                .load_with(token, |verified| {
-                    Some(LayerData::Token(Arc::clone(verified)))
-                })
-                .await;
+        if let (Some(token), Some(loaded)) = (incoming.token(), loaded) {
             match loaded {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
@@ -1038,7 +1048,14 @@ impl SessionLayer {
         #[cfg(feature = "dbsc")]
         let logged_in = session.is_login();
         let now = self.shared.manager.now();
-        let saved = self.shared.manager.save_at(&mut session, now).await;
+        // Most requests change nothing: no future for them. A save that
+        // seals or records a revocation is awaited in a box of its own, so
+        // that this future stays small.
+        let saved = if self.shared.manager.save_needed(&session, now) {
+            Box::pin(self.shared.manager.save_at(&mut session, now)).await
+        } else {
+            Ok(SaveOutcome::Unchanged)
+        };
         let replaced = invalid
             || destroyed
             || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));

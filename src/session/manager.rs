@@ -11,14 +11,14 @@ use serde::Serialize;
 
 use super::config::{SessionConfig, StoreFailurePolicy};
 use super::flash::Flash;
-use super::token_cache::{TokenCache, TokenCacheStats, Verified};
+use super::token_cache::{Ticket, TokenCache, TokenCacheStats, Verified};
 use super::value::{Generations, Lifecycle, ResealReason, Session};
 use super::wire::{new_sid, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
 use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock, SystemClock};
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
-use crate::revocation::{IntoRevocationStore, RevocationStore, SubjectState};
+use crate::revocation::{CheckOutcome, IntoRevocationStore, RevocationStore, SubjectState};
 use crate::wipe::{Wiped, WipingBuffer};
 
 /// What to send back after [`SessionManager::save`].
@@ -48,6 +48,31 @@ struct GenerationsHeld {
     same_subject: bool,
     generations: Option<Generations>,
     observed: Option<SubjectState>,
+}
+
+/// How far [`SessionManager::load_step`] got.
+pub(crate) enum LoadStep<'t, T> {
+    /// The whole load.
+    Done(Result<Session<T>, Rejection>),
+    /// Everything but the store's check, which does not answer at once.
+    Store(PendingLoad<'t, T>),
+}
+
+/// A load waiting for the store's check.
+pub(crate) struct PendingLoad<'t, T> {
+    token: &'t str,
+    ticket: Ticket,
+    wire: Arc<Verified>,
+    key_state: KeyState,
+    cached: bool,
+    checked: Checked<T>,
+}
+
+/// What the checks before the store's give: the data, and the deadlines.
+struct Checked<T> {
+    data: T,
+    idle: u64,
+    absolute: u64,
 }
 
 /// Loads, checks and saves sessions; shared by every request.
@@ -291,12 +316,118 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        let result = self.load_inner(token, now, decode).await;
-        crate::metrics::load(match &result {
+        match self.load_step(token, now, decode) {
+            LoadStep::Done(result) => result,
+            LoadStep::Store(pending) => self.load_pending(pending).await,
+        }
+    }
+
+    /// A load as far as it goes without waiting: all of it when the token
+    /// has no subject or the store answers at once (as the memory store
+    /// does), else everything but the store's check, which
+    /// [`load_pending`](Self::load_pending) finishes. The integrations call
+    /// it directly, so that the request path of a cached token with a
+    /// memory store has no future to poll or to move the session through.
+    pub(crate) fn load_step<'t, T>(
+        &self,
+        token: &'t str,
+        now: SystemTime,
+        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
+    ) -> LoadStep<'t, T> {
+        let ticket = self.cache.ticket(token);
+        let (wire, key_state, cached) = match self.verify(token) {
+            Ok(verified) => verified,
+            Err(rejection) => {
+                let result = Err(rejection);
+                self.concluded(&result);
+                return LoadStep::Done(result);
+            }
+        };
+        let checked = match self.check_before_store(&wire, now, decode) {
+            Ok(checked) => checked,
+            Err(rejection) => {
+                let result = Err(rejection);
+                self.conclude(token, ticket, wire, cached, &result);
+                return LoadStep::Done(result);
+            }
+        };
+        // Only a session with a subject can have been revoked: an anonymous
+        // one costs no round trip.
+        let answer = match wire.sub.as_deref() {
+            None => None,
+            // A store in memory answers at once, with no future to box.
+            Some(sub) => {
+                match crate::metrics::timed_now("check", || self.store.check_now(sub, &wire.sid)) {
+                    Some(answer) => Some(answer),
+                    None => {
+                        return LoadStep::Store(PendingLoad {
+                            token,
+                            ticket,
+                            wire,
+                            key_state,
+                            cached,
+                            checked,
+                        })
+                    }
+                }
+            }
+        };
+        let result = self.check_store_answer(&wire, key_state, checked, answer);
+        self.conclude(token, ticket, wire, cached, &result);
+        LoadStep::Done(result)
+    }
+
+    /// Finishes a load that waits for the store's check.
+    pub(crate) async fn load_pending<T>(
+        &self,
+        pending: PendingLoad<'_, T>,
+    ) -> Result<Session<T>, Rejection> {
+        let PendingLoad {
+            token,
+            ticket,
+            wire,
+            key_state,
+            cached,
+            checked,
+        } = pending;
+        let answer = match wire.sub.as_deref() {
+            Some(sub) => {
+                Some(crate::metrics::timed("check", self.store.check(sub, &wire.sid)).await)
+            }
+            None => None,
+        };
+        let result = self.check_store_answer(&wire, key_state, checked, answer);
+        self.conclude(token, ticket, wire, cached, &result);
+        result
+    }
+
+    /// Keeps in the cache only a token whose whole load succeeded, and
+    /// drops a kept one that fails a check now; then counts and logs.
+    /// (The result is borrowed, not passed through: the session is not
+    /// copied on its way out.)
+    fn conclude<T>(
+        &self,
+        token: &str,
+        ticket: Ticket,
+        wire: Arc<Verified>,
+        cached: bool,
+        result: &Result<Session<T>, Rejection>,
+    ) {
+        match (result, cached) {
+            (Ok(_), false) => self.cache.insert_unless_forgotten(token, wire, ticket),
+            (Err(_), true) => self.cache.remove(token),
+            _ => {}
+        }
+        self.concluded(result);
+    }
+
+    /// Counts a load's outcome, and logs a rejection.
+    fn concluded<T>(&self, result: &Result<Session<T>, Rejection>) {
+        crate::metrics::load(match result {
             Ok(_) => "ok",
             Err(rejection) => rejection.kind().as_str(),
         });
-        if let Err(rejection) = &result {
+        if let Err(rejection) = result {
             tracing::info!(
                 kind = rejection.kind().as_str(),
                 reason = rejection.reason(),
@@ -304,38 +435,16 @@ impl SessionManager {
                 "session rejected"
             );
         }
-        result
     }
 
-    /// Verifies the token (or finds it in the cache), then checks it. Only
-    /// a token whose whole load succeeds is kept in the cache; a kept one
-    /// that fails a check now is dropped from it.
-    async fn load_inner<T>(
-        &self,
-        token: &str,
-        now: SystemTime,
-        decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
-    ) -> Result<Session<T>, Rejection> {
-        let ticket = self.cache.ticket(token);
-        let (wire, key_state, cached) = self.verify(token)?;
-        let result = self.check(&wire, key_state, now, decode).await;
-        match (&result, cached) {
-            (Ok(_), false) => self.cache.insert_unless_forgotten(token, wire, ticket),
-            (Err(_), true) => self.cache.remove(token),
-            _ => {}
-        }
-        result
-    }
-
-    /// Everything that may change between two requests with the same
-    /// token: the deadlines against `now`, the data type, revocation.
-    async fn check<T>(
+    /// The checks of a verified token that need no store: the deadlines
+    /// against `now`, and the data type.
+    fn check_before_store<T>(
         &self,
         wire: &Arc<Verified>,
-        key_state: KeyState,
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
-    ) -> Result<Session<T>, Rejection> {
+    ) -> Result<Checked<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         // One reading of the clock's time, in both units.
         let now_ms = unix_millis(now);
@@ -369,55 +478,68 @@ impl SessionManager {
                 "session data does not fit the expected type",
             )
         })?;
-        // Only a session with a subject can have been revoked: an anonymous
-        // one costs no round trip.
+        Ok(Checked {
+            data,
+            idle,
+            absolute,
+        })
+    }
+
+    /// Revocation, from the store's `answer` (`None`: the token has no
+    /// subject, so nothing to ask), then the session.
+    fn check_store_answer<T>(
+        &self,
+        wire: &Arc<Verified>,
+        key_state: KeyState,
+        checked: Checked<T>,
+        answer: Option<Result<CheckOutcome, StoreError>>,
+    ) -> Result<Session<T>, Rejection> {
+        let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
         let mut observed = None;
         let mut stale = false;
-        if let Some(sub) = wire.sub.as_deref() {
-            // A store in memory answers at once, with no future to box.
-            let checked =
-                match crate::metrics::timed_now("check", || self.store.check_now(sub, &wire.sid)) {
-                    Some(checked) => checked,
-                    None => crate::metrics::timed("check", self.store.check(sub, &wire.sid)).await,
-                };
-            match checked {
-                Ok(outcome) => {
-                    if outcome.session_revoked {
-                        return Err(reject(RejectionKind::Revoked, "session id revoked")
-                            .with_issued_at(wire.iat));
-                    }
-                    let state = outcome.subject;
-                    let revoked = match wire.sgen {
-                        Some(sgen) => sgen < state.generation,
-                        // Format 1 carries no generation: its creation time
-                        // against the latest revocation, that millisecond
-                        // included.
-                        None => wire.created_ms <= state.revoked_at_ms,
-                    };
-                    if revoked {
-                        return Err(reject(RejectionKind::Revoked, "subject's sessions revoked")
-                            .with_issued_at(wire.iat));
-                    }
-                    stale = wire.dgen.unwrap_or(0) < state.data_generation;
-                    observed = Some(state);
+        match answer {
+            None => {}
+            Some(Ok(outcome)) => {
+                if outcome.session_revoked {
+                    return Err(reject(RejectionKind::Revoked, "session id revoked")
+                        .with_issued_at(wire.iat));
                 }
-                Err(error) => match self.config.store_failure() {
-                    StoreFailurePolicy::FailClosed => {
-                        tracing::warn!(error = %error, "revocation store unavailable; failing closed");
-                        return Err(reject(
-                            RejectionKind::StoreUnavailable,
-                            "revocation store unavailable",
-                        ));
-                    }
-                    StoreFailurePolicy::FailOpen => {
-                        tracing::warn!(
-                            error = %error,
-                            "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
-                        );
-                    }
-                },
+                let state = outcome.subject;
+                let revoked = match wire.sgen {
+                    Some(sgen) => sgen < state.generation,
+                    // Format 1 carries no generation: its creation time
+                    // against the latest revocation, that millisecond
+                    // included.
+                    None => wire.created_ms <= state.revoked_at_ms,
+                };
+                if revoked {
+                    return Err(reject(RejectionKind::Revoked, "subject's sessions revoked")
+                        .with_issued_at(wire.iat));
+                }
+                stale = wire.dgen.unwrap_or(0) < state.data_generation;
+                observed = Some(state);
             }
+            Some(Err(error)) => match self.config.store_failure() {
+                StoreFailurePolicy::FailClosed => {
+                    tracing::warn!(error = %error, "revocation store unavailable; failing closed");
+                    return Err(reject(
+                        RejectionKind::StoreUnavailable,
+                        "revocation store unavailable",
+                    ));
+                }
+                StoreFailurePolicy::FailOpen => {
+                    tracing::warn!(
+                        error = %error,
+                        "revocation store unavailable; failing OPEN as configured: revoked sessions are accepted"
+                    );
+                }
+            },
         }
+        let Checked {
+            data,
+            idle,
+            absolute,
+        } = checked;
         let generations = wire
             .sgen
             .zip(wire.dgen)
@@ -534,6 +656,15 @@ impl SessionManager {
     /// and records revocations ([`Session::renew`], [`Session::destroy`]).
     pub async fn save<T: Serialize>(&self, session: &mut Session<T>) -> Result<SaveOutcome, Error> {
         self.save_at(session, self.clock.now()).await
+    }
+
+    /// Whether [`save_at`](Self::save_at) would do anything at `now`: a
+    /// session that is neither destroyed nor renewed, and that needs no
+    /// new seal, is left as it is (`SaveOutcome::Unchanged`) with nothing
+    /// to wait for.
+    pub(crate) fn save_needed<T>(&self, session: &Session<T>, now: SystemTime) -> bool {
+        !matches!(session.lifecycle, Lifecycle::Active)
+            || session.reseal_reason_at(now, &self.config).is_some()
     }
 
     /// [`save`](SessionManager::save) as of `now`.
@@ -903,4 +1034,76 @@ fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
         .saturating_add(leeway)
         .saturating_add(1)
         .saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::MemoryStore;
+    use crate::session::SessionMap;
+    use crate::ManualClock;
+    use crate::{Key, KeyAlgorithm};
+    use std::time::Duration;
+
+    type Change = fn(&mut Session<SessionMap>);
+
+    /// The integrations skip `save_at` when `save_needed` says so: it is
+    /// false exactly when `save_at` would answer `Unchanged`.
+    #[tokio::test]
+    async fn save_needed_is_false_exactly_when_save_at_changes_nothing() {
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let keyring = Arc::new(Keyring::with_clock(
+            Key::generate(KeyAlgorithm::A256Kw).unwrap(),
+            clock.clone(),
+        ));
+        let store = MemoryStore::new().with_clock(clock.clone());
+        let manager = SessionManager::new(keyring, Arc::new(store), SessionConfig::new())
+            .unwrap()
+            .with_clock(clock.clone());
+        let idle = manager.config().idle_timeout().as_secs();
+        // (what, seconds later, change, whether anything is to be done)
+        let cases: [(&str, u64, Change, bool); 6] = [
+            ("untouched", 0, |_| {}, false),
+            ("read only", 0, |s| drop(s.get::<u32>("n")), false),
+            ("changed", 0, |s| s.insert("n", 1).unwrap(), true),
+            ("renewed", 0, |s| s.renew(), true),
+            ("destroyed", 0, |s| s.destroy(), true),
+            ("past the idle window's half", idle / 2 + 1, |_| {}, true),
+        ];
+        for (what, later, change, needed) in cases {
+            // A login of its own each: a renewal or a logout revokes it.
+            let mut login = manager.start(SessionMap::default());
+            login.login("alice");
+            let SaveOutcome::Seal { token, .. } = manager.save(&mut login).await.unwrap() else {
+                panic!("a login is sealed")
+            };
+            clock.advance(Duration::from_secs(later));
+            let now = manager.now();
+            let mut session = manager.load::<SessionMap>(&token).await.unwrap();
+            change(&mut session);
+            assert_eq!(manager.save_needed(&session, now), needed, "{what}");
+            let saved = manager.save_at(&mut session, now).await.unwrap();
+            assert_eq!(
+                saved == SaveOutcome::Unchanged,
+                !needed,
+                "{what}: {saved:?}"
+            );
+        }
+        // A new session: sealed once it holds something.
+        let now = manager.now();
+        for (what, change, needed) in [
+            ("new and empty", (|_| {}) as Change, false),
+            ("new with data", |s| s.insert("n", 1).unwrap(), true),
+        ] {
+            let mut session = manager.start(SessionMap::default());
+            change(&mut session);
+            assert_eq!(manager.save_needed(&session, now), needed, "{what}");
+            let saved = manager.save_at(&mut session, now).await.unwrap();
+            assert_eq!(
+                saved == SaveOutcome::Unchanged,
+                !needed,
+                "{what}: {saved:?}"
+            );
+        }
+    }
 }
