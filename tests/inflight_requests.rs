@@ -5,15 +5,88 @@
 //! arrive, so a removal sent for a token revoked *because it was replaced*
 //! would log the user out.
 
+//!
+//! Each test runs twice: with the memory store, which answers a check at
+//! once (the layer loads without awaiting), and with a store that must be
+//! awaited, as Redis is (the layer's other path).
+
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use jwe_session::adapter::{self, Admission, RequestHead, ResponseHead};
-use jwe_session::revocation::MemoryStore;
-use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer, SessionMap};
+use jwe_session::revocation::{CheckOutcome, MemoryStore, RevocationStore, SubjectState};
+use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer, SessionMap, StoreError};
 
-fn layer() -> SessionLayer {
+/// A memory store that never answers a check at once (`check_now` left to
+/// its default), so every load of a session with a subject awaits it.
+struct Awaited(MemoryStore);
+
+#[async_trait::async_trait]
+impl RevocationStore for Awaited {
+    async fn revoke_session(
+        &self,
+        sub: &str,
+        sid: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.0.revoke_session(sub, sid, until).await
+    }
+
+    async fn revoke_subject(
+        &self,
+        sub: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<SubjectState, StoreError> {
+        self.0.revoke_subject(sub, now, until).await
+    }
+
+    async fn mark_stale(
+        &self,
+        sub: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<SubjectState, StoreError> {
+        self.0.mark_stale(sub, now, until).await
+    }
+
+    async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
+        self.0.subject(sub).await
+    }
+
+    async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
+        self.0.check(sub, sid).await
+    }
+}
+
+/// `store`, awaited or not.
+fn store(store: MemoryStore, awaited: bool) -> Arc<dyn RevocationStore> {
+    if awaited {
+        Arc::new(Awaited(store))
+    } else {
+        Arc::new(store)
+    }
+}
+
+fn layer(awaited: bool) -> SessionLayer {
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
-    SessionLayer::new(keyring, Arc::new(MemoryStore::new())).unwrap()
+    SessionLayer::new(keyring, store(MemoryStore::new(), awaited)).unwrap()
+}
+
+/// Two tests of `$body(awaited)`: `$memory` with the memory store,
+/// `$awaited` with a store that must be awaited.
+macro_rules! both_stores {
+    ($body:ident, $memory:ident, $awaited:ident) => {
+        #[tokio::test]
+        async fn $memory() {
+            $body(false).await;
+        }
+
+        #[tokio::test]
+        async fn $awaited() {
+            $body(true).await;
+        }
+    };
 }
 
 async fn request(
@@ -52,9 +125,14 @@ fn token(head: &ResponseHead) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone() {
-    let layer = layer();
+both_stores!(
+    late_answer_leaves_the_new_cookie_alone,
+    a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone,
+    a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone_awaited
+);
+
+async fn late_answer_leaves_the_new_cookie_alone(awaited: bool) {
+    let layer = layer(awaited);
     let (_, first) = request(&layer, None, |s| s.login("alice")).await;
     let old = token(&first);
     // The user's privileges change: a renewal replaces (and revokes) the id.
@@ -75,9 +153,14 @@ async fn a_late_answer_for_a_replaced_token_leaves_the_new_cookie_alone() {
     assert_eq!(subject.as_deref(), Some("alice"));
 }
 
-#[tokio::test]
-async fn a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie() {
-    let layer = layer();
+both_stores!(
+    late_answer_never_overwrites_the_new_cookie,
+    a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie,
+    a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie_awaited
+);
+
+async fn late_answer_never_overwrites_the_new_cookie(awaited: bool) {
+    let layer = layer(awaited);
     let (_, first) = request(&layer, None, |s| s.login("alice")).await;
     let old = token(&first);
     let (_, renewed) = request(&layer, Some(&old), |s| s.renew()).await;
@@ -95,13 +178,18 @@ async fn a_late_answer_for_a_replaced_token_never_overwrites_the_new_cookie() {
     assert_eq!(again.set_cookies.len(), 1, "{:?}", again.set_cookies);
 }
 
-#[tokio::test]
-async fn a_revoked_token_sealed_long_ago_is_removed() {
+both_stores!(
+    revoked_long_ago_is_removed,
+    a_revoked_token_sealed_long_ago_is_removed,
+    a_revoked_token_sealed_long_ago_is_removed_awaited
+);
+
+async fn revoked_long_ago_is_removed(awaited: bool) {
     let clock = Arc::new(jwe_session::ManualClock::at_unix(1_900_000_000));
     let keyring = Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap());
     // The store on the same clock: on the system clock it would drop the
     // revocation as lapsed once the real date passes the manual one.
-    let store = MemoryStore::new().with_clock(clock.clone());
+    let store = store(MemoryStore::new().with_clock(clock.clone()), awaited);
     let layer = SessionLayer::builder(keyring, store)
         .clock(clock.clone())
         .build()
@@ -124,9 +212,14 @@ async fn a_revoked_token_sealed_long_ago_is_removed() {
     );
 }
 
-#[tokio::test]
-async fn tampered_and_expired_tokens_are_still_removed() {
-    let layer = layer();
+both_stores!(
+    tampered_are_removed,
+    tampered_and_expired_tokens_are_still_removed,
+    tampered_and_expired_tokens_are_still_removed_awaited
+);
+
+async fn tampered_are_removed(awaited: bool) {
+    let layer = layer(awaited);
     let (_, head) = request(&layer, Some("not.a.token.at.all"), |_| {}).await;
     assert!(
         head.set_cookies

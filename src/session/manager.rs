@@ -1040,7 +1040,7 @@ fn dies_at_ms(deadline: u64, leeway: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::revocation::MemoryStore;
-    use crate::session::SessionMap;
+    use crate::session::{FlashLevel, SessionMap};
     use crate::ManualClock;
     use crate::{Key, KeyAlgorithm};
     use std::time::Duration;
@@ -1057,14 +1057,22 @@ mod tests {
             clock.clone(),
         ));
         let store = MemoryStore::new().with_clock(clock.clone());
-        let manager = SessionManager::new(keyring, Arc::new(store), SessionConfig::new())
+        let manager = SessionManager::new(keyring.clone(), Arc::new(store), SessionConfig::new())
             .unwrap()
             .with_clock(clock.clone());
         let idle = manager.config().idle_timeout().as_secs();
         // (what, seconds later, change, whether anything is to be done)
-        let cases: [(&str, u64, Change, bool); 6] = [
+        let cases: [(&str, u64, Change, bool); 9] = [
             ("untouched", 0, |_| {}, false),
             ("read only", 0, |s| drop(s.get::<u32>("n")), false),
+            ("no flashes to take", 0, |s| drop(s.take_flashes()), false),
+            ("refreshed, not stale", 0, |s| s.mark_refreshed(), false),
+            (
+                "a flash added",
+                0,
+                |s| s.flash(FlashLevel::Info, "saved"),
+                true,
+            ),
             ("changed", 0, |s| s.insert("n", 1).unwrap(), true),
             ("renewed", 0, |s| s.renew(), true),
             ("destroyed", 0, |s| s.destroy(), true),
@@ -1089,6 +1097,36 @@ mod tests {
                 "{what}: {saved:?}"
             );
         }
+        // Flashes sealed by the previous request: taking them is a change.
+        let mut login = manager.start(SessionMap::default());
+        login.login("alice");
+        login.flash(FlashLevel::Info, "welcome");
+        let SaveOutcome::Seal { token, .. } = manager.save(&mut login).await.unwrap() else {
+            panic!("a login is sealed")
+        };
+        let now = manager.now();
+        for (what, change, needed) in [
+            ("flashes left unread", (|_| {}) as Change, false),
+            ("flashes taken", |s| drop(s.take_flashes()), true),
+        ] {
+            let mut session = manager.load::<SessionMap>(&token).await.unwrap();
+            change(&mut session);
+            assert_eq!(manager.save_needed(&session, now), needed, "{what}");
+            let saved = manager.save_at(&mut session, now).await.unwrap();
+            assert_eq!(
+                saved == SaveOutcome::Unchanged,
+                !needed,
+                "{what}: {saved:?}"
+            );
+        }
+        // Opened under a key that is no longer the primary: sealed again.
+        keyring.rotate().unwrap();
+        let mut session = manager.load::<SessionMap>(&token).await.unwrap();
+        assert!(manager.save_needed(&session, now), "a retired key");
+        assert!(matches!(
+            manager.save_at(&mut session, now).await.unwrap(),
+            SaveOutcome::Seal { .. }
+        ));
         // A new session: sealed once it holds something.
         let now = manager.now();
         for (what, change, needed) in [
