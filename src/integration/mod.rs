@@ -927,18 +927,21 @@ impl SessionLayer {
         let manager = &self.shared.manager;
         let loaded = match incoming.token() {
             None => None,
-            Some(token) => Some(
-                match manager.load_step(token, manager.now(), |verified| {
+            Some(token) => {
+                let step = manager.load_step(token, manager.now(), |verified| {
                     Some(LayerData::Token(Arc::clone(verified)))
-                }) {
-                    LoadStep::Done(result) => result,
-                    LoadStep::Store(pending) => Box::pin(manager.load_pending(pending)).await,
-                },
-            ),
+                });
+                Some(match step {
+                    LoadStep::Done(result) => (token, result),
+                    LoadStep::Store(pending) => {
+                        (token, Box::pin(manager.load_pending(pending)).await)
+                    }
+                })
+            }
         };
         let mut session = None;
         let mut standin = false;
-        if let (Some(token), Some(loaded)) = (incoming.token(), loaded) {
+        if let Some((token, loaded)) = loaded {
             match loaded {
                 Ok(loaded) => session = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
