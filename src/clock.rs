@@ -2,6 +2,7 @@
 //! never sleep.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time.
@@ -31,6 +32,23 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+}
+
+/// The one shared handle to the system clock that the crate's defaults
+/// use. Whoever holds it can tell ([`is_system`]) that another part holding
+/// it reads the very same clock: a session manager hands the time it has
+/// just read to a keyring on the system clock, which then reads no clock of
+/// its own on a cache hit.
+pub(crate) fn system() -> Arc<dyn Clock> {
+    Arc::clone(&SYSTEM)
+}
+
+static SYSTEM: LazyLock<Arc<dyn Clock>> = LazyLock::new(|| Arc::new(SystemClock));
+
+/// Whether `clock` is the crate's shared system clock ([`system`]). A
+/// caller's own clock, even one that reads the system time, is not.
+pub(crate) fn is_system(clock: &Arc<dyn Clock>) -> bool {
+    Arc::ptr_eq(clock, &SYSTEM)
 }
 
 /// A clock that only moves when told to, for tests.

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::entry::KeyEntry;
 use super::set::{KeyInfo, KeySet};
 use crate::alg::KeyAlgorithm;
-use crate::clock::{unix_seconds, Clock, SystemClock};
+use crate::clock::{unix_seconds, Clock};
 use crate::error::{Error, KeyringError, Rejection, RejectionKind, SealError};
 use crate::jwe::{self, OpenOptions, Opened, SealOptions};
 use crate::key::Key;
@@ -92,6 +92,10 @@ pub(super) struct Shared {
     writer: Mutex<()>,
     /// Swappable through any clone ([`Keyring::set_clock`]).
     clock: ArcSwap<Arc<dyn Clock>>,
+    /// Whether that clock is the crate's shared system clock
+    /// ([`crate::clock::is_system`]): then a caller that has just read the
+    /// same clock can lend its reading ([`Keyring::state_of`]).
+    system_clock: AtomicBool,
     /// The shortest age, in seconds, at which [`Keyring::prune`] drops a
     /// retired key: the longest sessions' lifetime the keyring was told of
     /// (0: none; the default sessions' then).
@@ -127,7 +131,7 @@ impl fmt::Debug for Keyring {
 impl Keyring {
     /// A keyring with one primary key.
     pub fn new(primary: Key) -> Keyring {
-        Keyring::with_clock(primary, Arc::new(SystemClock))
+        Keyring::with_clock(primary, crate::clock::system())
     }
 
     /// A keyring with one primary key, reading times from `clock` (a
@@ -148,6 +152,7 @@ impl Keyring {
             inner: Arc::new(Shared {
                 current: ArcSwap::from_pointee(set),
                 writer: Mutex::new(()),
+                system_clock: AtomicBool::new(crate::clock::is_system(&clock)),
                 clock: ArcSwap::from_pointee(clock),
                 retired_lifetime: AtomicU64::new(0),
             }),
@@ -169,7 +174,11 @@ impl Keyring {
     /// promotions apply by one clock).
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        let system = crate::clock::is_system(&clock);
+        // Never a lent reading with the new clock: off before the swap.
+        self.inner.system_clock.store(false, Ordering::SeqCst);
         self.inner.clock.store(Arc::new(clock));
+        self.inner.system_clock.store(system, Ordering::SeqCst);
     }
 
     /// Unix seconds by the keyring's clock.
@@ -379,14 +388,28 @@ impl Keyring {
 
     /// The current state of the key `kid`, if the keyring still holds that
     /// very key (the one `key` points to) under it.
-    pub(crate) fn state_of(&self, kid: &str, key: &Weak<Key>) -> Option<KeyState> {
+    ///
+    /// `system_now`: the Unix seconds the caller has just read from the
+    /// shared system clock ([`crate::clock::system`]), if it reads that
+    /// clock. The key's last use is stamped with it when the keyring reads
+    /// the same clock, and by the keyring's own clock otherwise.
+    pub(crate) fn state_of(
+        &self,
+        kid: &str,
+        key: &Weak<Key>,
+        system_now: Option<u64>,
+    ) -> Option<KeyState> {
         let set = self.load();
         let entry = set.get(kid)?;
         if !std::ptr::eq(Arc::as_ptr(&entry.key), key.as_ptr()) {
             return None;
         }
+        let now = match system_now {
+            Some(now) if self.inner.system_clock.load(Ordering::SeqCst) => now,
+            _ => self.now_unix(),
+        };
         // A session token cache hit: the key opened this token, once more.
-        entry.usage.opened(self.now_unix());
+        entry.usage.opened(now);
         Some(entry.state)
     }
 

@@ -11,7 +11,7 @@ use super::ring::Keyring;
 use super::set::KeySet;
 use crate::alg::KeyAlgorithm;
 use crate::b64;
-use crate::clock::{unix_seconds, Clock, SystemClock};
+use crate::clock::{unix_seconds, Clock};
 use crate::error::KeyringError;
 use crate::key::Key;
 use crate::key_state::KeyState;
@@ -27,7 +27,7 @@ impl Keyring {
     /// assert_eq!(keyring.primary_kid(), "new");
     /// ```
     pub fn from_jwk_set(json: &str) -> Result<Keyring, KeyringError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = crate::clock::system();
         let set = KeySet::from_jwk_set(json, clock.now())?;
         Ok(Keyring::from_set(set, clock))
     }
@@ -82,7 +82,7 @@ impl Keyring {
         if value.starts_with('{') {
             return Keyring::from_jwk_set(value).map_err(|e| e.to_string());
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = crate::clock::system();
         let now = unix_seconds(clock.now());
         let mut entries = Vec::new();
         for (i, entry) in value.split(',').enumerate() {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use super::{CheckOutcome, RevocationStore, SubjectState};
-use crate::clock::{unix_millis, Clock, SystemClock};
+use crate::clock::{unix_millis, Clock};
 use crate::error::StoreError;
 
 /// The default bound on live entries (subjects and revoked sessions).
@@ -161,7 +161,7 @@ impl MemoryStore {
             entries: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
             purge_cursor: AtomicUsize::new(0),
-            clock: Arc::new(SystemClock),
+            clock: crate::clock::system(),
             max_entries: DEFAULT_MAX_ENTRIES,
             max_sessions_per_subject: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
             nonces: Mutex::new(Nonces::default()),

@@ -10,7 +10,7 @@ use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 
 use super::{CheckOutcome, RevocationStore, SubjectState};
-use crate::clock::{unix_millis, Clock, SystemClock};
+use crate::clock::{unix_millis, Clock};
 use crate::error::StoreError;
 
 /// A revocation store in Redis, shared by every process of a fleet: one
@@ -274,7 +274,7 @@ impl RedisStore {
             target,
             prefix: "jwe-session:".to_owned(),
             timeout: Duration::from_secs(1),
-            clock: Arc::new(SystemClock),
+            clock: crate::clock::system(),
             max_sessions_per_subject: super::memory::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
         }
     }

@@ -14,7 +14,7 @@ use super::flash::Flash;
 use super::token_cache::{Ticket, TokenCache, TokenCacheStats, Verified};
 use super::value::{Generations, Lifecycle, ResealReason, Session};
 use super::wire::{new_sid, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
-use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock, SystemClock};
+use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock};
 use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::jwe::{OpenOptions, SealOptions};
 use crate::keyring::{KeyState, Keyring};
@@ -141,7 +141,7 @@ impl SessionManager {
             open_options: OpenOptions::new().with_max_len(config.max_token_len()),
             cache: TokenCache::new(config.token_cache_bytes()),
             config,
-            clock: Arc::new(SystemClock),
+            clock: crate::clock::system(),
             seal_options: SealOptions::new().with_typ(SESSION_TYP),
         })
     }
@@ -335,7 +335,11 @@ impl SessionManager {
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> LoadStep<'t, T> {
         let ticket = self.cache.ticket(token);
-        let (wire, key_state, cached) = match self.verify(token) {
+        // One reading of the clock's time, in milliseconds, for the checks
+        // below and, on the shared system clock, the key's last-use stamp.
+        let now_ms = unix_millis(now);
+        let system_now = crate::clock::is_system(&self.clock).then_some(now_ms / 1000);
+        let (wire, key_state, cached) = match self.verify(token, system_now) {
             Ok(verified) => verified,
             Err(rejection) => {
                 let result = Err(rejection);
@@ -343,7 +347,7 @@ impl SessionManager {
                 return LoadStep::Done(result);
             }
         };
-        let checked = match self.check_before_store(&wire, now, decode) {
+        let checked = match self.check_before_store(&wire, now_ms, decode) {
             Ok(checked) => checked,
             Err(rejection) => {
                 let result = Err(rejection);
@@ -449,12 +453,10 @@ impl SessionManager {
     fn check_before_store<T>(
         &self,
         wire: &Arc<Verified>,
-        now: SystemTime,
+        now_ms: u64,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Checked<T>, Rejection> {
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(&wire.kid);
-        // One reading of the clock's time, in both units.
-        let now_ms = unix_millis(now);
         let now_s = now_ms / 1000;
         let leeway = self.config.leeway().as_secs();
         let created_s = wire.created_ms / 1000;
@@ -580,13 +582,23 @@ impl SessionManager {
     /// the token and the keyring still holds the key that opened it (the
     /// key's state is read from the keyring each time). Says whether it
     /// came from the cache.
-    fn verify(&self, token: &str) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
+    /// `system_now`: the request's time in Unix seconds when this manager
+    /// reads the shared system clock, for the key's last-use stamp
+    /// ([`Keyring::state_of`]).
+    fn verify(
+        &self,
+        token: &str,
+        system_now: Option<u64>,
+    ) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
         let cached = self.cache.get(token);
         if self.config.token_cache_bytes() > 0 {
             crate::metrics::token_cache(cached.is_some());
         }
         if let Some(verified) = cached {
-            if let Some(state) = self.keyring.state_of(&verified.kid, &verified.key) {
+            if let Some(state) = self
+                .keyring
+                .state_of(&verified.kid, &verified.key, system_now)
+            {
                 return Ok((verified, state, true));
             }
             // The key that opened it left the keyring (or was replaced):
@@ -1158,6 +1170,52 @@ mod tests {
         ] {
             let session = manager.start(SessionMap::default());
             check_agree(&manager, session, change, now, what, needed).await;
+        }
+    }
+
+    /// A cache hit stamps the key's last use by the keyring's clock: the
+    /// manager lends its own reading only when both read the shared system
+    /// clock, never a manual clock's time to a keyring on the system clock
+    /// or the other way round.
+    #[tokio::test]
+    async fn a_cache_hit_stamps_the_key_by_the_keyring_clock() {
+        let system_secs = || crate::clock::unix_seconds(SystemTime::now());
+        // A keyring's clock behind the system's (a stamp lent by the
+        // manager would be later), a manager's ahead (one it lent would be
+        // later than the system's).
+        let (behind, ahead) = (1_000_000_000, 2_000_000_000);
+        let manual = |at| -> Arc<dyn Clock> { Arc::new(ManualClock::at_unix(at)) };
+        // (what, the keyring's clock, the manager's clock)
+        let cases = [
+            ("both on the system clock", None, None),
+            ("keyring on a manual clock", Some(manual(behind)), None),
+            ("manager on a manual clock", None, Some(manual(ahead))),
+        ];
+        for (what, keyring_clock, manager_clock) in cases {
+            let key = Key::generate(KeyAlgorithm::A256Kw).unwrap();
+            let keyring = Arc::new(match &keyring_clock {
+                Some(clock) => Keyring::with_clock(key, Arc::clone(clock)),
+                None => Keyring::new(key),
+            });
+            let store = Arc::new(MemoryStore::new());
+            let mut manager =
+                SessionManager::new(keyring.clone(), store, SessionConfig::new()).unwrap();
+            if let Some(clock) = &manager_clock {
+                manager = manager.with_clock(Arc::clone(clock));
+            }
+            let token = login(&manager, false).await;
+            let before = system_secs();
+            for _ in 0..2 {
+                manager.load::<SessionMap>(&token).await.unwrap();
+            }
+            let after = system_secs();
+            assert!(manager.token_cache_stats().hits >= 1, "{what}: a cache hit");
+            let stamped = crate::clock::unix_seconds(keyring.keys()[0].last_used().unwrap());
+            if keyring_clock.is_some() {
+                assert_eq!(stamped, behind, "{what}");
+            } else {
+                assert!((before..=after).contains(&stamped), "{what}: {stamped}");
+            }
         }
     }
 }
