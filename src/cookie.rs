@@ -7,8 +7,13 @@
 //! joined again on read. When a session shrinks, the chunks it no longer
 //! needs are removed.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::session::TokenText;
+use crate::wipe::Wiped;
 
 /// The `SameSite` attribute. In configuration files: `"strict"`, `"lax"`,
 /// `"none"`.
@@ -345,8 +350,20 @@ impl CookieConfig {
     /// ```
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn read<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> IncomingCookies {
-        let mut single: Option<String> = None;
-        let mut chunks: Vec<(usize, String)> = Vec::new();
+        self.read_known(headers, |_| None::<(TokenText, ())>).0
+    }
+
+    /// [`read`](Self::read), asking `known` first about the token's bytes:
+    /// a token it knows (the session token cache's, byte for byte) is
+    /// shared as it gives it, with what else it gives, and neither checked
+    /// as text again nor copied. Any other is checked and copied once.
+    pub(crate) fn read_known<'a, K>(
+        &self,
+        headers: impl IntoIterator<Item = &'a [u8]>,
+        known: impl FnOnce(&[u8]) -> Option<(TokenText, K)>,
+    ) -> (IncomingCookies, Option<K>) {
+        let mut single: Option<&[u8]> = None;
+        let mut chunks: Vec<(usize, &[u8])> = Vec::new();
         let mut present = Present::default();
         let mut malformed = false;
         let base = self.name.as_bytes();
@@ -377,13 +394,6 @@ impl CookieConfig {
                     continue;
                 };
                 present.insert(slot);
-                let value = match std::str::from_utf8(value) {
-                    Ok(value) if value.is_ascii() => value.to_owned(),
-                    _ => {
-                        malformed = true;
-                        continue;
-                    }
-                };
                 match slot {
                     None => {
                         malformed |= single.is_some();
@@ -396,13 +406,15 @@ impl CookieConfig {
                 }
             }
         }
-        let token = match (single, chunks.is_empty()) {
-            (Some(token), true) => Some(token),
+        let bytes: Option<Cow<'_, [u8]>> = match (single, chunks.is_empty()) {
+            (Some(token), true) => Some(Cow::Borrowed(token)),
             (None, false) => {
                 chunks.sort_by_key(|(i, _)| *i);
                 let contiguous = chunks.iter().enumerate().all(|(n, (i, _))| n == *i);
                 if contiguous && chunks.len() <= self.max_chunks {
-                    Some(chunks.into_iter().map(|(_, v)| v).collect())
+                    Some(Cow::Owned(
+                        chunks.iter().flat_map(|(_, v)| *v).copied().collect(),
+                    ))
                 } else {
                     malformed = true;
                     None
@@ -414,13 +426,24 @@ impl CookieConfig {
             }
             (None, true) => None,
         };
-        let token = token.filter(|t| !t.is_empty() && t.len() <= self.max_token_len());
+        let bytes =
+            bytes.filter(|t| !malformed && !t.is_empty() && t.len() <= self.max_token_len());
+        let (token, also) = match bytes.as_deref().map(|bytes| (bytes, known(bytes))) {
+            None => (None, None),
+            Some((_, Some((text, also)))) => (Some(text), Some(also)),
+            // A cookie value is a token only as ASCII text.
+            Some((bytes, None)) => match std::str::from_utf8(bytes) {
+                Ok(text) if text.is_ascii() => (Some(Arc::new(Wiped::new(text.to_owned()))), None),
+                _ => (None, None),
+            },
+        };
         malformed |= token.is_none() && present.any();
-        IncomingCookies {
-            token: if malformed { None } else { token },
+        let incoming = IncomingCookies {
+            token,
             present,
             malformed,
-        }
+        };
+        (incoming, also)
     }
 
     /// The `Set-Cookie` values that store `token`, in one cookie or in
@@ -540,10 +563,10 @@ fn chunk_index(text: &[u8]) -> Option<usize> {
 }
 
 /// The session cookies a request carried.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 #[cfg_attr(feature = "internals", visibility::make(pub))]
 pub(crate) struct IncomingCookies {
-    token: Option<String>,
+    token: Option<TokenText>,
     present: Present,
     malformed: bool,
 }
@@ -561,10 +584,24 @@ impl fmt::Debug for IncomingCookies {
     }
 }
 
+impl PartialEq for IncomingCookies {
+    fn eq(&self, other: &Self) -> bool {
+        (self.token(), self.present, self.malformed)
+            == (other.token(), other.present, other.malformed)
+    }
+}
+
+impl Eq for IncomingCookies {}
+
 impl IncomingCookies {
     /// The joined token, when the cookies held a well-formed one.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.token.as_deref().map(|text| text.as_str())
+    }
+
+    /// The same token, shared.
+    pub(crate) fn token_text(&self) -> Option<&TokenText> {
+        self.token.as_ref()
     }
 
     /// Whether the request carried any session cookie, well-formed or
@@ -807,5 +844,52 @@ mod tests {
         assert_eq!(incoming.token(), Some("t"));
         let incoming = config.read([&b"__Host-session=t"[..], b"__Host-session=u"]);
         assert!(incoming.is_malformed());
+    }
+
+    /// A token the cache knows is shared from it, neither checked nor
+    /// copied; any other is checked as ASCII text and copied once; `known`
+    /// is asked only about a well-formed token, joined from its chunks.
+    #[test]
+    fn a_known_token_is_shared_and_an_unknown_one_checked() {
+        let config = CookieConfig::new();
+        let kept: TokenText = Arc::new(Wiped::new("abc.def".to_owned()));
+        let asked = std::cell::RefCell::new(Vec::new());
+        let known = |bytes: &[u8]| {
+            asked.borrow_mut().push(bytes.to_vec());
+            (bytes == kept.as_bytes()).then(|| (Arc::clone(&kept), "hit"))
+        };
+        for header in [
+            &b"__Host-session=abc.def"[..],
+            b"a=1; __Host-session.1=.def; __Host-session.0=abc",
+        ] {
+            let (incoming, also) = config.read_known([header], known);
+            assert!(Arc::ptr_eq(incoming.token_text().unwrap(), &kept));
+            assert_eq!((also, incoming.is_malformed()), (Some("hit"), false));
+        }
+        let (incoming, also) = config.read_known([&b"__Host-session=abc.xyz"[..]], known);
+        assert_eq!((incoming.token(), also), (Some("abc.xyz"), None));
+        assert!(!Arc::ptr_eq(incoming.token_text().unwrap(), &kept));
+        // Not ASCII: no token, whether or not `known` is asked.
+        let (incoming, also) = config.read_known([&b"__Host-session=ab\xc3\xa9"[..]], known);
+        assert_eq!(
+            (incoming.token(), also, incoming.is_malformed()),
+            (None, None, true)
+        );
+        assert_eq!(asked.borrow().len(), 4);
+        // Malformed (a repeated cookie, a missing chunk, too long): `known`
+        // is not asked.
+        let long = format!("__Host-session={}", "a".repeat(config.max_token_len() + 1));
+        for header in [
+            &b"__Host-session=abc.def; __Host-session=abc.def"[..],
+            b"__Host-session.1=abc.def",
+            long.as_bytes(),
+        ] {
+            let (incoming, also) = config.read_known([header], known);
+            assert_eq!(
+                (incoming.token(), also, incoming.is_malformed()),
+                (None, None, true)
+            );
+        }
+        assert_eq!(asked.borrow().len(), 4);
     }
 }

@@ -28,7 +28,8 @@ use crate::error::{Error, RejectionKind, SealError, StoreError};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::IntoRevocationStore;
 use crate::session::{
-    Flash, FlashLevel, LoadStep, SaveOutcome, Session, SessionConfig, SessionManager, SessionMap,
+    Flash, FlashLevel, Known, LoadStep, SaveOutcome, Session, SessionConfig, SessionManager,
+    SessionMap,
 };
 use crate::Clock;
 
@@ -889,12 +890,12 @@ impl SessionLayer {
     /// one: see `tests/inflight_requests.rs`); a revocation store
     /// that is down refuses the request with 503.
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
-        let incoming = self.shared.cookies.read(request.cookies.iter().copied());
         #[cfg(feature = "dbsc")]
         if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
             // Authenticated by the device's signature over a challenge of
             // this server, not by the cookie alone: no CSRF check.
             // Boxed: rare requests, kept out of every request's future.
+            let incoming = self.shared.cookies.read(request.cookies.iter().copied());
             let head = if request.path == dbsc.registration_path() {
                 Box::pin(dbsc.register(self, request, &incoming)).await
             } else {
@@ -902,6 +903,16 @@ impl SessionLayer {
             };
             return Admission::Answer(head);
         }
+        // The token cache is asked with the cookie's bytes: a token it keeps
+        // is shared from its entry, neither checked as text nor copied.
+        let manager = &self.shared.manager;
+        let (incoming, hit) =
+            self.shared
+                .cookies
+                .read_known(request.cookies.iter().copied(), |bytes| {
+                    let hit = manager.cached(bytes)?;
+                    Some((hit.token.clone()?, hit))
+                });
         // Only a request that carries the session cookie can ride on the
         // session: one without it (a CORS API under the same router, a
         // webhook) is not checked here. `CsrfGuard` checks routes
@@ -924,11 +935,12 @@ impl SessionLayer {
         // store) loads without a future: nothing to poll, and no session
         // moved out through nested futures. A store that waits (Redis) is
         // awaited in a box of its own, so that this future stays small.
-        let manager = &self.shared.manager;
-        let loaded = match incoming.token() {
+        let loaded = match incoming.token_text() {
             None => None,
-            Some(token) => {
-                let step = manager.load_step(token, manager.now(), |verified| {
+            Some(text) => {
+                let token = text.as_str();
+                let known = Known::Asked { hit, text };
+                let step = manager.load_step(token, known, manager.now(), |verified| {
                     Some(LayerData::Token(Arc::clone(verified)))
                 });
                 Some(match step {

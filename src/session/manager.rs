@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::config::{SessionConfig, StoreFailurePolicy};
 use super::flash::Flash;
-use super::token_cache::{Ticket, TokenCache, TokenCacheStats, Verified};
+use super::token_cache::{Ticket, TokenCache, TokenCacheStats, TokenText, Verified};
 use super::value::{Generations, Lifecycle, ResealReason, Session};
 use super::wire::{new_sid, WireIn, WireOut, FORMAT_V1, FORMAT_VERSION, SESSION_TYP};
 use crate::clock::{from_unix_millis, unix_millis, unix_seconds, Clock};
@@ -48,6 +48,20 @@ struct GenerationsHeld {
     same_subject: bool,
     generations: Option<Generations>,
     observed: Option<SubjectState>,
+}
+
+/// What the caller of [`SessionManager::load_step`] already knows of the
+/// token's cache entry.
+pub(crate) enum Known<'t> {
+    /// Nothing: the load asks the cache.
+    Nothing,
+    /// The caller asked the cache, with the cookie's bytes, and `hit` is its
+    /// answer; `text` is the token it holds, shared (a hit's own, or the
+    /// cookie's checked and copied once), for the entry a miss keeps.
+    Asked {
+        hit: Option<Arc<Verified>>,
+        text: &'t TokenText,
+    },
 }
 
 /// How far [`SessionManager::load_step`] got.
@@ -201,6 +215,12 @@ impl SessionManager {
         self.cache.forget(token);
     }
 
+    /// The token cache's entry for a token, as the request's cookie bytes
+    /// give it (for [`load_step`](Self::load_step)'s [`Known::Asked`]).
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<Arc<Verified>> {
+        self.cache.get(token)
+    }
+
     /// The token cache's size, capacity, hits and misses.
     ///
     /// ```
@@ -316,7 +336,7 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        match self.load_step(token, now, decode) {
+        match self.load_step(token, Known::Nothing, now, decode) {
             LoadStep::Done(result) => result,
             LoadStep::Store(pending) => self.load_pending(pending).await,
         }
@@ -331,6 +351,7 @@ impl SessionManager {
     pub(crate) fn load_step<'t, T>(
         &self,
         token: &'t str,
+        known: Known<'_>,
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> LoadStep<'t, T> {
@@ -339,7 +360,7 @@ impl SessionManager {
         // below and, on the shared system clock, the key's last-use stamp.
         let now_ms = unix_millis(now);
         let system_now = crate::clock::is_system(&self.clock).then_some(now_ms / 1000);
-        let (wire, key_state, cached) = match self.verify(token, system_now) {
+        let (wire, key_state, cached) = match self.verify(token, known, system_now) {
             Ok(verified) => verified,
             Err(rejection) => {
                 let result = Err(rejection);
@@ -425,7 +446,7 @@ impl SessionManager {
         result: &Result<Session<T>, Rejection>,
     ) {
         match (result, cached) {
-            (Ok(_), false) => self.cache.insert_unless_forgotten(token, wire, ticket),
+            (Ok(_), false) => self.cache.insert_unless_forgotten(wire, ticket),
             (Err(_), true) => self.cache.remove(token),
             _ => {}
         }
@@ -588,9 +609,13 @@ impl SessionManager {
     fn verify(
         &self,
         token: &str,
+        known: Known<'_>,
         system_now: Option<u64>,
     ) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
-        let cached = self.cache.get(token);
+        let (cached, text) = match known {
+            Known::Nothing => (self.cache.get(token), None),
+            Known::Asked { hit, text } => (hit, Some(text)),
+        };
         if self.config.token_cache_bytes() > 0 {
             crate::metrics::token_cache(cached.is_some());
         }
@@ -652,6 +677,11 @@ impl SessionManager {
             ));
         }
         let verified = Arc::new(Verified {
+            token: match text {
+                Some(text) => Some(Arc::clone(text)),
+                None if self.cache.is_on() => Some(Arc::new(Wiped::new(token.to_owned()))),
+                None => None,
+            },
             kid: Arc::from(opened.kid()),
             key: opened.key().clone(),
             version: wire.v,

@@ -72,10 +72,10 @@ pub use binding::Binding;
 pub use binding::DeviceKey;
 pub use config::{SessionConfig, StoreFailurePolicy};
 pub use flash::{Flash, FlashLevel};
-pub(crate) use manager::LoadStep;
+pub(crate) use manager::{Known, LoadStep};
 pub use manager::{SaveOutcome, SessionManager};
 pub use map::SessionMap;
-pub(crate) use token_cache::Verified;
+pub(crate) use token_cache::{TokenText, Verified};
 pub use value::Session;
 
 // Named nowhere else in the crate: without `internals` this module is

@@ -70,6 +70,11 @@ pub struct TokenCacheStats {
 
 /// What opening a token established, kept for its next request.
 pub(crate) struct Verified {
+    /// The token this was opened from: the cache's key for it, and the
+    /// text a request whose cookie matched it shares instead of a copy.
+    /// Always there in the cache; not made for a load that keeps nothing
+    /// (the cache off) unless the caller holds it already.
+    pub(crate) token: Option<TokenText>,
     /// The `kid` of the key that opened the token.
     pub(crate) kid: Arc<str>,
     /// That very key: the entry is valid only while the keyring holds it.
@@ -133,9 +138,12 @@ impl Verified {
     /// bookkeeping. Checked against a counting allocator in
     /// `tests/token_cache_memory.rs`, for typical sessions and for shapes
     /// made to be dear to hold decoded.
-    fn weight(&self, token: &str) -> u64 {
+    fn weight(&self) -> u64 {
         use decoded::alloc;
-        let texts = [token.len(), self.data.len()];
+        let token = self.token.as_ref().map_or(0, |token| token.len());
+        let texts = [token, self.data.len()];
+        // The token's shared box: two counts and the `String`.
+        let token_box = alloc(2 * size_of::<usize>() + size_of::<Wiped<String>>());
         // An `Arc<str>` allocates its two counts with its text.
         let shared = |text: &str| alloc(2 * size_of::<usize>() + text.len());
         let shared = shared(&self.kid) + shared(&self.sid) + self.sub.as_deref().map_or(0, shared);
@@ -152,6 +160,7 @@ impl Verified {
                 .map(|f| alloc(f.text.len()))
                 .sum::<u64>();
         texts.into_iter().map(alloc).sum::<u64>()
+            + token_box
             + shared
             + flashes
             + binding
@@ -175,28 +184,33 @@ impl Weighter<TokenKey, Arc<Verified>> for ByBytes {
     }
 }
 
-/// A token as the cache keeps it (wiped when the entry goes), with its
-/// entry's weight: computed once, on insertion, since the cache asks for it
-/// again whenever it moves or evicts the entry.
+/// A token's text, shared by the request that carried it and the cache
+/// entry opened from it; wiped when the last of them lets it go.
+pub(crate) type TokenText = Arc<Wiped<String>>;
+
+/// A token as the cache keeps it (wiped when the entry goes, unless a
+/// request still holds it), with its entry's weight: computed once, on
+/// insertion, since the cache asks for it again whenever it moves or evicts
+/// the entry.
 struct TokenKey {
-    token: Wiped<String>,
+    token: TokenText,
     weight: u64,
 }
 
-/// A token as a request presents it.
-struct TokenRef<'a>(&'a str);
+/// A token as a request presents it: the cookie's bytes, not yet checked
+/// to be text (one that matches a kept token is).
+struct TokenRef<'a>(&'a [u8]);
 
 /// The bytes that pick a bucket: the last 16 characters of a compact JWE,
 /// within its authentication tag (22 characters), which differs for every
 /// token sealed: 92 bits that no one but the sealer picks.
-fn hash_token<H: Hasher>(token: &str, state: &mut H) {
-    let bytes = token.as_bytes();
+fn hash_token<H: Hasher>(bytes: &[u8], state: &mut H) {
     state.write(&bytes[bytes.len().saturating_sub(16)..]);
 }
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_token(&self.token, state);
+        hash_token(self.token.as_bytes(), state);
     }
 }
 
@@ -208,7 +222,7 @@ impl Hash for TokenRef<'_> {
 
 impl PartialEq for TokenKey {
     fn eq(&self, other: &Self) -> bool {
-        TokenRef(&other.token).equivalent(self)
+        TokenRef(other.token.as_bytes()).equivalent(self)
     }
 }
 
@@ -216,7 +230,7 @@ impl Eq for TokenKey {}
 
 impl Equivalent<TokenKey> for TokenRef<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        same_bytes(self.0.as_bytes(), key.token.as_bytes())
+        same_bytes(self.0, key.token.as_bytes())
     }
 }
 
@@ -321,15 +335,13 @@ impl TokenCache {
     /// load was being checked must not find it back in the cache. Either
     /// its count moved before the look after the insert, or its removal
     /// comes after the insert.
-    pub(crate) fn insert_unless_forgotten(
-        &self,
-        token: &str,
-        verified: Arc<Verified>,
-        ticket: Ticket,
-    ) {
-        self.insert(token, verified);
-        if self.ticket(token) != ticket {
-            self.remove(token);
+    pub(crate) fn insert_unless_forgotten(&self, verified: Arc<Verified>, ticket: Ticket) {
+        let Some(token) = verified.token.clone() else {
+            return;
+        };
+        self.insert(verified);
+        if self.ticket(&token) != ticket {
+            self.remove(&token);
         }
     }
 
@@ -355,16 +367,18 @@ impl TokenCache {
 
     /// What opening `token` established, if it was opened before and is
     /// still cached.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Verified>> {
-        self.inner.as_ref()?.get(&TokenRef(token))
+    pub(crate) fn get(&self, token: impl AsRef<[u8]>) -> Option<Arc<Verified>> {
+        self.inner.as_ref()?.get(&TokenRef(token.as_ref()))
     }
 
     /// Remembers what opening `token` established.
-    pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
-        if let Some(inner) = &self.inner {
+    /// A verified token without its text is not kept (the manager makes
+    /// none when the cache is off).
+    pub(crate) fn insert(&self, verified: Arc<Verified>) {
+        if let (Some(inner), Some(token)) = (&self.inner, &verified.token) {
             let key = TokenKey {
-                token: Wiped::new(token.to_owned()),
-                weight: verified.weight(token),
+                token: Arc::clone(token),
+                weight: verified.weight(),
             };
             inner.insert(key, verified);
         }
@@ -373,8 +387,13 @@ impl TokenCache {
     /// Forgets `token`.
     pub(crate) fn remove(&self, token: &str) {
         if let Some(inner) = &self.inner {
-            inner.remove(&TokenRef(token));
+            inner.remove(&TokenRef(token.as_bytes()));
         }
+    }
+
+    /// Whether the cache keeps anything (a capacity above 0).
+    pub(crate) fn is_on(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// How many tokens are cached.
@@ -653,8 +672,9 @@ pub(crate) mod decoded {
 mod tests {
     use super::*;
 
-    fn verified(sid: &str) -> Arc<Verified> {
+    fn verified(token: &str, sid: &str) -> Arc<Verified> {
         Arc::new(Verified {
+            token: Some(Arc::new(Wiped::new(token.to_owned()))),
             kid: Arc::from("k1"),
             key: Weak::new(),
             version: 2,
@@ -676,7 +696,7 @@ mod tests {
     #[test]
     fn a_hit_needs_the_whole_token() {
         let cache = TokenCache::new(1 << 20);
-        cache.insert("h.k.iv.ct.TAG", verified("a"));
+        cache.insert(verified("h.k.iv.ct.TAG", "a"));
         assert_eq!(
             cache.get("h.k.iv.ct.TAG").map(|v| v.sid.clone()),
             Some("a".into())
@@ -695,8 +715,8 @@ mod tests {
     #[test]
     fn two_tokens_with_one_tag_are_two_entries() {
         let cache = TokenCache::new(1 << 20);
-        cache.insert("a.b.c.d.T", verified("1"));
-        cache.insert("e.f.g.h.T", verified("2"));
+        cache.insert(verified("a.b.c.d.T", "1"));
+        cache.insert(verified("e.f.g.h.T", "2"));
         assert_eq!(
             cache.get("a.b.c.d.T").map(|v| v.sid.clone()),
             Some("1".into())
@@ -724,7 +744,7 @@ mod tests {
     #[test]
     fn capacity_zero_keeps_nothing() {
         let cache = TokenCache::new(0);
-        cache.insert("a.b.c.d.e", verified("1"));
+        cache.insert(verified("a.b.c.d.e", "1"));
         assert!(cache.get("a.b.c.d.e").is_none());
         assert_eq!(cache.len(), 0);
     }
@@ -733,7 +753,7 @@ mod tests {
     fn the_cache_stays_within_its_bytes() {
         let cache = TokenCache::new(64 * 1024);
         for i in 0..10_000 {
-            cache.insert(&format!("h.k.iv.ct.{i}"), verified("x"));
+            cache.insert(verified(&format!("h.k.iv.ct.{i}"), "x"));
         }
         let stats = cache.stats();
         assert!(stats.bytes <= 64 * 1024, "{stats:?}");
