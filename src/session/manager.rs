@@ -75,11 +75,21 @@ pub(crate) enum LoadStep<'t, T> {
 /// A verified and checked token, waiting for the store's check.
 pub(crate) struct PendingLoad<'t, T> {
     token: &'t str,
-    ticket: Ticket,
     wire: Arc<Verified>,
     key_state: KeyState,
-    cached: bool,
+    opened: Opened,
     checked: Checked<T>,
+}
+
+/// Where a load's verified token came from.
+#[derive(Clone, Copy)]
+enum Opened {
+    /// The token cache.
+    Cached,
+    /// Opened by this load, with the cache's ticket for the token taken
+    /// before the open ([`TokenCache::insert_unless_forgotten`]). A hit
+    /// takes none: it would only be read to keep a token already kept.
+    Now(Ticket),
 }
 
 /// What the checks before the store's give: the data, and the deadlines.
@@ -355,12 +365,11 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> LoadStep<'t, T> {
-        let ticket = self.cache.ticket(token);
         // One reading of the clock's time, in milliseconds, for the checks
         // below and, on the shared system clock, the key's last-use stamp.
         let now_ms = unix_millis(now);
         let system_now = crate::clock::is_system(&self.clock).then_some(now_ms / 1000);
-        let (wire, key_state, cached) = match self.verify(token, known, system_now) {
+        let (wire, key_state, opened) = match self.verify(token, known, system_now) {
             Ok(verified) => verified,
             Err(rejection) => {
                 let result = Err(rejection);
@@ -372,16 +381,15 @@ impl SessionManager {
             Ok(checked) => checked,
             Err(rejection) => {
                 let result = Err(rejection);
-                self.conclude(token, ticket, wire, cached, &result);
+                self.conclude(token, opened, wire, &result);
                 return LoadStep::Done(result);
             }
         };
         let pending = PendingLoad {
             token,
-            ticket,
             wire,
             key_state,
-            cached,
+            opened,
             checked,
         };
         // Only a session with a subject can have been revoked: an anonymous
@@ -422,14 +430,13 @@ impl SessionManager {
     ) -> Result<Session<T>, Rejection> {
         let PendingLoad {
             token,
-            ticket,
             wire,
             key_state,
-            cached,
+            opened,
             checked,
         } = pending;
         let result = self.check_store_answer(&wire, key_state, checked, answer);
-        self.conclude(token, ticket, wire, cached, &result);
+        self.conclude(token, opened, wire, &result);
         result
     }
 
@@ -440,14 +447,13 @@ impl SessionManager {
     fn conclude<T>(
         &self,
         token: &str,
-        ticket: Ticket,
+        opened: Opened,
         wire: Arc<Verified>,
-        cached: bool,
         result: &Result<Session<T>, Rejection>,
     ) {
-        match (result, cached) {
-            (Ok(_), false) => self.cache.insert_unless_forgotten(wire, ticket),
-            (Err(_), true) => self.cache.remove(token),
+        match (result, opened) {
+            (Ok(_), Opened::Now(ticket)) => self.cache.insert_unless_forgotten(wire, ticket),
+            (Err(_), Opened::Cached) => self.cache.remove(token),
             _ => {}
         }
         self.concluded(result);
@@ -611,7 +617,7 @@ impl SessionManager {
         token: &str,
         known: Known<'_>,
         system_now: Option<u64>,
-    ) -> Result<(Arc<Verified>, KeyState, bool), Rejection> {
+    ) -> Result<(Arc<Verified>, KeyState, Opened), Rejection> {
         let (cached, text) = match known {
             Known::Nothing => (self.cache.get(token), None),
             Known::Asked { hit, text } => (hit, Some(text)),
@@ -624,12 +630,15 @@ impl SessionManager {
                 .keyring
                 .state_of(&verified.kid, &verified.key, system_now)
             {
-                return Ok((verified, state, true));
+                return Ok((verified, state, Opened::Cached));
             }
             // The key that opened it left the keyring (or was replaced):
             // open it again, which says why it fails.
             self.cache.remove(token);
         }
+        // Before the open: a logout's forget_token while this load opens
+        // the token keeps it out of the cache.
+        let ticket = self.cache.ticket(token);
         let opened = self.keyring.open_with(token, &self.open_options)?;
         let reject = |kind, reason| Rejection::new(kind, reason).with_kid(opened.kid());
         if opened.header().typ() != Some(SESSION_TYP) {
@@ -698,7 +707,7 @@ impl SessionManager {
             data: Wiped::new(wire.data.get().to_owned()),
             map: std::sync::OnceLock::new(),
         });
-        Ok((verified, opened.key_state(), false))
+        Ok((verified, opened.key_state(), Opened::Now(ticket)))
     }
 
     /// Decides what the client needs after a request, seals when needed,
