@@ -156,6 +156,14 @@ struct Cell {
 }
 
 impl RequestSession {
+    /// The session, locked.
+    fn lock(&self) -> MutexGuard<'_, Session<LayerData>> {
+        self.0
+            .session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// A handle showing the data as a `T`.
     pub(crate) fn handle<T>(&self) -> SessionHandle<T> {
         SessionHandle {
@@ -889,6 +897,15 @@ impl SessionLayer {
     /// session (with a removal cookie on the response, except for a revoked
     /// one: see `tests/inflight_requests.rs`); a revocation store
     /// that is down refuses the request with 503.
+    /// The request's shared cell, holding `session`.
+    fn cell(&self, session: Session<LayerData>) -> RequestSession {
+        RequestSession(Arc::new(Cell {
+            session: Mutex::new(session),
+            manager: Arc::clone(&self.shared.manager),
+            login_path: self.shared.login_path.clone(),
+        }))
+    }
+
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
         #[cfg(feature = "dbsc")]
         if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
@@ -935,27 +952,34 @@ impl SessionLayer {
         // store) loads without a future: nothing to poll, and no session
         // moved out through nested futures. A store that waits (Redis) is
         // awaited in a box of its own, so that this future stays small.
+        // The session goes straight into the request's shared cell.
         let loaded = match incoming.token_text() {
             None => None,
             Some(text) => {
                 let token = text.as_str();
                 let known = Known::Asked { hit, text };
-                let step = manager.load_step(token, known, manager.now(), |verified| {
+                let decode = |verified: &Arc<crate::session::Verified>| {
                     Some(LayerData::Token(Arc::clone(verified)))
+                };
+                let step = manager.load_step(token, known, manager.now(), decode, |session| {
+                    self.cell(session)
                 });
                 Some(match step {
                     LoadStep::Done(result) => (token, result),
-                    LoadStep::Store(pending) => {
-                        (token, Box::pin(manager.load_pending(pending)).await)
-                    }
+                    LoadStep::Store(pending) => (
+                        token,
+                        Box::pin(manager.load_pending(pending))
+                            .await
+                            .map(|session| self.cell(session)),
+                    ),
                 })
             }
         };
-        let mut session = None;
+        let mut cell = None;
         let mut standin = false;
         if let Some((token, loaded)) = loaded {
             match loaded {
-                Ok(loaded) => session = Some(loaded),
+                Ok(loaded) => cell = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
                     return Admission::Refuse(503);
                 }
@@ -989,9 +1013,15 @@ impl SessionLayer {
         if let Some(dbsc) = &self.shared.dbsc {
             let bound_cookies = dbsc.read_bound(request);
             bound_present = bound_cookies.any_present();
-            let binding = session.as_ref().and_then(|loaded| loaded.binding());
             let now = self.shared.manager.now();
-            match dbsc.check_bound(self, binding, &bound_cookies, now) {
+            let checked = match &cell {
+                Some(cell) => {
+                    let session = cell.lock();
+                    dbsc.check_bound(self, session.binding(), &bound_cookies, now)
+                }
+                None => dbsc.check_bound(self, None, &bound_cookies, now),
+            };
+            match checked {
                 Ok(check) => bound = check,
                 Err(reason) => {
                     // Not revoked, not removed, not overwritten (a stand-in):
@@ -1003,21 +1033,14 @@ impl SessionLayer {
                         "bound session without a valid bound cookie: served as no session"
                     );
                     crate::metrics::dbsc("unbound_request");
-                    session = None;
+                    cell = None;
                     standin = true;
                 }
             }
         }
-        let session = match session {
-            Some(session) => session,
-            None => self.shared.manager.start(LayerData::Empty),
-        };
+        let cell = cell.unwrap_or_else(|| self.cell(self.shared.manager.start(LayerData::Empty)));
         Admission::Proceed(ActiveRequest {
-            cell: RequestSession(Arc::new(Cell {
-                session: Mutex::new(session),
-                manager: Arc::clone(&self.shared.manager),
-                login_path: self.shared.login_path.clone(),
-            })),
+            cell,
             incoming,
             invalid,
             standin,
@@ -1043,14 +1066,7 @@ impl SessionLayer {
         } = request;
         // The handler may keep clones of the handle: take the session out
         // and leave a detached stand-in, whose changes are never saved.
-        let mut session = {
-            let mut guard = cell
-                .0
-                .session
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            std::mem::replace(&mut *guard, Session::detached(LayerData::Empty))
-        };
+        let mut session = std::mem::replace(&mut *cell.lock(), Session::detached(LayerData::Empty));
         if standin && !session.is_login() && !session.is_destroyed() {
             if session.is_changed() {
                 tracing::info!(

@@ -65,9 +65,9 @@ pub(crate) enum Known<'t> {
 }
 
 /// How far [`SessionManager::load_step`] got.
-pub(crate) enum LoadStep<'t, T> {
-    /// The whole load.
-    Done(Result<Session<T>, Rejection>),
+pub(crate) enum LoadStep<'t, T, R> {
+    /// The whole load, the session already where the caller places it.
+    Done(Result<R, Rejection>),
     /// Everything but the store's check, which does not answer at once.
     Store(PendingLoad<'t, T>),
 }
@@ -346,7 +346,7 @@ impl SessionManager {
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
     ) -> Result<Session<T>, Rejection> {
-        match self.load_step(token, Known::Nothing, now, decode) {
+        match self.load_step(token, Known::Nothing, now, decode, |session| session) {
             LoadStep::Done(result) => result,
             LoadStep::Store(pending) => self.load_pending(pending).await,
         }
@@ -358,13 +358,17 @@ impl SessionManager {
     /// [`load_pending`](Self::load_pending) finishes. The integrations call
     /// it directly, so that the request path of a cached token with a
     /// memory store has no future to poll or to move the session through.
-    pub(crate) fn load_step<'t, T>(
+    /// `place` puts a loaded session where the caller keeps it (the
+    /// integrations' shared cell), so that it is not moved again on its
+    /// way out: a `Session` is a few hundred bytes, copied at every move.
+    pub(crate) fn load_step<'t, T, R>(
         &self,
         token: &'t str,
         known: Known<'_>,
         now: SystemTime,
         decode: impl FnOnce(&Arc<Verified>) -> Option<T>,
-    ) -> LoadStep<'t, T> {
+        place: impl FnOnce(Session<T>) -> R,
+    ) -> LoadStep<'t, T, R> {
         // One reading of the clock's time, in milliseconds, for the checks
         // below and, on the shared system clock, the key's last-use stamp.
         let now_ms = unix_millis(now);
@@ -373,16 +377,16 @@ impl SessionManager {
             Ok(verified) => verified,
             Err(rejection) => {
                 let result = Err(rejection);
-                self.concluded(&result);
-                return LoadStep::Done(result);
+                self.concluded::<T>(&result);
+                return LoadStep::Done(result.map(place));
             }
         };
         let checked = match self.check_before_store(&wire, now_ms, decode) {
             Ok(checked) => checked,
             Err(rejection) => {
                 let result = Err(rejection);
-                self.conclude(token, opened, wire, &result);
-                return LoadStep::Done(result);
+                self.conclude::<T>(token, opened, wire, &result);
+                return LoadStep::Done(result.map(place));
             }
         };
         let pending = PendingLoad {
@@ -404,7 +408,7 @@ impl SessionManager {
                 None => return LoadStep::Store(pending),
             },
         };
-        LoadStep::Done(self.finish_load(pending, answer))
+        LoadStep::Done(self.finish_load(pending, answer).map(place))
     }
 
     /// Finishes a load that waits for the store's check.
