@@ -30,6 +30,7 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
@@ -40,8 +41,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    Admission, CsrfGuard, MissingSessionLayer, RequestHead, RequestSession, RequireSession,
-    ResponseHead, SessionHandle, SessionLayer, SignInRequired,
+    ActiveRequest, Admission, Began, CsrfGuard, Finished, MissingSessionLayer, RequestHead,
+    RequestSession, RequireSession, ResponseHead, SessionHandle, SessionLayer, SignInRequired,
 };
 use crate::error::{Error, StoreError};
 
@@ -79,6 +80,9 @@ impl<S> std::fmt::Debug for SessionMiddleware<S> {
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What the middleware answers.
+type Answer<B> = Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error>;
+
 impl<S, B> Service<ServiceRequest> for SessionMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -86,38 +90,180 @@ where
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Future = LocalFuture<Result<Self::Response, Self::Error>>;
+    type Future = ResponseFuture<S::Future, B>;
 
     forward_ready!(inner);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let inner = Rc::clone(&self.inner);
-        let layer = self.layer.clone();
-        Box::pin(async move {
-            let admission = {
-                let head = request_head(&request);
-                layer.begin(&head).await
-            };
-            let active = match admission {
-                Admission::Proceed(active) => active,
-                Admission::Refuse(status) => {
-                    let response = HttpResponse::new(status_code(status));
-                    return Ok(request.into_response(response).map_into_right_body());
+        let began = self.layer.begin_now(&request_head(&request));
+        let state = match began {
+            Began::Admitted(Admission::Proceed(active)) => {
+                request.extensions_mut().insert(active.session());
+                State::Handler {
+                    future: self.inner.call(request),
+                    active: Some(active),
+                    layer: self.layer.clone(),
                 }
-                Admission::Answer(mut head) => {
-                    let status = head.replace_status.take().unwrap_or(200);
-                    let body = head.replace_body.take();
-                    let response = request
-                        .into_response(replacement(status, body))
-                        .map_into_right_body();
-                    return Ok(add_headers(response, head));
+            }
+            Began::Admitted(answer) => State::Ready {
+                response: Some(answered(request, answer)),
+            },
+            // A store's check that waits (Redis), or a device-binding
+            // endpoint: the rest of the request in a box.
+            Began::Waits(waiting) => {
+                let inner = Rc::clone(&self.inner);
+                let layer = self.layer.clone();
+                State::Waiting {
+                    future: Box::pin(async move {
+                        let admission = {
+                            let head = request_head(&request);
+                            layer.begin_after(waiting, &head).await
+                        };
+                        let active = match admission {
+                            Admission::Proceed(active) => active,
+                            answer => return Ok(answered(request, answer)),
+                        };
+                        request.extensions_mut().insert(active.session());
+                        let response = inner.call(request).await?;
+                        let head = layer.finish(active).await;
+                        Ok(apply(response, head))
+                    }),
                 }
-            };
-            request.extensions_mut().insert(active.session());
-            let response = inner.call(request).await?;
-            let head = layer.finish(active).await;
-            Ok(apply(response, head))
-        })
+            }
+        };
+        ResponseFuture { state }
+    }
+}
+
+/// The response to a request the layer answers itself (refused, or a
+/// device-binding endpoint's).
+fn answered<B>(
+    request: ServiceRequest,
+    answer: Admission,
+) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    match answer {
+        Admission::Answer(mut head) => {
+            let status = head.replace_status.take().unwrap_or(200);
+            let body = head.replace_body.take();
+            let response = request
+                .into_response(replacement(status, body))
+                .map_into_right_body();
+            add_headers(response, head)
+        }
+        Admission::Refuse(status) => request
+            .into_response(HttpResponse::new(status_code(status)))
+            .map_into_right_body(),
+        // Not an answer: a request admitted here has gone to its handler.
+        Admission::Proceed(_) => request
+            .into_response(HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR))
+            .map_into_right_body(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionMiddleware`]: the handler's future,
+    /// and the session's end once it is ready. A request that needs no
+    /// waiting on the layer's side (a cached token, a memory store, no
+    /// save) allocates no future of the layer's; one that waits (a Redis
+    /// check, a seal, a device-binding endpoint) goes on in a box.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<F, B> {
+        /// The handler runs, the session in its request's extensions.
+        Handler {
+            #[pin]
+            future: F,
+            active: Option<ActiveRequest>,
+            layer: SessionLayer,
+        },
+        /// The layer waits (before or after the handler).
+        Waiting { future: LocalFuture<Answer<B>> },
+        /// Answered at once.
+        Ready { response: Option<ServiceResponse<EitherBody<B, BoxBody>>> },
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody + 'static,
+{
+    type Output = Answer<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        let mut saving: LocalFuture<Answer<B>> = match state.as_mut().project() {
+            StateProjection::Handler {
+                future,
+                active,
+                layer,
+            } => {
+                let response = match future.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(response)) => response,
+                    Poll::Ready(Err(error)) => {
+                        state.set(State::Ready { response: None });
+                        return Poll::Ready(Err(error));
+                    }
+                };
+                let finished = active.take().map(|active| layer.finish_now(active));
+                match finished {
+                    Some(Finished::Save(ending)) => {
+                        // A save waits (a seal, a revocation to record): in
+                        // a box.
+                        let layer = layer.clone();
+                        Box::pin(async move {
+                            let head = layer.finish_save(ending).await;
+                            Ok(apply(response, head))
+                        })
+                    }
+                    Some(Finished::Done(head)) => {
+                        state.set(State::Ready { response: None });
+                        return Poll::Ready(Ok(apply(response, head)));
+                    }
+                    // Never: the handler's future is polled to its end once.
+                    None => {
+                        state.set(State::Ready { response: None });
+                        return Poll::Ready(Ok(response.map_into_left_body()));
+                    }
+                }
+            }
+            StateProjection::Waiting { future } => {
+                let poll = future.as_mut().poll(cx);
+                if poll.is_ready() {
+                    state.set(State::Ready { response: None });
+                }
+                return poll;
+            }
+            // Polled again after its answer: the contract of `Future` is
+            // broken; an error rather than a panic.
+            StateProjection::Ready { response } => {
+                return Poll::Ready(response.take().ok_or_else(|| {
+                    actix_web::error::ErrorInternalServerError(
+                        "response future polled after completion",
+                    )
+                }));
+            }
+        };
+        let poll = saving.as_mut().poll(cx);
+        if poll.is_ready() {
+            state.set(State::Ready { response: None });
+        } else {
+            state.set(State::Waiting { future: saving });
+        }
+        poll
     }
 }
 

@@ -38,8 +38,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    Admission, CsrfGuard, MissingSessionLayer, RequestHead, RequestSession, RequireSession,
-    ResponseHead, SessionHandle, SessionLayer, SignInRequired,
+    ActiveRequest, Admission, Began, CsrfGuard, Finished, MissingSessionLayer, RequestHead,
+    RequestSession, RequireSession, ResponseHead, SessionHandle, SessionLayer, SignInRequired,
 };
 use crate::error::{Error, StoreError};
 
@@ -74,7 +74,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -84,22 +84,147 @@ where
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
-        Box::pin(async move {
-            let admission = {
-                let head = request_head(&request);
-                layer.begin(&head).await
-            };
-            let active = match admission {
-                Admission::Proceed(active) => active,
-                Admission::Refuse(status) => return Ok(status_only(status)),
-                Admission::Answer(head) => return Ok(apply(status_only(200), head)),
-            };
-            request.extensions_mut().insert(active.session());
-            let response = inner.call(request).await?;
-            let head = layer.finish(active).await;
-            Ok(apply(response, head))
-        })
+        let began = self.layer.begin_now(&request_head(&request));
+        let state = match began {
+            Began::Admitted(Admission::Proceed(active)) => {
+                request.extensions_mut().insert(active.session());
+                State::Handler {
+                    future: inner.call(request),
+                    active: Some(active),
+                    layer: self.layer.clone(),
+                }
+            }
+            Began::Admitted(Admission::Refuse(status)) => State::Ready {
+                response: Some(status_only(status)),
+            },
+            Began::Admitted(Admission::Answer(head)) => State::Ready {
+                response: Some(apply(status_only(200), head)),
+            },
+            // A store's check that waits (Redis), or a device-binding
+            // endpoint: the rest of the request in a box.
+            Began::Waits(waiting) => {
+                let layer = self.layer.clone();
+                State::Waiting {
+                    future: Box::pin(async move {
+                        let admission = {
+                            let head = request_head(&request);
+                            layer.begin_after(waiting, &head).await
+                        };
+                        let active = match admission {
+                            Admission::Proceed(active) => active,
+                            Admission::Refuse(status) => return Ok(status_only(status)),
+                            Admission::Answer(head) => return Ok(apply(status_only(200), head)),
+                        };
+                        request.extensions_mut().insert(active.session());
+                        let response = inner.call(request).await?;
+                        let head = layer.finish(active).await;
+                        Ok(apply(response, head))
+                    }),
+                }
+            }
+        };
+        ResponseFuture { state }
+    }
+}
+
+/// Boxed, for the requests that wait on the layer's side.
+type Waiting = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionMiddleware`]: the handler's future,
+    /// and the session's end once it is ready. A request that needs no
+    /// waiting on the layer's side (a cached token, a memory store, no
+    /// save) allocates no future of the layer's; one that waits (a Redis
+    /// check, a seal, a device-binding endpoint) goes on in a box.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        /// The handler runs, the session in its request's extensions.
+        Handler {
+            #[pin]
+            future: F,
+            active: Option<ActiveRequest>,
+            layer: SessionLayer,
+        },
+        /// The layer waits (before or after the handler).
+        Waiting { future: Waiting },
+        /// Answered at once.
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        let mut saving: Waiting = match state.as_mut().project() {
+            StateProjection::Handler {
+                future,
+                active,
+                layer,
+            } => {
+                let Poll::Ready(Ok(response)) = future.poll(cx) else {
+                    return Poll::Pending;
+                };
+                let finished = active.take().map(|active| layer.finish_now(active));
+                match finished {
+                    Some(Finished::Save(ending)) => {
+                        // A save waits (a seal, a revocation to record): in
+                        // a box.
+                        let layer = layer.clone();
+                        Box::pin(async move {
+                            let head = layer.finish_save(ending).await;
+                            Ok(apply(response, head))
+                        })
+                    }
+                    Some(Finished::Done(head)) => {
+                        state.set(State::Ready { response: None });
+                        return Poll::Ready(Ok(apply(response, head)));
+                    }
+                    // Never: the handler's future is polled to its end once.
+                    None => {
+                        state.set(State::Ready { response: None });
+                        return Poll::Ready(Ok(response));
+                    }
+                }
+            }
+            StateProjection::Waiting { future } => {
+                let poll = future.as_mut().poll(cx);
+                if poll.is_ready() {
+                    state.set(State::Ready { response: None });
+                }
+                return poll;
+            }
+            // Polled again after its answer: the contract of `Future` is
+            // broken; answer 500 rather than panic.
+            StateProjection::Ready { response } => {
+                let response = response.take().unwrap_or_else(|| status_only(500));
+                return Poll::Ready(Ok(response));
+            }
+        };
+        let poll = saving.as_mut().poll(cx);
+        if poll.is_ready() {
+            state.set(State::Ready { response: None });
+        } else {
+            state.set(State::Waiting { future: saving });
+        }
+        poll
     }
 }
 

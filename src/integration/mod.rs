@@ -24,12 +24,12 @@ use serde::Serialize;
 
 use crate::cookie::{CookieConfig, IncomingCookies};
 use crate::csrf::{CsrfConfig, CsrfRequest};
-use crate::error::{Error, RejectionKind, SealError, StoreError};
+use crate::error::{Error, Rejection, RejectionKind, SealError, StoreError};
 use crate::keyring::{KeyState, Keyring};
 use crate::revocation::IntoRevocationStore;
 use crate::session::{
-    Flash, FlashLevel, Known, LoadStep, SaveOutcome, Session, SessionConfig, SessionManager,
-    SessionMap,
+    Flash, FlashLevel, Known, LoadStep, PendingLoad, SaveOutcome, Session, SessionConfig,
+    SessionManager, SessionMap,
 };
 use crate::Clock;
 
@@ -101,6 +101,57 @@ pub enum Admission {
     /// endpoints): a response of this head alone, its status from
     /// `replace_status`, its body (JSON) from `replace_body`.
     Answer(ResponseHead),
+}
+
+/// How far [`SessionLayer::begin_now`] got without waiting.
+pub(crate) enum Began {
+    /// The whole admission.
+    Admitted(Admission),
+    /// The rest waits ([`SessionLayer::begin_after`]).
+    Waits(Waiting),
+}
+
+/// An admission that waits, holding what it has done so far (owned, so
+/// that an adapter can box it with the request).
+pub(crate) struct Waiting(WaitingFor);
+
+enum WaitingFor {
+    /// A device-binding endpoint, answered by the layer itself.
+    #[cfg(feature = "dbsc")]
+    Endpoint,
+    /// The token is verified and checked; the store's check waits.
+    Store {
+        pending: PendingLoad<'static, LayerData>,
+        incoming: IncomingCookies,
+        invalid: bool,
+    },
+}
+
+/// How far [`SessionLayer::finish_now`] got without waiting.
+// Returned once and matched at once: a box for the larger variant would
+// be one more allocation on the save's path, which boxes its future anyway.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Finished {
+    /// The whole end of the request.
+    Done(ResponseHead),
+    /// A save (a seal, a revocation to record) waits
+    /// ([`SessionLayer::finish_save`]).
+    Save(Ending),
+}
+
+/// A request's end waiting for its session's save.
+pub(crate) struct Ending {
+    session: Session<LayerData>,
+    now: SystemTime,
+    incoming: IncomingCookies,
+    invalid: bool,
+    destroyed: bool,
+    #[cfg(feature = "dbsc")]
+    logged_in: bool,
+    #[cfg(feature = "dbsc")]
+    bound: dbsc::BoundCheck,
+    #[cfg(feature = "dbsc")]
+    bound_present: bool,
 }
 
 /// A request in flight: the session the handler sees, and what is needed to
@@ -906,19 +957,24 @@ impl SessionLayer {
         }))
     }
 
+    /// Admits a request: [`begin_now`](Self::begin_now), and what waits.
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
-        #[cfg(feature = "dbsc")]
-        if let Some(dbsc) = self.shared.dbsc.as_ref().filter(|d| d.is_endpoint(request)) {
-            // Authenticated by the device's signature over a challenge of
-            // this server, not by the cookie alone: no CSRF check.
+        match self.begin_now(request) {
+            Began::Admitted(admission) => admission,
             // Boxed: rare requests, kept out of every request's future.
-            let incoming = self.shared.cookies.read(request.cookies.iter().copied());
-            let head = if request.path == dbsc.registration_path() {
-                Box::pin(dbsc.register(self, request, &incoming)).await
-            } else {
-                Box::pin(dbsc.refresh(self, request, &incoming)).await
-            };
-            return Admission::Answer(head);
+            Began::Waits(waiting) => Box::pin(self.begin_after(waiting, request)).await,
+        }
+    }
+
+    /// As much of the admission as needs no waiting: all of it for a
+    /// cached token or a store that answers at once (the memory store), so
+    /// that the adapters need no future of their own for most requests.
+    pub(crate) fn begin_now(&self, request: &RequestHead<'_>) -> Began {
+        #[cfg(feature = "dbsc")]
+        if let Some(dbsc) = &self.shared.dbsc {
+            if dbsc.is_endpoint(request) {
+                return Began::Waits(Waiting(WaitingFor::Endpoint));
+            }
         }
         // The token cache is asked with the cookie's bytes: a token it keeps
         // is shared from its entry, neither checked as text nor copied.
@@ -937,10 +993,10 @@ impl SessionLayer {
         let carries_session = incoming.any_present();
         if let (Some(csrf), true) = (&self.shared.csrf, carries_session) {
             if !csrf_allows(csrf, request) {
-                return Admission::Refuse(403);
+                return Began::Admitted(Admission::Refuse(403));
             }
         }
-        let mut invalid = incoming.is_malformed();
+        let invalid = incoming.is_malformed();
         if invalid {
             tracing::info!(
                 kind = "malformed",
@@ -948,36 +1004,79 @@ impl SessionLayer {
                 "session rejected"
             );
         }
-        // A cached token with a store that answers at once (the memory
-        // store) loads without a future: nothing to poll, and no session
-        // moved out through nested futures. A store that waits (Redis) is
-        // awaited in a box of its own, so that this future stays small.
-        // The session goes straight into the request's shared cell.
-        let loaded = match incoming.token_text() {
-            None => None,
-            Some(text) => {
-                let token = text.as_str();
-                let known = Known::Asked { hit, text };
-                let decode = |verified: &Arc<crate::session::Verified>| {
-                    Some(LayerData::Token(Arc::clone(verified)))
-                };
-                let step = manager.load_step(token, known, manager.now(), decode, |session| {
-                    self.cell(session)
-                });
-                Some(match step {
-                    LoadStep::Done(result) => (token, result),
-                    LoadStep::Store(pending) => (
-                        token,
-                        Box::pin(manager.load_pending(pending))
-                            .await
-                            .map(|session| self.cell(session)),
-                    ),
-                })
-            }
+        let Some(text) = incoming.token_text() else {
+            return Began::Admitted(self.admit(request, incoming, invalid, None));
         };
+        // The session goes straight into the request's shared cell.
+        let known = Known::Asked { hit, text };
+        let decode =
+            |verified: &Arc<crate::session::Verified>| Some(LayerData::Token(Arc::clone(verified)));
+        let step = manager.load_step(text.as_str(), known, manager.now(), decode, |session| {
+            self.cell(session)
+        });
+        match step {
+            LoadStep::Done(loaded) => {
+                Began::Admitted(self.admit(request, incoming, invalid, Some(loaded)))
+            }
+            LoadStep::Store(pending) => {
+                let pending = pending.holding(text);
+                Began::Waits(Waiting(WaitingFor::Store {
+                    pending,
+                    incoming,
+                    invalid,
+                }))
+            }
+        }
+    }
+
+    /// The rest of an admission that waits: a store's check (Redis), or a
+    /// device-binding endpoint.
+    pub(crate) async fn begin_after(
+        &self,
+        waiting: Waiting,
+        request: &RequestHead<'_>,
+    ) -> Admission {
+        match waiting.0 {
+            #[cfg(feature = "dbsc")]
+            WaitingFor::Endpoint => {
+                let Some(dbsc) = &self.shared.dbsc else {
+                    return Admission::Refuse(500);
+                };
+                // Authenticated by the device's signature over a challenge
+                // of this server, not by the cookie alone: no CSRF check.
+                let incoming = self.shared.cookies.read(request.cookies.iter().copied());
+                let head = if request.path == dbsc.registration_path() {
+                    dbsc.register(self, request, &incoming).await
+                } else {
+                    dbsc.refresh(self, request, &incoming).await
+                };
+                Admission::Answer(head)
+            }
+            WaitingFor::Store {
+                pending,
+                incoming,
+                invalid,
+            } => {
+                let loaded = self.shared.manager.load_pending(pending).await;
+                let loaded = loaded.map(|session| self.cell(session));
+                self.admit(request, incoming, invalid, Some(loaded))
+            }
+        }
+    }
+
+    /// The end of an admission, once the token (if any) is loaded.
+    fn admit(
+        &self,
+        request: &RequestHead<'_>,
+        incoming: IncomingCookies,
+        mut invalid: bool,
+        loaded: Option<Result<RequestSession, Rejection>>,
+    ) -> Admission {
+        #[cfg(not(feature = "dbsc"))]
+        let _ = request;
         let mut cell = None;
         let mut standin = false;
-        if let Some((token, loaded)) = loaded {
+        if let Some(loaded) = loaded {
             match loaded {
                 Ok(loaded) => cell = Some(loaded),
                 Err(rejection) if rejection.kind() == RejectionKind::StoreUnavailable => {
@@ -991,7 +1090,9 @@ impl SessionLayer {
                 // client's new cookie (tests/inflight_requests.rs). An
                 // older one is removed, like any dead token.
                 Err(rejection) if rejection.kind() == RejectionKind::Revoked => {
-                    self.shared.manager.forget_token(token);
+                    if let Some(token) = incoming.token() {
+                        self.shared.manager.forget_token(token);
+                    }
                     let now = crate::clock::unix_seconds(self.shared.manager.now());
                     let recent = rejection
                         .issued_at()
@@ -1054,6 +1155,16 @@ impl SessionLayer {
     /// Ends the request: seals the session again only when needed, records
     /// revocations, and says which cookies to write.
     pub(crate) async fn finish(&self, request: ActiveRequest) -> ResponseHead {
+        match self.finish_now(request) {
+            Finished::Done(head) => head,
+            // Boxed: a seal or a store's write costs far more than the box.
+            Finished::Save(ending) => Box::pin(self.finish_save(ending)).await,
+        }
+    }
+
+    /// As much of the request's end as needs no waiting: all of it when
+    /// the session needs no save, as for most requests.
+    pub(crate) fn finish_now(&self, request: ActiveRequest) -> Finished {
         let ActiveRequest {
             cell,
             incoming,
@@ -1066,27 +1177,66 @@ impl SessionLayer {
         } = request;
         // The handler may keep clones of the handle: take the session out
         // and leave a detached stand-in, whose changes are never saved.
-        let mut session = std::mem::replace(&mut *cell.lock(), Session::detached(LayerData::Empty));
+        let session = std::mem::replace(&mut *cell.lock(), Session::detached(LayerData::Empty));
         if standin && !session.is_login() && !session.is_destroyed() {
             if session.is_changed() {
                 tracing::info!(
                     "the request's session cookie was replaced or lacks its bound cookie: the handler's change to the stand-in session is not kept (a login would be)"
                 );
             }
-            return ResponseHead::default();
+            return Finished::Done(ResponseHead::default());
         }
-        let destroyed = session.is_destroyed();
-        #[cfg(feature = "dbsc")]
-        let logged_in = session.is_login();
         let now = self.shared.manager.now();
-        // Most requests change nothing: no future for them. A save that
-        // seals or records a revocation is awaited in a box of its own, so
-        // that this future stays small.
-        let saved = if self.shared.manager.save_needed(&session, now) {
-            Box::pin(self.shared.manager.save_at(&mut session, now)).await
-        } else {
-            Ok(SaveOutcome::Unchanged)
+        let needed = self.shared.manager.save_needed(&session, now);
+        let ending = Ending {
+            destroyed: session.is_destroyed(),
+            #[cfg(feature = "dbsc")]
+            logged_in: session.is_login(),
+            session,
+            now,
+            incoming,
+            invalid,
+            #[cfg(feature = "dbsc")]
+            bound,
+            #[cfg(feature = "dbsc")]
+            bound_present,
         };
+        // Most requests change nothing: nothing to wait for.
+        if needed {
+            Finished::Save(ending)
+        } else {
+            Finished::Done(self.finish_saved(ending, Ok(SaveOutcome::Unchanged)))
+        }
+    }
+
+    /// The save a request's end waits for, then the rest of it.
+    pub(crate) async fn finish_save(&self, mut ending: Ending) -> ResponseHead {
+        let saved = self
+            .shared
+            .manager
+            .save_at(&mut ending.session, ending.now)
+            .await;
+        self.finish_saved(ending, saved)
+    }
+
+    /// The cookies and headers of a request's end, once its session is
+    /// saved (or needed no save).
+    fn finish_saved(&self, ending: Ending, saved: Result<SaveOutcome, Error>) -> ResponseHead {
+        let Ending {
+            session,
+            now,
+            incoming,
+            invalid,
+            destroyed,
+            #[cfg(feature = "dbsc")]
+            logged_in,
+            #[cfg(feature = "dbsc")]
+            bound,
+            #[cfg(feature = "dbsc")]
+            bound_present,
+        } = ending;
+        #[cfg(not(feature = "dbsc"))]
+        let _ = session;
         let replaced = invalid
             || destroyed
             || matches!(saved, Ok(SaveOutcome::Seal { .. } | SaveOutcome::Remove));

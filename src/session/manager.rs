@@ -74,11 +74,41 @@ pub(crate) enum LoadStep<'t, T, R> {
 
 /// A verified and checked token, waiting for the store's check.
 pub(crate) struct PendingLoad<'t, T> {
-    token: &'t str,
+    token: HeldToken<'t>,
     wire: Arc<Verified>,
     key_state: KeyState,
     opened: Opened,
     checked: Checked<T>,
+}
+
+/// The token a pending load is about.
+enum HeldToken<'t> {
+    Borrowed(&'t str),
+    Shared(TokenText),
+}
+
+impl HeldToken<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            HeldToken::Borrowed(token) => token,
+            HeldToken::Shared(text) => text.as_str(),
+        }
+    }
+}
+
+impl<T> PendingLoad<'_, T> {
+    /// The same load, holding `text` (the token it is about, shared)
+    /// instead of borrowing it: to wait for the store beyond the borrow.
+    pub(crate) fn holding(self, text: &TokenText) -> PendingLoad<'static, T> {
+        debug_assert_eq!(self.token.as_str(), text.as_str());
+        PendingLoad {
+            token: HeldToken::Shared(Arc::clone(text)),
+            wire: self.wire,
+            key_state: self.key_state,
+            opened: self.opened,
+            checked: self.checked,
+        }
+    }
 }
 
 /// Where a load's verified token came from.
@@ -390,7 +420,7 @@ impl SessionManager {
             }
         };
         let pending = PendingLoad {
-            token,
+            token: HeldToken::Borrowed(token),
             wire,
             key_state,
             opened,
@@ -440,7 +470,7 @@ impl SessionManager {
             checked,
         } = pending;
         let result = self.check_store_answer(&wire, key_state, checked, answer);
-        self.conclude(token, opened, wire, &result);
+        self.conclude(token.as_str(), opened, wire, &result);
         result
     }
 

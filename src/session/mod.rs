@@ -72,7 +72,7 @@ pub use binding::Binding;
 pub use binding::DeviceKey;
 pub use config::{SessionConfig, StoreFailurePolicy};
 pub use flash::{Flash, FlashLevel};
-pub(crate) use manager::{Known, LoadStep};
+pub(crate) use manager::{Known, LoadStep, PendingLoad};
 pub use manager::{SaveOutcome, SessionManager};
 pub use map::SessionMap;
 pub(crate) use token_cache::{TokenText, Verified};
