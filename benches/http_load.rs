@@ -157,7 +157,48 @@ impl Running {
     }
 }
 
-fn axum_server(session: Option<SessionLayer>) -> Running {
+/// A route layer that does nothing: what axum's layering itself costs a
+/// request (`Router::layer` wraps and boxes every route's service again),
+/// against which the session layer's own cost can be read.
+#[derive(Clone)]
+struct NoopLayer;
+
+impl<S> tower_layer::Layer<S> for NoopLayer {
+    type Service = Noop<S>;
+
+    fn layer(&self, inner: S) -> Noop<S> {
+        Noop(inner)
+    }
+}
+
+#[derive(Clone)]
+struct Noop<S>(S);
+
+impl<S: tower_service::Service<R>, R> tower_service::Service<R> for Noop<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> S::Future {
+        self.0.call(request)
+    }
+}
+
+/// What the axum server runs in front of its handler.
+enum Front {
+    Bare,
+    NoopLayer,
+    Session(SessionLayer),
+}
+
+fn axum_server(front: Front) -> Running {
     use axum::routing::get;
     use jwe_session::SessionLayer;
 
@@ -178,9 +219,10 @@ fn axum_server(session: Option<SessionLayer>) -> Running {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let app = match session {
-                    None => axum::Router::new().route("/", get(bare)),
-                    Some(service) => axum::Router::new()
+                let app = match front {
+                    Front::Bare => axum::Router::new().route("/", get(bare)),
+                    Front::NoopLayer => axum::Router::new().route("/", get(bare)).layer(NoopLayer),
+                    Front::Session(service) => axum::Router::new()
                         .route("/", get(with_session))
                         .layer::<SessionLayer>(service),
                 };
@@ -532,16 +574,27 @@ struct Target {
     name: &'static str,
     axum: bool,
     session: bool,
+    /// A route layer that does nothing, instead of the session's (axum).
+    noop: bool,
     rotate: bool,
     /// The token cache on (the default).
     cache: bool,
 }
 
-const TARGETS: [Target; 7] = [
+const TARGETS: [Target; 8] = [
     Target {
         name: "axum-bare",
         axum: true,
         session: false,
+        noop: false,
+        rotate: false,
+        cache: true,
+    },
+    Target {
+        name: "axum-noop-layer",
+        axum: true,
+        session: false,
+        noop: true,
         rotate: false,
         cache: true,
     },
@@ -549,6 +602,7 @@ const TARGETS: [Target; 7] = [
         name: "axum-session",
         axum: true,
         session: true,
+        noop: false,
         rotate: false,
         cache: true,
     },
@@ -556,6 +610,7 @@ const TARGETS: [Target; 7] = [
         name: "axum-session-nocache",
         axum: true,
         session: true,
+        noop: false,
         rotate: false,
         cache: false,
     },
@@ -563,6 +618,7 @@ const TARGETS: [Target; 7] = [
         name: "actix-bare",
         axum: false,
         session: false,
+        noop: false,
         rotate: false,
         cache: true,
     },
@@ -570,6 +626,7 @@ const TARGETS: [Target; 7] = [
         name: "actix-session",
         axum: false,
         session: true,
+        noop: false,
         rotate: false,
         cache: true,
     },
@@ -577,6 +634,7 @@ const TARGETS: [Target; 7] = [
         name: "actix-session-nocache",
         axum: false,
         session: true,
+        noop: false,
         rotate: false,
         cache: false,
     },
@@ -584,6 +642,7 @@ const TARGETS: [Target; 7] = [
         name: "axum-session-rotation",
         axum: true,
         session: true,
+        noop: false,
         rotate: true,
         cache: true,
     },
@@ -594,8 +653,9 @@ fn run(target: &Target, settings: &Settings, client: &tokio::runtime::Runtime) -
     let service = service(&keyring, target.cache);
     let cookie = client.block_on(token_for(&service));
     let server = match (target.axum, target.session) {
-        (true, false) => axum_server(None),
-        (true, true) => axum_server(Some(service)),
+        (true, false) if target.noop => axum_server(Front::NoopLayer),
+        (true, false) => axum_server(Front::Bare),
+        (true, true) => axum_server(Front::Session(service)),
         (false, false) => actix_server(None),
         (false, true) => actix_server(Some(service)),
     };
@@ -911,6 +971,29 @@ fn main() {
                 spread(&added, 2),
                 verdict(&added, cpu_target),
                 spread(&added_user, 2),
+            );
+        }
+    }
+    // For reference, not a target: what axum's route layering costs with a
+    // layer that does nothing, and the session layer against that.
+    if let (Some(bare), Some(noop)) = (all.get("axum-bare"), all.get("axum-noop-layer")) {
+        let added = |base: &[(f64, f64, f64)], layer: &[(f64, f64, f64)]| -> Vec<f64> {
+            base.iter().zip(layer).map(|(b, l)| l.1 - b.1).collect()
+        };
+        let loss: Vec<f64> = bare
+            .iter()
+            .zip(noop)
+            .map(|(b, l)| (1.0 - l.0 / b.0) * 100.0)
+            .collect();
+        println!(
+            "axum, a route layer that does nothing (reference): req/s lost {} %, server CPU added {} µs/request",
+            spread(&loss, 1),
+            spread(&added(bare, noop), 2)
+        );
+        if let Some(session) = all.get("axum-session") {
+            println!(
+                "axum, the session layer against that no-op layer: server CPU added {} µs/request",
+                spread(&added(noop, session), 2)
             );
         }
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP benchmark of docs/benchmarks.md: axum and actix-web, bare and with
-# the session layer, and axum with the key rotated every second, driven by
+# the session layer, axum with a layer that does nothing, and axum with the
+# key rotated every second, driven by
 # the Rust load generator in benches/http_load.rs. Loopback only (127.0.0.1,
 # ephemeral ports); every run is bounded in requests and in time.
 #
@@ -16,10 +17,11 @@
 # second, over all connections, the generator paces itself to: every
 # configuration then serves the same arrivals, so the server CPU it adds a
 # request is its own work and not fewer requests per wake-up),
-# HTTP_ONLY (a comma-separated subset of axum-bare, axum-session,
-# axum-session-nocache, actix-bare, actix-session, actix-session-nocache,
-# axum-session-rotation; "nocache" is the session layer with its token
-# cache off).
+# HTTP_ONLY (a comma-separated subset of axum-bare, axum-noop-layer,
+# axum-session, axum-session-nocache, actix-bare, actix-session,
+# actix-session-nocache, axum-session-rotation; "nocache" is the session
+# layer with its token cache off, "noop-layer" a route layer that does
+# nothing: what axum's layering itself costs, for reference).
 #
 # The steady configurations run in HTTP_ROUNDS interleaved rounds (every
 # configuration once per round, in the same order), so a quieter or busier
