@@ -10,7 +10,7 @@ use crate::error::Error;
 
 /// How many bytes of opened tokens a [`SessionManager`](super::SessionManager) remembers unless
 /// configured otherwise ([`SessionConfig::with_token_cache_bytes`]): 8 MiB, about
-/// 4,000 typical sessions.
+/// 3,400 typical sessions.
 pub const DEFAULT_TOKEN_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The smallest token cache accepted, in bytes, unless it is off (0): a
@@ -159,8 +159,8 @@ impl SessionConfig {
     /// (default 8 MiB; 0 turns the cache off). Each entry is charged what
     /// it holds: its token, claims, data as text and as the decoded map
     /// (bounded from the JSON's shape, with the allocator's rounding) and
-    /// the cache's bookkeeping. A typical session's entry is about 2.2 KiB
-    /// (about 3,800 in the default); a session near the cookie limit from
+    /// the cache's bookkeeping. A typical session's entry is about 2.4 KiB
+    /// (about 3,400 in the default); a session near the cookie limit from
     /// about 35 KiB (long strings) to about 700 KiB (tiny objects), and one
     /// heavier than a shard of the cache is not cached.
     ///
