@@ -141,3 +141,57 @@ fn a_login_is_sealed_and_set_before_the_answer() {
     assert!(cookie.to_str().unwrap().starts_with("__Host-session="));
     polled_again(future);
 }
+
+/// A handle the handler keeps beyond its request (a spawned task's) is left
+/// a detached stand-in once the response is answered, whether or not the
+/// session needed a save; a request that kept none is ended in place.
+#[test]
+fn a_handle_kept_beyond_the_request_is_left_a_stand_in() {
+    use axum::extract::FromRequestParts;
+    use jwe_session::{SessionHandle, SessionMap};
+    type Kept = Arc<std::sync::Mutex<Option<SessionHandle<SessionMap>>>>;
+    let kept: Kept = Arc::default();
+    let handler = |kept: Kept, login: bool| -> Handler {
+        Arc::new(move |request: Request<Body>| {
+            let kept = kept.clone();
+            Box::pin(async move {
+                let (mut parts, _) = request.into_parts();
+                let session = SessionHandle::<SessionMap>::from_request_parts(&mut parts, &())
+                    .await
+                    .unwrap();
+                if login {
+                    session.login("alice");
+                }
+                *kept.lock().unwrap() = Some(session);
+                Ok("ok".into_response())
+            })
+        })
+    };
+    let layer = layer();
+    // A login (saved), then a request that only reads (no save).
+    let mut service = layer.layer(Handle(handler(kept.clone(), true)));
+    let mut future = service.call(Request::get("/").body(Body::empty()).unwrap());
+    let response = answered(poll(&mut future));
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let handle = kept.lock().unwrap().take().unwrap();
+    assert_eq!(handle.subject(), None, "after a save");
+    let mut service = layer.layer(Handle(handler(kept.clone(), false)));
+    let request = Request::get("/")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let mut future = service.call(request);
+    let response = answered(poll(&mut future));
+    assert!(
+        response.headers().get(header::SET_COOKIE).is_none(),
+        "nothing to save"
+    );
+    let handle = kept.lock().unwrap().take().unwrap();
+    assert_eq!(handle.subject(), None, "without a save");
+}

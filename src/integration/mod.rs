@@ -142,6 +142,11 @@ pub(crate) enum Finished {
 /// A request's end waiting for its session's save.
 pub(crate) struct Ending {
     session: Session<LayerData>,
+    state: EndState,
+}
+
+/// What a request's end needs besides its session.
+struct EndState {
     now: SystemTime,
     incoming: IncomingCookies,
     invalid: bool,
@@ -1175,24 +1180,32 @@ impl SessionLayer {
             #[cfg(feature = "dbsc")]
             bound_present,
         } = request;
-        // The handler may keep clones of the handle: take the session out
-        // and leave a detached stand-in, whose changes are never saved.
-        let session = std::mem::replace(&mut *cell.lock(), Session::detached(LayerData::Empty));
+        // The handler may keep clones of the handle: they are left a
+        // detached stand-in, whose changes are never saved. Without one
+        // (most requests: the handle went with the request), nobody else
+        // sees the cell, and the session is read where it is.
+        let kept = Arc::strong_count(&cell.0) > 1;
+        let mut guard = cell.lock();
+        let session = &mut *guard;
+        let detach = |session: &mut Session<LayerData>| {
+            if kept {
+                *session = Session::detached(LayerData::Empty);
+            }
+        };
         if standin && !session.is_login() && !session.is_destroyed() {
             if session.is_changed() {
                 tracing::info!(
                     "the request's session cookie was replaced or lacks its bound cookie: the handler's change to the stand-in session is not kept (a login would be)"
                 );
             }
+            detach(session);
             return Finished::Done(ResponseHead::default());
         }
         let now = self.shared.manager.now();
-        let needed = self.shared.manager.save_needed(&session, now);
-        let ending = Ending {
+        let state = EndState {
             destroyed: session.is_destroyed(),
             #[cfg(feature = "dbsc")]
             logged_in: session.is_login(),
-            session,
             now,
             incoming,
             invalid,
@@ -1201,29 +1214,32 @@ impl SessionLayer {
             #[cfg(feature = "dbsc")]
             bound_present,
         };
-        // Most requests change nothing: nothing to wait for.
-        if needed {
-            Finished::Save(ending)
-        } else {
-            Finished::Done(self.finish_saved(ending, Ok(SaveOutcome::Unchanged)))
+        if self.shared.manager.save_needed(session, now) {
+            let session = std::mem::replace(session, Session::detached(LayerData::Empty));
+            return Finished::Save(Ending { session, state });
         }
+        // Most requests change nothing: nothing to wait for.
+        let head = self.finish_saved(state, session, Ok(SaveOutcome::Unchanged));
+        detach(session);
+        Finished::Done(head)
     }
 
     /// The save a request's end waits for, then the rest of it.
-    pub(crate) async fn finish_save(&self, mut ending: Ending) -> ResponseHead {
-        let saved = self
-            .shared
-            .manager
-            .save_at(&mut ending.session, ending.now)
-            .await;
-        self.finish_saved(ending, saved)
+    pub(crate) async fn finish_save(&self, ending: Ending) -> ResponseHead {
+        let Ending { mut session, state } = ending;
+        let saved = self.shared.manager.save_at(&mut session, state.now).await;
+        self.finish_saved(state, &session, saved)
     }
 
     /// The cookies and headers of a request's end, once its session is
     /// saved (or needed no save).
-    fn finish_saved(&self, ending: Ending, saved: Result<SaveOutcome, Error>) -> ResponseHead {
-        let Ending {
-            session,
+    fn finish_saved(
+        &self,
+        state: EndState,
+        session: &Session<LayerData>,
+        saved: Result<SaveOutcome, Error>,
+    ) -> ResponseHead {
+        let EndState {
             now,
             incoming,
             invalid,
@@ -1234,7 +1250,7 @@ impl SessionLayer {
             bound,
             #[cfg(feature = "dbsc")]
             bound_present,
-        } = ending;
+        } = state;
         #[cfg(not(feature = "dbsc"))]
         let _ = session;
         let replaced = invalid
@@ -1300,7 +1316,7 @@ impl SessionLayer {
             if removed && bound_present {
                 head.set_cookies.push(dbsc.removal());
             } else if head.replace_status.is_none() {
-                dbsc.decorate(self, &mut head, &session, logged_in, bound, now);
+                dbsc.decorate(self, &mut head, session, logged_in, bound, now);
             }
         }
         head
