@@ -948,11 +948,6 @@ impl SessionLayer {
         &self.shared.cookies
     }
 
-    /// Reads the request: the CSRF check, then the session from its
-    /// cookies. An invalid, expired or revoked cookie gives a new empty
-    /// session (with a removal cookie on the response, except for a revoked
-    /// one: see `tests/inflight_requests.rs`); a revocation store
-    /// that is down refuses the request with 503.
     /// The request's shared cell, holding `session`.
     fn cell(&self, session: Session<LayerData>) -> RequestSession {
         RequestSession(Arc::new(Cell {
@@ -962,7 +957,12 @@ impl SessionLayer {
         }))
     }
 
-    /// Admits a request: [`begin_now`](Self::begin_now), and what waits.
+    /// Reads the request: the CSRF check, then the session from its
+    /// cookies. An invalid, expired or revoked cookie gives a new empty
+    /// session (with a removal cookie on the response, except for a revoked
+    /// one: see `tests/inflight_requests.rs`); a revocation store
+    /// that is down refuses the request with 503. That is
+    /// [`begin_now`](Self::begin_now), and what waits.
     pub(crate) async fn begin(&self, request: &RequestHead<'_>) -> Admission {
         match self.begin_now(request) {
             Began::Admitted(admission) => admission,
