@@ -10,59 +10,19 @@
 //! once (the layer loads without awaiting), and with a store that must be
 //! awaited, as Redis is (the layer's other path).
 
+mod support;
+
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use jwe_session::adapter::{self, Admission, RequestHead, ResponseHead};
-use jwe_session::revocation::{CheckOutcome, MemoryStore, RevocationStore, SubjectState};
-use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer, SessionMap, StoreError};
-
-/// A memory store that never answers a check at once (`check_now` left to
-/// its default), so every load of a session with a subject awaits it.
-struct Awaited(MemoryStore);
-
-#[async_trait::async_trait]
-impl RevocationStore for Awaited {
-    async fn revoke_session(
-        &self,
-        sub: &str,
-        sid: &str,
-        until: SystemTime,
-    ) -> Result<(), StoreError> {
-        self.0.revoke_session(sub, sid, until).await
-    }
-
-    async fn revoke_subject(
-        &self,
-        sub: &str,
-        now: SystemTime,
-        until: SystemTime,
-    ) -> Result<SubjectState, StoreError> {
-        self.0.revoke_subject(sub, now, until).await
-    }
-
-    async fn mark_stale(
-        &self,
-        sub: &str,
-        now: SystemTime,
-        until: SystemTime,
-    ) -> Result<SubjectState, StoreError> {
-        self.0.mark_stale(sub, now, until).await
-    }
-
-    async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
-        self.0.subject(sub).await
-    }
-
-    async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
-        self.0.check(sub, sid).await
-    }
-}
+use jwe_session::revocation::{MemoryStore, RevocationStore};
+use jwe_session::{Key, KeyAlgorithm, Keyring, SessionLayer, SessionMap};
+use support::stores::AwaitedStore;
 
 /// `store`, awaited or not.
 fn store(store: MemoryStore, awaited: bool) -> Arc<dyn RevocationStore> {
     if awaited {
-        Arc::new(Awaited(store))
+        Arc::new(AwaitedStore::new(store))
     } else {
         Arc::new(store)
     }

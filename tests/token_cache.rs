@@ -520,67 +520,14 @@ mod service {
 }
 
 mod failing_store {
+    use super::support::stores::AwaitedStore;
     use super::*;
     use jwe_session::adapter::{self, Admission, RequestHead};
-    use jwe_session::revocation::{CheckOutcome, RevocationStore, SubjectState};
     use jwe_session::SessionLayer;
-    use jwe_session::StoreError;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::SystemTime;
-
-    /// A memory store whose writes fail while `down` is set.
-    struct Flaky {
-        inner: MemoryStore,
-        down: AtomicBool,
-    }
-
-    #[async_trait::async_trait]
-    impl RevocationStore for Flaky {
-        async fn revoke_session(
-            &self,
-            sub: &str,
-            sid: &str,
-            until: SystemTime,
-        ) -> Result<(), StoreError> {
-            if self.down.load(Ordering::Relaxed) {
-                return Err(StoreError::Unavailable("down for the test".into()));
-            }
-            self.inner.revoke_session(sub, sid, until).await
-        }
-
-        async fn revoke_subject(
-            &self,
-            sub: &str,
-            now: SystemTime,
-            until: SystemTime,
-        ) -> Result<SubjectState, StoreError> {
-            self.inner.revoke_subject(sub, now, until).await
-        }
-
-        async fn mark_stale(
-            &self,
-            sub: &str,
-            now: SystemTime,
-            until: SystemTime,
-        ) -> Result<SubjectState, StoreError> {
-            self.inner.mark_stale(sub, now, until).await
-        }
-
-        async fn subject(&self, sub: &str) -> Result<SubjectState, StoreError> {
-            self.inner.subject(sub).await
-        }
-
-        async fn check(&self, sub: &str, sid: &str) -> Result<CheckOutcome, StoreError> {
-            self.inner.check(sub, sid).await
-        }
-    }
 
     #[tokio::test]
     async fn a_logout_the_store_could_not_record_still_forgets_the_token() {
-        let store = Arc::new(Flaky {
-            inner: MemoryStore::new(),
-            down: AtomicBool::new(false),
-        });
+        let store = Arc::new(AwaitedStore::new(MemoryStore::new()));
         let keyring = Arc::new(Keyring::new(Key::generate(KeyAlgorithm::A256Kw).unwrap()));
         let service = SessionLayer::builder(keyring, store.clone())
             .build()
@@ -604,7 +551,7 @@ mod failing_store {
         };
         assert_eq!(manager.token_cache_stats().entries, 1);
         active.handle::<SessionMap>().destroy();
-        store.down.store(true, Ordering::Relaxed);
+        store.set_revocations_down(true);
         let response = adapter::finish(&service, active).await;
         assert_eq!(response.replace_status, Some(503));
         assert!(response.set_cookies[0].contains("Max-Age=0"));

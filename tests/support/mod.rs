@@ -1,8 +1,10 @@
-//! Shared test helpers: a real `redis-server` on a free loopback port, and
-//! a session manager on a manual clock (`manager`).
+//! Shared test helpers: a real `redis-server` on a free loopback port, a
+//! session manager on a manual clock (`manager`), and a memory store that
+//! must be awaited (`stores`).
 #![allow(dead_code)]
 
 pub mod manager;
+pub mod stores;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
